@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Installs what faceemotion needs on a Debian 12 machine, idempotently, and says what it does.
+#   scripts/setup.sh            system packages + ONNX Runtime library
+#   scripts/setup.sh --test     the same, plus the test material fetched from npm
+# Everything comes from Debian, PyPI or npm; nothing else is reachable on our machines.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ORT_VERSION="1.31.1"
+ORT_DIR="$ROOT/onnxruntime"
+ORT_LIB="$ORT_DIR/libonnxruntime.so.$ORT_VERSION"
+FACEAPI_VERSION="1.7.15"
+FACEAPI_DIR="$ROOT/tests/data/face-api"
+
+say() { printf '[setup] %s\n' "$*"; }
+
+APT_PACKAGES=(
+  pkg-config clang libclang-dev
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-opencv libopencv-dev opencv-data
+  python3-gi gir1.2-gst-plugins-base-1.0 unzip time
+)
+
+install_apt() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "system packages: all present"
+    return
+  fi
+  say "system packages: installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  say "system packages: done"
+}
+
+install_ort() {
+  if [ -f "$ORT_LIB" ]; then
+    say "ONNX Runtime $ORT_VERSION: present at $ORT_LIB"
+    return
+  fi
+  say "ONNX Runtime $ORT_VERSION: fetching the onnxruntime wheel from PyPI"
+  local tmp
+  tmp="$(mktemp -d)"
+  # The shared library inside the wheel does not depend on the Python version; asking for one
+  # explicit platform/version makes pip pick the same wheel whatever python3 this machine has.
+  python3 -m pip download -q --no-deps --only-binary=:all: \
+    --platform manylinux_2_28_x86_64 --python-version 3.11 \
+    "onnxruntime==$ORT_VERSION" -d "$tmp"
+  mkdir -p "$ORT_DIR"
+  unzip -q -j -o "$tmp"/onnxruntime-*.whl "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" -d "$ORT_DIR"
+  rm -rf "$tmp"
+  say "ONNX Runtime $ORT_VERSION: installed $ORT_LIB"
+}
+
+install_rust() {
+  if command -v cargo >/dev/null 2>&1; then
+    say "Rust: $(cargo --version)"
+  else
+    say "Rust: cargo not found. Install a Rust toolchain (rustup, 1.85 or newer) and re-run." >&2
+    exit 1
+  fi
+}
+
+fetch_test_material() {
+  if [ -f "$FACEAPI_DIR/sample6.jpg" ]; then
+    say "test photos: present in $FACEAPI_DIR"
+    return
+  fi
+  command -v npm >/dev/null 2>&1 || { say "npm is needed to fetch the test photos (apt-get install npm)" >&2; exit 1; }
+  say "test photos: fetching @vladmandic/face-api@$FACEAPI_VERSION from npm (demo/sample*.jpg, not committed)"
+  local tmp
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack -q "@vladmandic/face-api@$FACEAPI_VERSION" >/dev/null)
+  mkdir -p "$FACEAPI_DIR"
+  tar -xzf "$tmp"/vladmandic-face-api-*.tgz -C "$tmp"
+  cp "$tmp"/package/demo/sample*.jpg "$FACEAPI_DIR/"
+  cp "$tmp"/package/LICENSE "$FACEAPI_DIR/LICENSE" 2>/dev/null || true
+  rm -rf "$tmp"
+  say "test photos: $(ls "$FACEAPI_DIR"/sample*.jpg | wc -l) files in $FACEAPI_DIR"
+}
+
+install_apt
+install_rust
+install_ort
+if [ "${1:-}" = "--test" ]; then
+  fetch_test_material
+fi

@@ -1,0 +1,229 @@
+//! Frame in, faces out: detection, crops, batched classification.
+
+use std::path::PathBuf;
+
+use crate::classifier::{
+    CropKind, EmotionClassifier, EmotionScores, GenderClassifier, GenderScores,
+};
+use crate::detector::{BBox, Detection, Detector, DetectorKind};
+use crate::image::ImageView;
+use crate::resample::{Border, RectF, Resampler};
+use crate::runtime::ModelError;
+
+/// Which models to load and how; changing any of these means loading the models again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelConfig {
+    pub detector: PathBuf,
+    /// `None` skips emotion classification.
+    pub emotion: Option<PathBuf>,
+    /// `None` skips gender classification.
+    pub gender: Option<PathBuf>,
+    /// Intra-op threads per model; 0 lets ONNX Runtime choose (one per core).
+    pub threads: usize,
+    /// ONNX Runtime library; `None` uses `$ORT_DYLIB_PATH` or the installed one.
+    pub ort_library: Option<String>,
+}
+
+/// Per-frame knobs; cheap to change at any time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// Minimum detector score (0..1).
+    pub threshold: f32,
+    /// Faces whose box is narrower and lower than this many pixels are dropped.
+    pub min_face_size: u32,
+    /// At most this many faces, the highest scoring, are kept.
+    pub max_faces: usize,
+    /// Side of the classifier crop as a multiple of the larger box side.
+    pub crop_scale: f32,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            threshold: 0.6,
+            min_face_size: 0,
+            max_faces: 64,
+            crop_scale: 1.3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Face {
+    pub detection: Detection,
+    pub emotion: Option<EmotionScores>,
+    pub gender: Option<GenderScores>,
+    /// Stable identity across frames, given by the tracker; 0 when not tracked.
+    pub id: u64,
+}
+
+impl Face {
+    pub fn bbox(&self) -> BBox {
+        self.detection.bbox
+    }
+}
+
+/// The square around a detection that the classifiers see.
+pub fn crop_region(b: &BBox, scale: f32) -> RectF {
+    let side = b.width().max(b.height()) * scale;
+    let (cx, cy) = b.center();
+    RectF {
+        x: cx - side / 2.0,
+        y: cy - side / 2.0,
+        w: side,
+        h: side,
+    }
+}
+
+pub struct Analyzer {
+    config: ModelConfig,
+    detector: Detector,
+    emotion: Option<EmotionClassifier>,
+    gender: Option<GenderClassifier>,
+    resampler: Resampler,
+    crop_rgb: Vec<u8>,
+    batches: [Vec<f32>; 2],
+    emotion_out: Vec<EmotionScores>,
+    gender_out: Vec<GenderScores>,
+}
+
+fn slot(kind: CropKind) -> usize {
+    match kind {
+        CropKind::Grey64 => 0,
+        CropKind::Rgb112 => 1,
+    }
+}
+
+impl Analyzer {
+    /// Loads and checks every model; errors name the file and what is wrong with it.
+    pub fn new(config: ModelConfig) -> Result<Self, ModelError> {
+        let lib = config.ort_library.as_deref();
+        let detector = Detector::load(&config.detector, config.threads, lib)?;
+        let emotion = config
+            .emotion
+            .as_ref()
+            .map(|p| EmotionClassifier::load(p, config.threads, lib))
+            .transpose()?;
+        let gender = config
+            .gender
+            .as_ref()
+            .map(|p| GenderClassifier::load(p, config.threads, lib))
+            .transpose()?;
+        Ok(Self {
+            config,
+            detector,
+            emotion,
+            gender,
+            resampler: Resampler::new(),
+            crop_rgb: Vec::new(),
+            batches: [Vec::new(), Vec::new()],
+            emotion_out: Vec::new(),
+            gender_out: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn detector_kind(&self) -> DetectorKind {
+        self.detector.kind()
+    }
+
+    /// Detects faces, filtered and capped by `params`, strongest first.
+    pub fn detect(
+        &mut self,
+        img: &ImageView,
+        params: &Params,
+    ) -> Result<Vec<Detection>, ModelError> {
+        let mut dets = self.detector.detect(img, params.threshold)?;
+        let min = params.min_face_size as f32;
+        dets.retain(|d| d.bbox.width().max(d.bbox.height()) >= min.max(1.0));
+        dets.truncate(params.max_faces);
+        Ok(dets)
+    }
+
+    /// Classifies the faces selected by `which` (all when `None`), all in one batch per model.
+    pub fn classify(
+        &mut self,
+        img: &ImageView,
+        faces: &mut [Face],
+        which: Option<&[bool]>,
+        params: &Params,
+    ) -> Result<(), ModelError> {
+        let selected: Vec<usize> = (0..faces.len())
+            .filter(|&i| which.is_none_or(|w| w.get(i).copied().unwrap_or(false)))
+            .collect();
+        let kinds: Vec<CropKind> = self
+            .emotion
+            .as_ref()
+            .map(|c| c.crop_kind())
+            .into_iter()
+            .chain(self.gender.as_ref().map(|c| c.crop_kind()))
+            .collect();
+        for b in &mut self.batches {
+            b.clear();
+        }
+        for &i in &selected {
+            let region = crop_region(&faces[i].bbox(), params.crop_scale);
+            for (k, &kind) in kinds.iter().enumerate() {
+                if kinds[..k].contains(&kind) {
+                    continue;
+                }
+                let n = kind.size();
+                self.crop_rgb.resize(n * n * 3, 0);
+                self.resampler
+                    .resample(img, region, n, n, Border::Replicate, &mut self.crop_rgb)
+                    .map_err(|e| ModelError::Image(e.to_string()))?;
+                kind.push_input(&self.crop_rgb, &mut self.batches[slot(kind)]);
+            }
+        }
+        if let Some(c) = self.emotion.as_mut() {
+            c.classify(&self.batches[slot(c.crop_kind())], &mut self.emotion_out)?;
+            for (&i, e) in selected.iter().zip(&self.emotion_out) {
+                faces[i].emotion = Some(*e);
+            }
+        }
+        if let Some(c) = self.gender.as_mut() {
+            c.classify(&self.batches[slot(c.crop_kind())], &mut self.gender_out)?;
+            for (&i, g) in selected.iter().zip(&self.gender_out) {
+                faces[i].gender = Some(*g);
+            }
+        }
+        Ok(())
+    }
+
+    /// Detects and classifies every face of a frame.
+    pub fn analyze(&mut self, img: &ImageView, params: &Params) -> Result<Vec<Face>, ModelError> {
+        let dets = self.detect(img, params)?;
+        let mut faces: Vec<Face> = dets
+            .into_iter()
+            .map(|detection| Face {
+                detection,
+                emotion: None,
+                gender: None,
+                id: 0,
+            })
+            .collect();
+        self.classify(img, &mut faces, None, params)?;
+        Ok(faces)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crop_is_a_square_around_the_box_centre() {
+        let b = BBox {
+            x1: 100.0,
+            y1: 50.0,
+            x2: 200.0,
+            y2: 130.0,
+        };
+        let r = crop_region(&b, 1.3);
+        assert!((r.w - 130.0).abs() < 1e-4 && (r.h - 130.0).abs() < 1e-4);
+        assert!((r.x - 85.0).abs() < 1e-4 && (r.y - 25.0).abs() < 1e-4);
+    }
+}

@@ -1,0 +1,438 @@
+//! MediaPipe BlazeFace face detection (full range and short range), decoded as MediaPipe does.
+
+use std::path::Path;
+
+use ort::value::TensorRef;
+
+use crate::image::ImageView;
+use crate::resample::{Border, Placement, RectF, Resampler};
+use crate::runtime::{Model, ModelError, ModelRole};
+
+/// Boxes whose overlap with a stronger box exceeds this are merged into it.
+pub const NMS_IOU: f32 = 0.3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorKind {
+    /// 192x192 input, one 48x48 anchor grid: faces near and far (up to about 5 m).
+    FullRange,
+    /// 128x128 input, 16x16x2 + 8x8x6 anchors: faces within about 2 m, faster.
+    ShortRange,
+}
+
+impl DetectorKind {
+    pub fn input_size(self) -> usize {
+        match self {
+            DetectorKind::FullRange => 192,
+            DetectorKind::ShortRange => 128,
+        }
+    }
+
+    fn outputs(self) -> (&'static str, &'static str) {
+        match self {
+            DetectorKind::FullRange => ("reshaped_regressor_face_4", "reshaped_classifier_face_4"),
+            DetectorKind::ShortRange => ("regressors", "classificators"),
+        }
+    }
+
+    /// Anchor centres in normalised input coordinates, in the order of the model's outputs.
+    pub fn anchors(self) -> Vec<[f32; 2]> {
+        let grids: &[(usize, usize)] = match self {
+            DetectorKind::FullRange => &[(48, 1)],
+            DetectorKind::ShortRange => &[(16, 2), (8, 6)],
+        };
+        let mut a = Vec::new();
+        for &(n, per_cell) in grids {
+            for y in 0..n {
+                for x in 0..n {
+                    for _ in 0..per_cell {
+                        a.push([(x as f32 + 0.5) / n as f32, (y as f32 + 0.5) / n as f32]);
+                    }
+                }
+            }
+        }
+        a
+    }
+}
+
+/// Axis-aligned box in pixels: left, top, right, bottom.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BBox {
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+impl BBox {
+    pub fn width(&self) -> f32 {
+        self.x2 - self.x1
+    }
+    pub fn height(&self) -> f32 {
+        self.y2 - self.y1
+    }
+    pub fn area(&self) -> f32 {
+        self.width().max(0.0) * self.height().max(0.0)
+    }
+    pub fn center(&self) -> (f32, f32) {
+        ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0)
+    }
+    pub fn iou(&self, o: &BBox) -> f32 {
+        let i = BBox {
+            x1: self.x1.max(o.x1),
+            y1: self.y1.max(o.y1),
+            x2: self.x2.min(o.x2),
+            y2: self.y2.min(o.y2),
+        };
+        let inter = if i.x2 > i.x1 && i.y2 > i.y1 {
+            i.area()
+        } else {
+            0.0
+        };
+        let union = self.area() + o.area() - inter;
+        if union > 0.0 {
+            inter / union
+        } else {
+            0.0
+        }
+    }
+    /// Clipped to a `w` x `h` frame.
+    pub fn clip(&self, w: f32, h: f32) -> BBox {
+        BBox {
+            x1: self.x1.clamp(0.0, w),
+            y1: self.y1.clamp(0.0, h),
+            x2: self.x2.clamp(0.0, w),
+            y2: self.y2.clamp(0.0, h),
+        }
+    }
+}
+
+/// Keypoint names in the order BlazeFace gives them (the person's right and left).
+pub const KEYPOINTS: [&str; 6] = [
+    "right_eye",
+    "left_eye",
+    "nose_tip",
+    "mouth",
+    "right_ear",
+    "left_ear",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Detection {
+    pub bbox: BBox,
+    pub score: f32,
+    pub keypoints: [(f32, f32); 6],
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x.clamp(-80.0, 80.0)).exp())
+}
+
+/// Turns raw regressors (16 per anchor) and logits into detections in normalised input
+/// coordinates (0..1 of the square input), keeping those scoring above `threshold`.
+pub fn decode(
+    regressors: &[f32],
+    logits: &[f32],
+    anchors: &[[f32; 2]],
+    size: usize,
+    threshold: f32,
+) -> Vec<Detection> {
+    let s = size as f32;
+    let mut out = Vec::new();
+    for (i, (&logit, a)) in logits.iter().zip(anchors).enumerate() {
+        let score = sigmoid(logit);
+        if score <= threshold {
+            continue;
+        }
+        let r = &regressors[i * 16..][..16];
+        let (cx, cy) = (r[0] / s + a[0], r[1] / s + a[1]);
+        let (w, h) = (r[2] / s, r[3] / s);
+        let mut keypoints = [(0.0, 0.0); 6];
+        for (k, kp) in keypoints.iter_mut().enumerate() {
+            *kp = (r[4 + 2 * k] / s + a[0], r[5 + 2 * k] / s + a[1]);
+        }
+        out.push(Detection {
+            bbox: BBox {
+                x1: cx - w / 2.0,
+                y1: cy - h / 2.0,
+                x2: cx + w / 2.0,
+                y2: cy + h / 2.0,
+            },
+            score,
+            keypoints,
+        });
+    }
+    out
+}
+
+/// MediaPipe's weighted non-maximum suppression: the strongest box absorbs every box overlapping
+/// it by more than `iou`, and the result is their score-weighted average (with the top score).
+pub fn weighted_nms(mut dets: Vec<Detection>, iou: f32) -> Vec<Detection> {
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut out = Vec::new();
+    let mut taken = vec![false; dets.len()];
+    for i in 0..dets.len() {
+        if taken[i] {
+            continue;
+        }
+        let top = dets[i];
+        let (mut sum, mut acc) = (0.0f32, [0.0f32; 16]);
+        for j in i..dets.len() {
+            if taken[j] || top.bbox.iou(&dets[j].bbox) <= iou && j != i {
+                continue;
+            }
+            taken[j] = true;
+            let d = &dets[j];
+            let vals = [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2];
+            for (k, v) in vals
+                .iter()
+                .chain(d.keypoints.iter().flat_map(|p| [&p.0, &p.1]))
+                .enumerate()
+            {
+                acc[k] += v * d.score;
+            }
+            sum += d.score;
+        }
+        let m: Vec<f32> = acc.iter().map(|v| v / sum).collect();
+        let mut keypoints = [(0.0, 0.0); 6];
+        for (k, kp) in keypoints.iter_mut().enumerate() {
+            *kp = (m[4 + 2 * k], m[5 + 2 * k]);
+        }
+        out.push(Detection {
+            bbox: BBox {
+                x1: m[0],
+                y1: m[1],
+                x2: m[2],
+                y2: m[3],
+            },
+            score: top.score,
+            keypoints,
+        });
+    }
+    out
+}
+
+/// The square, centred on the frame, that the detector sees (the letterbox).
+pub fn letterbox_region(width: usize, height: usize) -> RectF {
+    let side = width.max(height) as f32;
+    RectF {
+        x: (width as f32 - side) / 2.0,
+        y: (height as f32 - side) / 2.0,
+        w: side,
+        h: side,
+    }
+}
+
+/// Maps a detection in normalised input coordinates back to frame pixels.
+pub fn to_frame(
+    d: &Detection,
+    placement: &Placement,
+    size: usize,
+    width: usize,
+    height: usize,
+) -> Detection {
+    let s = size as f32;
+    let p = |x: f32, y: f32| placement.to_frame(x * s, y * s);
+    let (x1, y1) = p(d.bbox.x1, d.bbox.y1);
+    let (x2, y2) = p(d.bbox.x2, d.bbox.y2);
+    Detection {
+        bbox: BBox { x1, y1, x2, y2 }.clip(width as f32, height as f32),
+        score: d.score,
+        keypoints: d.keypoints.map(|(x, y)| p(x, y)),
+    }
+}
+
+pub struct Detector {
+    model: Model,
+    kind: DetectorKind,
+    anchors: Vec<[f32; 2]>,
+    input_name: String,
+    resampler: Resampler,
+    rgb: Vec<u8>,
+    input: Vec<f32>,
+}
+
+impl Detector {
+    /// Loads a BlazeFace model; which one it is follows from its input size.
+    pub fn load(
+        path: &Path,
+        threads: usize,
+        ort_library: Option<&str>,
+    ) -> Result<Self, ModelError> {
+        let model = Model::load(ModelRole::Detector, path, threads, ort_library)?;
+        let shape = model.input_shape(0);
+        let kind = match shape.as_slice() {
+            [1 | -1, 192, 192, 3] => DetectorKind::FullRange,
+            [1 | -1, 128, 128, 3] => DetectorKind::ShortRange,
+            _ => {
+                return Err(model.contract_error(format!(
+                    "input is {}, expected BlazeFace's [1,192,192,3] (full range) or [1,128,128,3] (short range)",
+                    model.describe_inputs()
+                )))
+            }
+        };
+        let (reg, cls) = kind.outputs();
+        if !model.has_output(reg) || !model.has_output(cls) {
+            return Err(model.contract_error(format!("outputs {reg} and {cls} are missing")));
+        }
+        let n = kind.input_size();
+        Ok(Self {
+            input_name: model.input_name(0),
+            model,
+            kind,
+            anchors: kind.anchors(),
+            resampler: Resampler::new(),
+            rgb: vec![0; n * n * 3],
+            input: vec![0.0; n * n * 3],
+        })
+    }
+
+    pub fn kind(&self) -> DetectorKind {
+        self.kind
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.model.path
+    }
+
+    /// Faces in `img` scoring above `threshold`, in frame pixels, strongest first.
+    pub fn detect(
+        &mut self,
+        img: &ImageView,
+        threshold: f32,
+    ) -> Result<Vec<Detection>, ModelError> {
+        let n = self.kind.input_size();
+        let region = letterbox_region(img.width, img.height);
+        let placement = self
+            .resampler
+            .resample(img, region, n, n, Border::Black, &mut self.rgb)
+            .map_err(|e| ModelError::Image(e.to_string()))?;
+        for (d, &s) in self.input.iter_mut().zip(&self.rgb) {
+            *d = s as f32 / 127.5 - 1.0;
+        }
+        let (reg_name, cls_name) = self.kind.outputs();
+        let tensor = TensorRef::from_array_view(([1usize, n, n, 3], &self.input[..]))
+            .map_err(|e| self.model.run_error(e))?;
+        let path = &self.model.path;
+        let run_err = |e: ort::Error| ModelError::Run {
+            role: ModelRole::Detector,
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let outputs = self
+            .model
+            .session
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(run_err)?;
+        let (_, reg) = outputs[reg_name]
+            .try_extract_tensor::<f32>()
+            .map_err(run_err)?;
+        let (_, cls) = outputs[cls_name]
+            .try_extract_tensor::<f32>()
+            .map_err(run_err)?;
+        let raw = decode(reg, cls, &self.anchors, n, threshold);
+        drop(outputs);
+        let dets = weighted_nms(raw, NMS_IOU);
+        Ok(dets
+            .iter()
+            .map(|d| to_frame(d, &placement, n, img.width, img.height))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchor_counts_and_order() {
+        let full = DetectorKind::FullRange.anchors();
+        assert_eq!(full.len(), 2304);
+        assert_eq!(full[0], [0.5 / 48.0, 0.5 / 48.0]);
+        assert_eq!(full[1], [1.5 / 48.0, 0.5 / 48.0]);
+        assert_eq!(full[48], [0.5 / 48.0, 1.5 / 48.0]);
+        let short = DetectorKind::ShortRange.anchors();
+        assert_eq!(short.len(), 896);
+        assert_eq!(short[0], short[1]);
+        assert_eq!(short[512], [0.5 / 8.0, 0.5 / 8.0]);
+        assert!(short[512..518].iter().all(|a| *a == short[512]));
+    }
+
+    #[test]
+    fn decodes_centre_size_keypoints_and_score() {
+        let anchors = [[0.25, 0.5], [0.75, 0.5]];
+        let mut reg = vec![0.0f32; 32];
+        // Second anchor: shifted by (19.2, -9.6) px of 192, size 48 x 96 px, right eye at +(0, -19.2).
+        reg[16..22].copy_from_slice(&[19.2, -9.6, 48.0, 96.0, 0.0, -19.2]);
+        let logits = [-3.0, 2.0];
+        let d = decode(&reg, &logits, &anchors, 192, 0.5);
+        assert_eq!(d.len(), 1);
+        let d = d[0];
+        assert!((d.score - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6);
+        let (cx, cy) = d.bbox.center();
+        assert!((cx - 0.85).abs() < 1e-6 && (cy - 0.45).abs() < 1e-6);
+        assert!((d.bbox.width() - 0.25).abs() < 1e-6 && (d.bbox.height() - 0.5).abs() < 1e-6);
+        assert!((d.keypoints[0].0 - 0.75).abs() < 1e-6 && (d.keypoints[0].1 - 0.4).abs() < 1e-6);
+        // Extreme logits do not overflow.
+        assert_eq!(decode(&reg, &[1e9, -1e9], &anchors, 192, 0.5).len(), 1);
+    }
+
+    fn det(x1: f32, y1: f32, x2: f32, y2: f32, score: f32) -> Detection {
+        Detection {
+            bbox: BBox { x1, y1, x2, y2 },
+            score,
+            keypoints: [(x1, y1); 6],
+        }
+    }
+
+    #[test]
+    fn weighted_nms_merges_overlaps_and_keeps_separate_faces() {
+        let dets = vec![
+            det(0.0, 0.0, 10.0, 10.0, 0.9),
+            det(1.0, 0.0, 11.0, 10.0, 0.6),
+            det(50.0, 50.0, 60.0, 60.0, 0.7),
+            det(0.0, 0.0, 4.0, 4.0, 0.8), // inside the first but IoU 0.16: a separate face
+        ];
+        let out = weighted_nms(dets, NMS_IOU);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].score, 0.9);
+        // Blend of the two overlapping boxes, weighted by score: x1 = 0.6 / 1.5.
+        assert!((out[0].bbox.x1 - 0.4).abs() < 1e-5, "{:?}", out[0].bbox);
+        assert!((out[0].bbox.x2 - 10.4).abs() < 1e-5);
+        assert_eq!(out[1].score, 0.8);
+        assert_eq!(
+            out[2].bbox,
+            BBox {
+                x1: 50.0,
+                y1: 50.0,
+                x2: 60.0,
+                y2: 60.0
+            }
+        );
+    }
+
+    #[test]
+    fn letterbox_mapping_round_trips() {
+        // 1920x1080 in a 192 square: picture rows 42..150, columns 0..192.
+        let region = letterbox_region(1920, 1080);
+        assert_eq!(
+            region,
+            RectF {
+                x: 0.0,
+                y: -420.0,
+                w: 1920.0,
+                h: 1920.0
+            }
+        );
+        let placement = Placement {
+            dst: (0, 42, 192, 108),
+            src: (0, 0, 1920, 1080),
+        };
+        let d = det(0.5, 0.25, 0.75, 0.5, 0.9);
+        let f = to_frame(&d, &placement, 192, 1920, 1080);
+        assert!((f.bbox.x1 - 960.0).abs() < 1e-3 && (f.bbox.x2 - 1440.0).abs() < 1e-3);
+        assert!((f.bbox.y1 - 60.0).abs() < 1e-3 && (f.bbox.y2 - 540.0).abs() < 1e-3);
+        // A box reaching into the black band is clipped to the frame.
+        let f = to_frame(&det(0.0, 0.0, 0.1, 0.1, 0.9), &placement, 192, 1920, 1080);
+        assert_eq!((f.bbox.x1, f.bbox.y1), (0.0, 0.0));
+    }
+}

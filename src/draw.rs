@@ -1,0 +1,338 @@
+//! The overlay: a box and a label per face, drawn straight into the frame's own pixel format.
+//!
+//! Shapes are filled rectangles written per format; text is rendered by OpenCV into a small
+//! coverage mask and blended in, so YUV frames get the same overlay as RGB ones. In YUV formats
+//! the text changes luma only (it is black or white, which has no chroma).
+
+use opencv::core::{Mat, Point, Scalar, Size, CV_8UC1};
+use opencv::imgproc;
+use opencv::prelude::*;
+
+use crate::analysis::Face;
+use crate::image::{ImageViewMut, Layout};
+
+/// Box colour per FER class (RGB), chosen to be told apart at a glance.
+pub const EMOTION_COLOURS: [[u8; 3]; 7] = [
+    [230, 40, 40],   // angry: red
+    [60, 170, 60],   // disgust: green
+    [160, 70, 200],  // fear: purple
+    [255, 210, 0],   // happy: yellow
+    [40, 110, 230],  // sad: blue
+    [255, 140, 0],   // surprise: orange
+    [200, 200, 200], // neutral: light grey
+];
+const UNCLASSIFIED: [u8; 3] = [0, 200, 255];
+
+fn text_colour(bg: [u8; 3]) -> [u8; 3] {
+    let luma = 0.299 * bg[0] as f32 + 0.587 * bg[1] as f32 + 0.114 * bg[2] as f32;
+    if luma > 140.0 {
+        [0, 0, 0]
+    } else {
+        [255, 255, 255]
+    }
+}
+
+/// The label drawn above a face, e.g. `happy 93% | F 33`.
+pub fn label(face: &Face) -> String {
+    let mut s = String::new();
+    if let Some(e) = &face.emotion {
+        s.push_str(&format!("{} {:.0}%", e.label(), e.confidence() * 100.0));
+    }
+    if let Some(g) = &face.gender {
+        if !s.is_empty() {
+            s.push_str(" | ");
+        }
+        s.push_str(g.gender().letter());
+        if let Some(age) = g.age {
+            s.push_str(&format!(" {age:.0}"));
+        }
+    }
+    if s.is_empty() {
+        s = format!("face {:.0}%", face.detection.score * 100.0);
+    }
+    s
+}
+
+pub fn colour(face: &Face) -> [u8; 3] {
+    face.emotion
+        .map(|e| EMOTION_COLOURS[e.best()])
+        .unwrap_or(UNCLASSIFIED)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("drawing the overlay failed: {0}")]
+pub struct DrawError(#[from] opencv::Error);
+
+/// Draws faces on frames; keeps the text mask between frames.
+#[derive(Default)]
+pub struct Painter {
+    mask: Mat,
+}
+
+// SAFETY: the Mat is owned and only used through &mut self.
+unsafe impl Send for Painter {}
+
+impl Painter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn draw(&mut self, img: &mut ImageViewMut, faces: &[Face]) -> Result<(), DrawError> {
+        // Sizes follow the smaller frame side so 240p and 4K look alike.
+        let short = img.width.min(img.height) as f32;
+        let thickness = (short / 360.0).round().max(1.0) as usize;
+        let font_scale = (short / 900.0).max(0.3) as f64;
+        let font_thick = (short / 540.0).round().max(1.0) as i32;
+        for face in faces {
+            let b = face.bbox().clip(img.width as f32, img.height as f32);
+            let (x1, y1, x2, y2) = (b.x1 as i64, b.y1 as i64, b.x2 as i64, b.y2 as i64);
+            let c = colour(face);
+            let t = thickness as i64;
+            fill_rect(img, x1, y1, x2, y1 + t, c);
+            fill_rect(img, x1, y2 - t, x2, y2, c);
+            fill_rect(img, x1, y1, x1 + t, y2, c);
+            fill_rect(img, x2 - t, y1, x2, y2, c);
+
+            let text = label(face);
+            let mut baseline = 0;
+            let sz = imgproc::get_text_size(
+                &text,
+                imgproc::FONT_HERSHEY_SIMPLEX,
+                font_scale,
+                font_thick,
+                &mut baseline,
+            )?;
+            let pad = (sz.height / 4).max(2) as i64;
+            let (lw, lh) = (
+                sz.width as i64 + 2 * pad,
+                (sz.height + baseline) as i64 + 2 * pad,
+            );
+            // Above the box when it fits, else just inside its top edge.
+            let ly = if y1 - lh >= 0 { y1 - lh } else { y1 };
+            let lx = x1.min(img.width as i64 - lw).max(0);
+            fill_rect(img, lx, ly, lx + lw, ly + lh, c);
+            // SAFETY: create leaves the pixels uninitialised; they are all set on the next line.
+            unsafe {
+                self.mask
+                    .create_size(Size::new(lw as i32, lh as i32), CV_8UC1)?
+            };
+            self.mask.set_to_def(&Scalar::all(0.0))?;
+            imgproc::put_text(
+                &mut self.mask,
+                &text,
+                Point::new(pad as i32, pad as i32 + sz.height),
+                imgproc::FONT_HERSHEY_SIMPLEX,
+                font_scale,
+                Scalar::all(255.0),
+                font_thick,
+                imgproc::LINE_AA,
+                false,
+            )?;
+            blend_mask(img, &self.mask, lx, ly, text_colour(c))?;
+        }
+        Ok(())
+    }
+}
+
+/// Fills `[x1, x2) x [y1, y2)`, clipped to the frame, with an RGB colour.
+pub fn fill_rect(img: &mut ImageViewMut, x1: i64, y1: i64, x2: i64, y2: i64, rgb: [u8; 3]) {
+    let (w, h) = (img.width as i64, img.height as i64);
+    let (x1, y1, x2, y2) = (
+        x1.clamp(0, w) as usize,
+        y1.clamp(0, h) as usize,
+        x2.clamp(0, w) as usize,
+        y2.clamp(0, h) as usize,
+    );
+    if x1 >= x2 || y1 >= y2 {
+        return;
+    }
+    let yuv = img.yuv.rgb_to_yuv(rgb);
+    let s = img.strides;
+    match img.format.layout() {
+        Layout::Packed { bpp, r, g, b } => {
+            for y in y1..y2 {
+                let row = &mut img.planes[0][y * s[0]..];
+                for px in row[x1 * bpp..x2 * bpp].chunks_exact_mut(bpp) {
+                    px[r] = rgb[0];
+                    px[g] = rgb[1];
+                    px[b] = rgb[2];
+                }
+            }
+        }
+        Layout::Gray => {
+            for y in y1..y2 {
+                img.planes[0][y * s[0] + x1..y * s[0] + x2].fill(yuv[0]);
+            }
+        }
+        Layout::Planar420 => {
+            for y in y1..y2 {
+                img.planes[0][y * s[0] + x1..y * s[0] + x2].fill(yuv[0]);
+            }
+            for cy in y1 / 2..y2.div_ceil(2) {
+                for (p, v) in [(1, yuv[1]), (2, yuv[2])] {
+                    img.planes[p][cy * s[p] + x1 / 2..cy * s[p] + x2.div_ceil(2)].fill(v);
+                }
+            }
+        }
+        Layout::SemiPlanar420 { u } => {
+            for y in y1..y2 {
+                img.planes[0][y * s[0] + x1..y * s[0] + x2].fill(yuv[0]);
+            }
+            for cy in y1 / 2..y2.div_ceil(2) {
+                let row = &mut img.planes[1][cy * s[1]..];
+                for pair in row[(x1 / 2) * 2..x2.div_ceil(2) * 2].chunks_exact_mut(2) {
+                    pair[u] = yuv[1];
+                    pair[1 - u] = yuv[2];
+                }
+            }
+        }
+        Layout::Packed422 { y0, u, y1: y1o, v } => {
+            for y in y1..y2 {
+                let row = &mut img.planes[0][y * s[0]..];
+                for x in x1..x2 {
+                    let m = &mut row[(x / 2) * 4..][..4];
+                    m[if x % 2 == 0 { y0 } else { y1o }] = yuv[0];
+                    m[u] = yuv[1];
+                    m[v] = yuv[2];
+                }
+            }
+        }
+    }
+}
+
+/// Blends `rgb` into the frame at (`x0`, `y0`) with the mask's values as coverage.
+fn blend_mask(
+    img: &mut ImageViewMut,
+    mask: &Mat,
+    x0: i64,
+    y0: i64,
+    rgb: [u8; 3],
+) -> opencv::Result<()> {
+    let (mw, mh) = (mask.cols() as i64, mask.rows() as i64);
+    let data = mask.data_bytes()?;
+    let luma = img.yuv.rgb_to_yuv(rgb)[0];
+    let s = img.strides;
+    let layout = img.format.layout();
+    let mix = |dst: &mut u8, src: u8, a: u8| {
+        *dst = ((*dst as u16 * (255 - a as u16) + src as u16 * a as u16 + 127) / 255) as u8;
+    };
+    for my in 0..mh {
+        let y = y0 + my;
+        if y < 0 || y >= img.height as i64 {
+            continue;
+        }
+        let y = y as usize;
+        for mx in 0..mw {
+            let x = x0 + mx;
+            let a = data[(my * mw + mx) as usize];
+            if a == 0 || x < 0 || x >= img.width as i64 {
+                continue;
+            }
+            let x = x as usize;
+            match layout {
+                Layout::Packed { bpp, r, g, b } => {
+                    let px = &mut img.planes[0][y * s[0] + x * bpp..];
+                    mix(&mut px[r], rgb[0], a);
+                    mix(&mut px[g], rgb[1], a);
+                    mix(&mut px[b], rgb[2], a);
+                }
+                Layout::Gray | Layout::Planar420 | Layout::SemiPlanar420 { .. } => {
+                    mix(&mut img.planes[0][y * s[0] + x], luma, a);
+                }
+                Layout::Packed422 { y0: o0, y1: o1, .. } => {
+                    let o = if x % 2 == 0 { o0 } else { o1 };
+                    mix(&mut img.planes[0][y * s[0] + (x / 2) * 4 + o], luma, a);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::{EmotionScores, GenderScores};
+    use crate::detector::{BBox, Detection};
+    use crate::image::{ImageView, PixelFormat, YuvMatrix};
+
+    fn face(x1: f32, y1: f32, x2: f32, y2: f32) -> Face {
+        Face {
+            detection: Detection {
+                bbox: BBox { x1, y1, x2, y2 },
+                score: 0.9,
+                keypoints: [(0.0, 0.0); 6],
+            },
+            emotion: Some(EmotionScores([0.0, 0.0, 0.0, 0.93, 0.07, 0.0, 0.0])),
+            gender: Some(GenderScores {
+                female: 0.8,
+                age: Some(33.2),
+            }),
+            id: 0,
+        }
+    }
+
+    #[test]
+    fn label_reads_like_the_docs() {
+        assert_eq!(label(&face(0.0, 0.0, 1.0, 1.0)), "happy 93% | F 33");
+    }
+
+    #[test]
+    fn draws_box_in_every_format_and_stays_inside_the_frame() {
+        let (w, h) = (97, 61); // odd on purpose
+        for f in PixelFormat::ALL {
+            let mut planes_data: Vec<Vec<u8>> = (0..f.n_planes())
+                .map(|p| {
+                    let (row, rows) = f.plane_size(p, w, h);
+                    // Padded stride, filled with a marker the drawing must not touch past the row.
+                    vec![if p == 0 { 16 } else { 128 }; (row + 5) * rows]
+                })
+                .collect();
+            let strides: Vec<usize> = (0..f.n_planes())
+                .map(|p| f.plane_size(p, w, h).0 + 5)
+                .collect();
+            for (p, d) in planes_data.iter_mut().enumerate() {
+                let row = f.plane_size(p, w, h).0;
+                for r in d.chunks_exact_mut(row + 5) {
+                    r[row..].fill(77);
+                }
+            }
+            let before = planes_data.clone();
+            {
+                let planes: Vec<&mut [u8]> =
+                    planes_data.iter_mut().map(|v| v.as_mut_slice()).collect();
+                let mut img =
+                    ImageViewMut::new(f, w, h, planes, &strides, YuvMatrix::BT601).unwrap();
+                // A face partly outside the frame: must clip, not panic.
+                Painter::new()
+                    .draw(
+                        &mut img,
+                        &[face(60.0, -10.0, 120.0, 40.0), face(10.0, 20.0, 40.0, 55.0)],
+                    )
+                    .unwrap();
+                let view = img.as_view();
+                // The second box's left edge is yellow (happy).
+                let px = view.rgb_at(10, 40);
+                assert!(
+                    px[0] > 200 && px[1] > 170 && px[2] < 80 || f == PixelFormat::Gray8,
+                    "{f:?}: {px:?}"
+                );
+                // Far from both faces nothing changed.
+                let far = view.rgb_at(50, 58);
+                let orig_planes: Vec<&[u8]> = before.iter().map(|v| v.as_slice()).collect();
+                let orig =
+                    ImageView::new(f, w, h, &orig_planes, &strides, YuvMatrix::BT601).unwrap();
+                assert_eq!(far, orig.rgb_at(50, 58), "{f:?}");
+            }
+            for (p, d) in planes_data.iter().enumerate() {
+                let row = f.plane_size(p, w, h).0;
+                assert!(
+                    d.chunks_exact(row + 5)
+                        .all(|r| r[row..].iter().all(|&v| v == 77)),
+                    "{f:?} wrote into padding"
+                );
+            }
+            assert_ne!(planes_data, before);
+        }
+    }
+}

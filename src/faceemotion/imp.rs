@@ -1,0 +1,673 @@
+//! The element: maps frames, calls the analysis core and the painter, writes metadata.
+
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use crate::analysis::{Analyzer, Face, ModelConfig, Params};
+use crate::classifier::EMOTIONS;
+use crate::draw::Painter;
+use crate::image::{ImageViewMut, PixelFormat, YuvMatrix};
+use crate::runtime;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "faceemotion",
+        gst::DebugColorFlags::empty(),
+        Some("Face emotion and gender analysis"),
+    )
+});
+
+pub const FULL_RANGE_MODEL: &str = "mp_face_detection_full_range.onnx";
+pub const SHORT_RANGE_MODEL: &str = "mp_face_detection_short_range.onnx";
+pub const EMOTION_MODEL: &str = "emotion_minixception_fer.onnx";
+pub const GENDER_MODEL: &str = "faceapi_age_gender.onnx";
+
+const FORMATS: [(gst_video::VideoFormat, PixelFormat); 17] = {
+    use gst_video::VideoFormat as V;
+    use PixelFormat as P;
+    [
+        (V::Yuy2, P::Yuy2),
+        (V::Uyvy, P::Uyvy),
+        (V::I420, P::I420),
+        (V::Yv12, P::Yv12),
+        (V::Nv12, P::Nv12),
+        (V::Nv21, P::Nv21),
+        (V::Rgb, P::Rgb),
+        (V::Bgr, P::Bgr),
+        (V::Rgba, P::Rgba),
+        (V::Bgra, P::Bgra),
+        (V::Rgbx, P::Rgbx),
+        (V::Bgrx, P::Bgrx),
+        (V::Xrgb, P::Xrgb),
+        (V::Xbgr, P::Xbgr),
+        (V::Argb, P::Argb),
+        (V::Abgr, P::Abgr),
+        (V::Gray8, P::Gray8),
+    ]
+};
+
+fn pixel_format(f: gst_video::VideoFormat) -> Option<PixelFormat> {
+    FORMATS.iter().find(|(v, _)| *v == f).map(|(_, p)| *p)
+}
+
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstFaceEmotionDetector")]
+pub enum DetectorChoice {
+    #[enum_value(
+        name = "Full range: faces near and far (192x192 input)",
+        nick = "full-range"
+    )]
+    FullRange = 0,
+    #[enum_value(
+        name = "Short range: faces within about 2 m, faster (128x128 input)",
+        nick = "short-range"
+    )]
+    ShortRange = 1,
+}
+
+const DEFAULT_THRESHOLD: f64 = 0.6;
+const DEFAULT_MIN_FACE_SIZE: u32 = 0;
+const DEFAULT_MAX_FACES: u32 = 64;
+const DEFAULT_CROP_SCALE: f64 = 1.3;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    detector: DetectorChoice,
+    detector_model: Option<String>,
+    emotion_model: Option<String>,
+    gender_model: Option<String>,
+    ort_library: Option<String>,
+    threads: u32,
+    threshold: f64,
+    min_face_size: u32,
+    max_faces: u32,
+    crop_scale: f64,
+    draw: bool,
+    post_messages: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            detector: DetectorChoice::FullRange,
+            detector_model: None,
+            emotion_model: Some(default_path(EMOTION_MODEL)),
+            gender_model: Some(default_path(GENDER_MODEL)),
+            ort_library: None,
+            threads: 0,
+            threshold: DEFAULT_THRESHOLD,
+            min_face_size: DEFAULT_MIN_FACE_SIZE,
+            max_faces: DEFAULT_MAX_FACES,
+            crop_scale: DEFAULT_CROP_SCALE,
+            draw: true,
+            post_messages: true,
+        }
+    }
+}
+
+fn default_path(file: &str) -> String {
+    runtime::default_model_path(file)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn non_empty(s: &Option<String>) -> Option<PathBuf> {
+    s.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from)
+}
+
+impl Settings {
+    fn model_config(&self) -> ModelConfig {
+        let detector = non_empty(&self.detector_model).unwrap_or_else(|| {
+            runtime::default_model_path(match self.detector {
+                DetectorChoice::FullRange => FULL_RANGE_MODEL,
+                DetectorChoice::ShortRange => SHORT_RANGE_MODEL,
+            })
+        });
+        ModelConfig {
+            detector,
+            emotion: non_empty(&self.emotion_model),
+            gender: non_empty(&self.gender_model),
+            threads: self.threads as usize,
+            ort_library: self.ort_library.clone().filter(|s| !s.is_empty()),
+        }
+    }
+
+    fn params(&self) -> Params {
+        Params {
+            threshold: self.threshold as f32,
+            min_face_size: self.min_face_size,
+            max_faces: self.max_faces as usize,
+            crop_scale: self.crop_scale as f32,
+        }
+    }
+}
+
+struct State {
+    analyzer: Analyzer,
+    painter: Painter,
+    info: Option<gst_video::VideoInfo>,
+    format: Option<PixelFormat>,
+    yuv: YuvMatrix,
+    /// Last analysis error reported as a warning, so a persistent one is not repeated per frame.
+    last_warning: Option<String>,
+}
+
+#[derive(Default)]
+pub struct FaceEmotion {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+impl FaceEmotion {
+    fn load(&self, config: ModelConfig) -> Result<Analyzer, gst::ErrorMessage> {
+        gst::debug!(CAT, imp = self, "loading models: {config:?}");
+        let analyzer = Analyzer::new(config).map_err(|e| {
+            let kind = match e {
+                runtime::ModelError::Runtime(_) => gst::LibraryError::Init,
+                runtime::ModelError::NotFound { .. } => gst::LibraryError::Settings,
+                _ => gst::LibraryError::Failed,
+            };
+            gst::error_msg!(kind, ["{}", e])
+        })?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "models loaded: detector {:?} from {}",
+            analyzer.detector_kind(),
+            analyzer.config().detector.display()
+        );
+        Ok(analyzer)
+    }
+
+    fn warn_once(&self, state: &mut State, msg: String) {
+        gst::warning!(CAT, imp = self, "{msg}");
+        if state.last_warning.as_deref() != Some(msg.as_str()) {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Failed,
+                ("{msg}"),
+                ["the frame was passed on unanalysed"]
+            );
+            state.last_warning = Some(msg);
+        }
+    }
+
+    fn post_message(&self, buf: &gst::BufferRef, faces: &[Face]) {
+        let segment = self.obj().segment();
+        let segment = segment.downcast_ref::<gst::ClockTime>();
+        let pts = buf.pts();
+        let stream_time = segment.and_then(|s| s.to_stream_time(pts?));
+        let running_time = segment.and_then(|s| s.to_running_time(pts?));
+        let list = gst::List::new(faces.iter().map(|f| {
+            let b = f.bbox();
+            let mut s = gst::Structure::builder("face")
+                .field("x", b.x1.round() as i32)
+                .field("y", b.y1.round() as i32)
+                .field("width", b.width().round() as i32)
+                .field("height", b.height().round() as i32)
+                .field("confidence", f.detection.score as f64)
+                .build();
+            if f.id != 0 {
+                s.set("id", f.id);
+            }
+            if let Some(e) = &f.emotion {
+                s.set("emotion", e.label());
+                s.set("emotion-confidence", e.confidence() as f64);
+            }
+            if let Some(g) = &f.gender {
+                s.set("gender", g.gender().label());
+                s.set("gender-confidence", g.confidence() as f64);
+                if let Some(age) = g.age {
+                    s.set("age", age as f64);
+                }
+            }
+            s.to_send_value()
+        }));
+        let s = gst::Structure::builder("faceemotion")
+            .field("timestamp", pts)
+            .field("stream-time", stream_time)
+            .field("running-time", running_time)
+            .field("faces", list)
+            .build();
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+}
+
+fn add_meta(
+    buf: &mut gst::BufferRef,
+    faces: &[Face],
+    width: u32,
+    height: u32,
+    config: &ModelConfig,
+) {
+    let model_name = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let (emotion_model, gender_model) = (model_name(&config.emotion), model_name(&config.gender));
+    let (w, h) = (width as f32, height as f32);
+    for (i, f) in faces.iter().enumerate() {
+        let b = f.bbox();
+        let (x, y) = (b.x1.round().max(0.0) as u32, b.y1.round().max(0.0) as u32);
+        let rw = (b.x2.round() as u32).min(width).saturating_sub(x);
+        let rh = (b.y2.round() as u32).min(height).saturating_sub(y);
+        let mut meta = gst_video::VideoRegionOfInterestMeta::add(buf, "face", (x, y, rw, rh));
+        meta.set_id(if f.id != 0 { f.id as i32 } else { i as i32 });
+        meta.add_param(
+            gst::Structure::builder("detection")
+                .field("x_min", (b.x1 / w) as f64)
+                .field("y_min", (b.y1 / h) as f64)
+                .field("x_max", (b.x2 / w) as f64)
+                .field("y_max", (b.y2 / h) as f64)
+                .field("confidence", f.detection.score as f64)
+                .field("label_id", 0i32)
+                .field("label", "face")
+                .build(),
+        );
+        if let Some(e) = &f.emotion {
+            let mut s = gst::Structure::builder("emotion")
+                .field("label", e.label())
+                .field("label_id", e.best() as i32)
+                .field("confidence", e.confidence() as f64)
+                .field("model_name", emotion_model.as_str())
+                .build();
+            for (name, p) in EMOTIONS.iter().zip(e.0) {
+                s.set(*name, p as f64);
+            }
+            meta.add_param(s);
+        }
+        if let Some(g) = &f.gender {
+            meta.add_param(
+                gst::Structure::builder("gender")
+                    .field("label", g.gender().label())
+                    .field("label_id", g.gender() as i32)
+                    .field("confidence", g.confidence() as f64)
+                    .field("model_name", gender_model.as_str())
+                    .build(),
+            );
+            if let Some(age) = g.age {
+                meta.add_param(
+                    gst::Structure::builder("age")
+                        .field("label", format!("{:.0}", age))
+                        .field("age", age as f64)
+                        .field("model_name", gender_model.as_str())
+                        .build(),
+                );
+            }
+        }
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for FaceEmotion {
+    const NAME: &'static str = "GstFaceEmotion";
+    type Type = super::FaceEmotion;
+    type ParentType = gst_video::VideoFilter;
+}
+
+impl ObjectImpl for FaceEmotion {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let installed = |f: &str| runtime::default_model_path(f).display().to_string();
+            vec![
+                glib::ParamSpecEnum::builder_with_default("detector", DetectorChoice::FullRange)
+                    .nick("Detector")
+                    .blurb("Which shipped face detector to use when detector-model is empty")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("detector-model")
+                    .nick("Detector model")
+                    .blurb(&format!(
+                        "BlazeFace ONNX file (full or short range, told apart by its input size); empty: the \
+                         installed model chosen by 'detector' ({})",
+                        installed(FULL_RANGE_MODEL)
+                    ))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("emotion-model")
+                    .nick("Emotion model")
+                    .blurb("Emotion ONNX file: mini-Xception (FER-2013) or face-api.js expression; empty: no emotion")
+                    .default_value(Some(installed(EMOTION_MODEL).as_str()))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("gender-model")
+                    .nick("Gender model")
+                    .blurb("Gender ONNX file: face-api.js age/gender (also gives age) or human-models gender; empty: no gender")
+                    .default_value(Some(installed(GENDER_MODEL).as_str()))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("ort-library")
+                    .nick("ONNX Runtime library")
+                    .blurb(&format!(
+                        "Path of libonnxruntime.so.{}; empty: ${} or {}. Read when the first element of the \
+                         process starts: one runtime is shared by all",
+                        runtime::ORT_VERSION,
+                        runtime::ORT_LIBRARY_ENV,
+                        runtime::default_library_path().display()
+                    ))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Inference threads")
+                    .blurb("Threads each model may use per run; 0: one per CPU core")
+                    .maximum(64)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("threshold")
+                    .nick("Detection threshold")
+                    .blurb("Minimum face detection score; lower finds more faces and more false ones")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-face-size")
+                    .nick("Minimum face size")
+                    .blurb("Faces whose larger side is smaller than this many pixels are ignored")
+                    .maximum(16384)
+                    .default_value(DEFAULT_MIN_FACE_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-faces")
+                    .nick("Maximum faces")
+                    .blurb("At most this many faces per frame, the most certain ones, are kept")
+                    .minimum(1)
+                    .maximum(1024)
+                    .default_value(DEFAULT_MAX_FACES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("crop-scale")
+                    .nick("Crop scale")
+                    .blurb("Side of the square the classifiers see, as a multiple of the face box's larger side")
+                    .minimum(1.0)
+                    .maximum(3.0)
+                    .default_value(DEFAULT_CROP_SCALE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("draw")
+                    .nick("Draw overlay")
+                    .blurb("Draw a box and a label on each face")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("post-messages")
+                    .nick("Post messages")
+                    .blurb("Post a 'faceemotion' element message with the faces of each frame on the bus")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "detector" => s.detector = value.get().expect("type checked upstream"),
+            "detector-model" => s.detector_model = value.get().expect("type checked upstream"),
+            "emotion-model" => s.emotion_model = value.get().expect("type checked upstream"),
+            "gender-model" => s.gender_model = value.get().expect("type checked upstream"),
+            "ort-library" => s.ort_library = value.get().expect("type checked upstream"),
+            "threads" => s.threads = value.get().expect("type checked upstream"),
+            "threshold" => s.threshold = value.get().expect("type checked upstream"),
+            "min-face-size" => s.min_face_size = value.get().expect("type checked upstream"),
+            "max-faces" => s.max_faces = value.get().expect("type checked upstream"),
+            "crop-scale" => s.crop_scale = value.get().expect("type checked upstream"),
+            "draw" => s.draw = value.get().expect("type checked upstream"),
+            "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
+            other => unreachable!("unknown property {other}"),
+        }
+        gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "detector" => s.detector.to_value(),
+            "detector-model" => s.detector_model.to_value(),
+            "emotion-model" => s.emotion_model.to_value(),
+            "gender-model" => s.gender_model.to_value(),
+            "ort-library" => s.ort_library.to_value(),
+            "threads" => s.threads.to_value(),
+            "threshold" => s.threshold.to_value(),
+            "min-face-size" => s.min_face_size.to_value(),
+            "max-faces" => s.max_faces.to_value(),
+            "crop-scale" => s.crop_scale.to_value(),
+            "draw" => s.draw.to_value(),
+            "post-messages" => s.post_messages.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for FaceEmotion {}
+
+impl ElementImpl for FaceEmotion {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Face emotion and gender",
+                "Filter/Analyzer/Video",
+                "Finds faces, classifies emotion (FER-2013 classes) and gender, attaches them as \
+                 GstVideoRegionOfInterestMeta and draws them",
+                "faceemotion developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(FORMATS.iter().map(|(v, _)| *v))
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for FaceEmotion {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let config = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .model_config();
+        let analyzer = self.load(config)?;
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
+            analyzer,
+            painter: Painter::new(),
+            info: None,
+            format: None,
+            yuv: YuvMatrix::BT601,
+            last_warning: None,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let (Some(info), Some(format)) = (state.info.clone(), state.format) else {
+            return Err(gst::FlowError::NotNegotiated);
+        };
+
+        let config = settings.model_config();
+        if *state.analyzer.config() != config {
+            gst::info!(CAT, imp = self, "model settings changed, reloading");
+            match self.load(config) {
+                Ok(a) => state.analyzer = a,
+                Err(e) => {
+                    self.post_error_message(e);
+                    return Err(gst::FlowError::Error);
+                }
+            }
+        }
+
+        let params = settings.params();
+        let faces = {
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(&mut *buf, &info)
+                .map_err(|_| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::CoreError::Failed,
+                        ["could not map the buffer for writing"]
+                    );
+                    gst::FlowError::Error
+                })?;
+            let strides: Vec<usize> = frame.plane_stride().iter().map(|&s| s as usize).collect();
+            let n = format.n_planes();
+            let mut planes = Vec::with_capacity(n);
+            // Planes are distinct regions of the buffer; take them one by one as mutable slices.
+            for i in 0..n as u32 {
+                let p = frame.plane_data_mut(i).map_err(|_| gst::FlowError::Error)?;
+                // SAFETY: each plane slice covers its own region of the mapped buffer and
+                // the frame stays mapped until they are dropped at the end of this block.
+                planes.push(unsafe { std::slice::from_raw_parts_mut(p.as_mut_ptr(), p.len()) });
+            }
+            if format == PixelFormat::Yv12 {
+                // GStreamer lists YV12 planes as Y, V, U; the core wants Y, U, V.
+                planes.swap(1, 2);
+            }
+            let mut strides = strides[..n].to_vec();
+            if format == PixelFormat::Yv12 {
+                strides.swap(1, 2);
+            }
+            let (w, h) = (info.width() as usize, info.height() as usize);
+            let mut img = match ImageViewMut::new(format, w, h, planes, &strides, state.yuv) {
+                Ok(img) => img,
+                Err(e) => {
+                    self.warn_once(state, format!("unusable frame: {e}"));
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+            };
+            let faces = match state.analyzer.analyze(&img.as_view(), &params) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.warn_once(state, e.to_string());
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+            };
+            gst::log!(
+                CAT,
+                imp = self,
+                "pts {:?}: {} faces",
+                frame.buffer().pts(),
+                faces.len()
+            );
+            if settings.draw && !faces.is_empty() {
+                if let Err(e) = state.painter.draw(&mut img, &faces) {
+                    self.warn_once(state, e.to_string());
+                }
+            }
+            faces
+        };
+        for f in &faces {
+            gst::trace!(CAT, imp = self, "face {:?}", f);
+        }
+        add_meta(
+            buf,
+            &faces,
+            info.width(),
+            info.height(),
+            state.analyzer.config(),
+        );
+        drop(guard);
+        if settings.post_messages {
+            self.post_message(buf, &faces);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl VideoFilterImpl for FaceEmotion {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        _outcaps: &gst::Caps,
+        _out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        let format = pixel_format(in_info.format()).ok_or_else(|| {
+            gst::loggable_error!(
+                CAT,
+                "unsupported format {:?} in {}",
+                in_info.format(),
+                incaps
+            )
+        })?;
+        let c = in_info.colorimetry();
+        let (kr, kb) = c.matrix().kr_kb().unwrap_or(if in_info.height() >= 720 {
+            (0.2126, 0.0722)
+        } else {
+            (0.299, 0.114)
+        });
+        let yuv = YuvMatrix {
+            kr: kr as f32,
+            kb: kb as f32,
+            full_range: c.range() == gst_video::VideoColorRange::Range0_255,
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "negotiated {}x{} {:?}, YUV matrix {:?}",
+            in_info.width(),
+            in_info.height(),
+            format,
+            yuv
+        );
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = guard
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
+        state.info = Some(in_info.clone());
+        state.format = Some(format);
+        state.yuv = yuv;
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+//! faceemotion: a GStreamer element that finds faces in raw video, classifies their emotion and
+//! gender, attaches the results as region-of-interest metadata and draws them.
+//!
+//! The analysis ([`analysis`], [`detector`], [`classifier`]) and the overlay ([`draw`]) work on
+//! borrowed frames ([`image`]) and know nothing of GStreamer; [`faceemotion`] is the element.
+#![allow(clippy::too_many_arguments)]
+
+use gst::glib;
+
+pub mod analysis;
+pub mod classifier;
+pub mod detector;
+pub mod draw;
+pub mod faceemotion;
+pub mod image;
+pub mod resample;
+pub mod runtime;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    faceemotion::register(plugin)
+}
+
+gst::plugin_define!(
+    faceemotion,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

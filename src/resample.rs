@@ -1,0 +1,430 @@
+//! Cuts a region out of a frame and scales it to a small RGB image, reading the frame in its own
+//! pixel format.
+//!
+//! Each plane is area-resized on its own with OpenCV and only the small result is converted to
+//! RGB, so a 4K YUV frame is never converted as a whole. Because YUV to RGB is affine, averaging
+//! first and converting after gives the same colours (up to clipping of out-of-gamut values).
+
+use opencv::core::{Mat, Rect as CvRect, Size, CV_8UC1, CV_8UC2, CV_8UC3, CV_8UC4};
+use opencv::imgproc;
+use opencv::prelude::*;
+
+use crate::image::{ImageView, Layout};
+
+/// What fills the part of the region that lies outside the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Border {
+    /// Black, as the detector's letterbox wants.
+    Black,
+    /// The nearest frame pixel, as the classifiers' crops want.
+    Replicate,
+}
+
+/// A rectangle in frame pixels (floating point, may extend outside the frame).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RectF {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+/// Where the frame's pixels landed in the output, to map model coordinates back to the frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    /// Output sub-rectangle holding frame pixels.
+    pub dst: (usize, usize, usize, usize),
+    /// Frame rectangle it came from (integer pixels).
+    pub src: (usize, usize, usize, usize),
+}
+
+impl Placement {
+    /// Maps a point of the output (in output pixels) to frame pixels.
+    pub fn to_frame(&self, x: f32, y: f32) -> (f32, f32) {
+        let (dx, dy, dw, dh) = self.dst;
+        let (sx, sy, sw, sh) = self.src;
+        (
+            sx as f32 + (x - dx as f32) * sw as f32 / dw as f32,
+            sy as f32 + (y - dy as f32) * sh as f32 / dh as f32,
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("image resampling failed: {0}")]
+pub struct ResampleError(#[from] opencv::Error);
+
+/// Scratch images kept between calls so that steady-state resampling does not allocate.
+#[derive(Default)]
+pub struct Resampler {
+    scratch: [Mat; 3],
+}
+
+// SAFETY: the scratch Mats are owned and only touched through &mut self.
+unsafe impl Send for Resampler {}
+
+/// Wraps a plane as an OpenCV matrix without copying.
+///
+/// SAFETY: the caller keeps `data` alive and unchanged while the Mat is used, and only reads it.
+unsafe fn wrap(
+    data: &[u8],
+    rows: usize,
+    cols: usize,
+    typ: i32,
+    step: usize,
+) -> opencv::Result<Mat> {
+    Mat::new_rows_cols_with_data_unsafe(
+        rows as i32,
+        cols as i32,
+        typ,
+        data.as_ptr() as *mut std::ffi::c_void,
+        step,
+    )
+}
+
+impl Resampler {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Resamples `region` of `img` to a `dst_w` x `dst_h` RGB image written to `out`
+    /// (`dst_w * dst_h * 3` bytes, rows packed).
+    pub fn resample(
+        &mut self,
+        img: &ImageView,
+        region: RectF,
+        dst_w: usize,
+        dst_h: usize,
+        border: Border,
+        out: &mut [u8],
+    ) -> Result<Placement, ResampleError> {
+        assert_eq!(out.len(), dst_w * dst_h * 3, "output buffer size");
+        // Whole source pixels, as a crop of the frame would take them: mapping partial pixels
+        // shifts the picture by a fraction of a pixel, which some classifiers notice.
+        let (rx, ry) = (region.x.round() as i64, region.y.round() as i64);
+        let (rw, rh) = (
+            region.w.round().max(1.0) as i64,
+            region.h.round().max(1.0) as i64,
+        );
+        let (w, h) = (img.width as i64, img.height as i64);
+        let ix0 = rx.clamp(0, w - 1);
+        let iy0 = ry.clamp(0, h - 1);
+        let ix1 = (rx + rw).clamp(ix0 + 1, w);
+        let iy1 = (ry + rh).clamp(iy0 + 1, h);
+        let map = |v: i64, src: i64, dst: usize| {
+            ((v as f64 * dst as f64 / src as f64).round().max(0.0) as usize).min(dst)
+        };
+        let dx0 = map(ix0 - rx, rw, dst_w).min(dst_w - 1);
+        let dy0 = map(iy0 - ry, rh, dst_h).min(dst_h - 1);
+        let dx1 = map(ix1 - rx, rw, dst_w).max(dx0 + 1);
+        let dy1 = map(iy1 - ry, rh, dst_h).max(dy0 + 1);
+        let (ix0, iy0, ix1, iy1) = (ix0 as usize, iy0 as usize, ix1 as usize, iy1 as usize);
+        let placement = Placement {
+            dst: (dx0, dy0, dx1 - dx0, dy1 - dy0),
+            src: (ix0, iy0, ix1 - ix0, iy1 - iy0),
+        };
+        self.resample_inner(img, placement, dst_w, out)?;
+        fill_border(out, dst_w, dst_h, placement.dst, border);
+        Ok(placement)
+    }
+
+    fn resize_plane(
+        &mut self,
+        slot: usize,
+        img: &ImageView,
+        plane: usize,
+        typ: i32,
+        elem: usize,
+        roi: (usize, usize, usize, usize),
+        size: (usize, usize),
+    ) -> opencv::Result<()> {
+        let (row_bytes, rows) = img.format.plane_size(plane, img.width, img.height);
+        // SAFETY: the plane outlives this call and the wrapped Mat is only read by resize.
+        let full = unsafe {
+            wrap(
+                img.planes[plane],
+                rows,
+                row_bytes / elem,
+                typ,
+                img.strides[plane],
+            )?
+        };
+        let part = Mat::roi(
+            &full,
+            CvRect::new(roi.0 as i32, roi.1 as i32, roi.2 as i32, roi.3 as i32),
+        )?;
+        imgproc::resize(
+            &part,
+            &mut self.scratch[slot],
+            Size::new(size.0 as i32, size.1 as i32),
+            0.0,
+            0.0,
+            imgproc::INTER_AREA,
+        )
+    }
+
+    fn resample_inner(
+        &mut self,
+        img: &ImageView,
+        p: Placement,
+        dst_w: usize,
+        out: &mut [u8],
+    ) -> opencv::Result<()> {
+        let (dx, dy, dw, dh) = p.dst;
+        let (sx, sy, sw, sh) = p.src;
+        let size = (dw, dh);
+        // Chroma rectangle covering the luma one, for subsampled formats.
+        let c_roi = || {
+            let (cx0, cy0) = (sx / 2, sy / 2);
+            let (cx1, cy1) = ((sx + sw).div_ceil(2), (sy + sh).div_ceil(2));
+            (cx0, cy0, cx1 - cx0, cy1 - cy0)
+        };
+        let yuv = img.yuv.to_rgb_coeffs();
+        let write = |out: &mut [u8], f: &mut dyn FnMut(usize, usize) -> [u8; 3]| {
+            for j in 0..dh {
+                let row = &mut out[((dy + j) * dst_w + dx) * 3..][..dw * 3];
+                for (i, px) in row.chunks_exact_mut(3).enumerate() {
+                    px.copy_from_slice(&f(i, j));
+                }
+            }
+        };
+        match img.format.layout() {
+            Layout::Packed { bpp, r, g, b } => {
+                let typ = if bpp == 3 { CV_8UC3 } else { CV_8UC4 };
+                self.resize_plane(0, img, 0, typ, bpp, (sx, sy, sw, sh), size)?;
+                let d = self.scratch[0].data_bytes()?;
+                write(out, &mut |i, j| {
+                    let q = &d[(j * dw + i) * bpp..];
+                    [q[r], q[g], q[b]]
+                });
+            }
+            Layout::Gray => {
+                self.resize_plane(0, img, 0, CV_8UC1, 1, (sx, sy, sw, sh), size)?;
+                let d = self.scratch[0].data_bytes()?;
+                write(out, &mut |i, j| [d[j * dw + i]; 3]);
+            }
+            Layout::Planar420 => {
+                self.resize_plane(0, img, 0, CV_8UC1, 1, (sx, sy, sw, sh), size)?;
+                self.resize_plane(1, img, 1, CV_8UC1, 1, c_roi(), size)?;
+                self.resize_plane(2, img, 2, CV_8UC1, 1, c_roi(), size)?;
+                let (yp, up, vp) = (
+                    self.scratch[0].data_bytes()?,
+                    self.scratch[1].data_bytes()?,
+                    self.scratch[2].data_bytes()?,
+                );
+                write(out, &mut |i, j| {
+                    let k = j * dw + i;
+                    yuv.convert(yp[k], up[k], vp[k])
+                });
+            }
+            Layout::SemiPlanar420 { u } => {
+                self.resize_plane(0, img, 0, CV_8UC1, 1, (sx, sy, sw, sh), size)?;
+                self.resize_plane(1, img, 1, CV_8UC2, 2, c_roi(), size)?;
+                let (yp, cp) = (self.scratch[0].data_bytes()?, self.scratch[1].data_bytes()?);
+                write(out, &mut |i, j| {
+                    let k = j * dw + i;
+                    yuv.convert(yp[k], cp[2 * k + u], cp[2 * k + 1 - u])
+                });
+            }
+            Layout::Packed422 { y0, u, y1, v } => {
+                // Macropixels of two pixels: resize them as 4-channel pixels of half width.
+                let (mx0, mx1) = (sx / 2, (sx + sw).div_ceil(2));
+                self.resize_plane(0, img, 0, CV_8UC4, 4, (mx0, sy, mx1 - mx0, sh), size)?;
+                let d = self.scratch[0].data_bytes()?;
+                write(out, &mut |i, j| {
+                    let q = &d[(j * dw + i) * 4..];
+                    let yy = ((q[y0] as u16 + q[y1] as u16 + 1) / 2) as u8;
+                    yuv.convert(yy, q[u], q[v])
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fill_border(
+    out: &mut [u8],
+    w: usize,
+    h: usize,
+    inner: (usize, usize, usize, usize),
+    border: Border,
+) {
+    let (x0, y0, iw, ih) = inner;
+    let (x1, y1) = (x0 + iw, y0 + ih);
+    if x0 == 0 && y0 == 0 && x1 == w && y1 == h {
+        return;
+    }
+    for y in 0..h {
+        let sy = y.clamp(y0, y1 - 1);
+        for x in 0..w {
+            if (x0..x1).contains(&x) && (y0..y1).contains(&y) {
+                continue;
+            }
+            let px = match border {
+                Border::Black => [0, 0, 0],
+                Border::Replicate => {
+                    let s = (sy * w + x.clamp(x0, x1 - 1)) * 3;
+                    [out[s], out[s + 1], out[s + 2]]
+                }
+            };
+            out[(y * w + x) * 3..][..3].copy_from_slice(&px);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{PixelFormat, YuvMatrix};
+
+    fn gradient(w: usize, h: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                v.extend_from_slice(&[(x * 255 / w) as u8, (y * 255 / h) as u8, 128]);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn letterbox_places_a_wide_frame_in_the_middle() {
+        let (w, h) = (320, 180);
+        let data = gradient(w, h);
+        let img = ImageView::packed(PixelFormat::Rgb, w, h, &data).unwrap();
+        let mut out = vec![7u8; 64 * 64 * 3];
+        let region = RectF {
+            x: 0.0,
+            y: -70.0,
+            w: 320.0,
+            h: 320.0,
+        };
+        let p = Resampler::new()
+            .resample(&img, region, 64, 64, Border::Black, &mut out)
+            .unwrap();
+        assert_eq!(p.dst, (0, 14, 64, 36));
+        assert_eq!(p.src, (0, 0, 320, 180));
+        // Bands above and below are black, the middle holds the picture.
+        assert_eq!(&out[..3], &[0, 0, 0]);
+        assert_eq!(&out[(63 * 64) * 3..][..3], &[0, 0, 0]);
+        assert_eq!(out[(32 * 64 + 10) * 3 + 2], 128);
+        // The mapping back lands on the frame's corners.
+        assert_eq!(p.to_frame(0.0, 14.0), (0.0, 0.0));
+        assert_eq!(p.to_frame(64.0, 50.0), (320.0, 180.0));
+    }
+
+    #[test]
+    fn crop_outside_the_frame_replicates_the_edge() {
+        let (w, h) = (40, 30);
+        let data = gradient(w, h);
+        let img = ImageView::packed(PixelFormat::Rgb, w, h, &data).unwrap();
+        let mut out = vec![0u8; 20 * 20 * 3];
+        let region = RectF {
+            x: -10.0,
+            y: -10.0,
+            w: 20.0,
+            h: 20.0,
+        };
+        let p = Resampler::new()
+            .resample(&img, region, 20, 20, Border::Replicate, &mut out)
+            .unwrap();
+        assert_eq!(p.dst, (10, 10, 10, 10));
+        // Top-left corner copies the frame's top-left pixel.
+        assert_eq!(&out[..3], &data[..3]);
+        assert_eq!(&out[(10 * 20 + 10) * 3..][..3], &data[..3]);
+    }
+
+    #[test]
+    fn every_format_resamples_to_the_same_colours() {
+        // A 2-colour frame (left red, right blue) in each format, resampled to 8x4.
+        let (w, h) = (32, 16);
+        let m = YuvMatrix::BT601;
+        let colour = |x: usize| {
+            if x < w / 2 {
+                [200u8, 40, 40]
+            } else {
+                [30u8, 60, 200]
+            }
+        };
+        for f in PixelFormat::ALL {
+            let mut data = Vec::new();
+            for plane in 0..f.n_planes() {
+                let (row, rows) = f.plane_size(plane, w, h);
+                let mut p = vec![0u8; row * rows];
+                for y in 0..rows {
+                    for bx in 0..row {
+                        p[y * row + bx] = match f.layout() {
+                            Layout::Packed { bpp, r, g, b } => {
+                                let c = colour(bx / bpp);
+                                let o = bx % bpp;
+                                if o == r {
+                                    c[0]
+                                } else if o == g {
+                                    c[1]
+                                } else if o == b {
+                                    c[2]
+                                } else {
+                                    255
+                                }
+                            }
+                            Layout::Gray => 100,
+                            Layout::Planar420 => {
+                                m.rgb_to_yuv(colour(if plane == 0 { bx } else { bx * 2 }))[plane]
+                            }
+                            Layout::SemiPlanar420 { u } => {
+                                if plane == 0 {
+                                    m.rgb_to_yuv(colour(bx))[0]
+                                } else {
+                                    let c = m.rgb_to_yuv(colour(bx / 2 * 2));
+                                    if bx % 2 == u {
+                                        c[1]
+                                    } else {
+                                        c[2]
+                                    }
+                                }
+                            }
+                            Layout::Packed422 { y0, u, y1, v } => {
+                                let c = m.rgb_to_yuv(colour(bx / 4 * 2));
+                                let o = bx % 4;
+                                if o == y0 || o == y1 {
+                                    c[0]
+                                } else if o == u {
+                                    c[1]
+                                } else {
+                                    debug_assert_eq!(o, v);
+                                    c[2]
+                                }
+                            }
+                        };
+                    }
+                }
+                data.extend(p);
+            }
+            let img = ImageView::packed(f, w, h, &data).unwrap();
+            let mut out = vec![0u8; 8 * 4 * 3];
+            let region = RectF {
+                x: 0.0,
+                y: 0.0,
+                w: w as f32,
+                h: h as f32,
+            };
+            Resampler::new()
+                .resample(&img, region, 8, 4, Border::Black, &mut out)
+                .unwrap();
+            let left = &out[(2 * 8 + 1) * 3..][..3];
+            let right = &out[(2 * 8 + 6) * 3..][..3];
+            if f == PixelFormat::Gray8 {
+                assert_eq!(left, &[100, 100, 100]);
+                continue;
+            }
+            for (got, want) in [(left, colour(0)), (right, colour(w - 1))] {
+                for k in 0..3 {
+                    assert!(
+                        (got[k] as i32 - want[k] as i32).abs() <= 4,
+                        "{f:?}: {got:?} vs {want:?}"
+                    );
+                }
+            }
+        }
+    }
+}
