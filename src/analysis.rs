@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::classifier::{
-    CropKind, EmotionClassifier, EmotionScores, GenderClassifier, GenderScores,
-};
+use crate::classifier::{CropKind, EmotionClassifier, EmotionScores, GenderClassifier, GenderScores};
 use crate::detector::{BBox, Detection, Detector, DetectorKind};
 use crate::image::ImageView;
 use crate::resample::{Border, RectF, Resampler};
@@ -35,6 +33,8 @@ pub struct Params {
     pub max_faces: usize,
     /// Side of the classifier crop as a multiple of the larger box side.
     pub crop_scale: f32,
+    /// Detector tile columns; 1 looks at the whole frame only.
+    pub tiles: u32,
 }
 
 impl Default for Params {
@@ -44,6 +44,7 @@ impl Default for Params {
             min_face_size: 0,
             max_faces: 64,
             crop_scale: 1.3,
+            tiles: 1,
         }
     }
 }
@@ -131,12 +132,8 @@ impl Analyzer {
     }
 
     /// Detects faces, filtered and capped by `params`, strongest first.
-    pub fn detect(
-        &mut self,
-        img: &ImageView,
-        params: &Params,
-    ) -> Result<Vec<Detection>, ModelError> {
-        let mut dets = self.detector.detect(img, params.threshold)?;
+    pub fn detect(&mut self, img: &ImageView, params: &Params) -> Result<Vec<Detection>, ModelError> {
+        let mut dets = self.detector.detect(img, params.threshold, params.tiles)?;
         let min = params.min_face_size as f32;
         dets.retain(|d| d.bbox.width().max(d.bbox.height()) >= min.max(1.0));
         dets.truncate(params.max_faces);

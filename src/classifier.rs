@@ -7,9 +7,7 @@ use ort::value::TensorRef;
 use crate::runtime::{Model, ModelError, ModelRole};
 
 /// The FER-2013 classes, in the order of the mini-Xception output.
-pub const EMOTIONS: [&str; 7] = [
-    "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral",
-];
+pub const EMOTIONS: [&str; 7] = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 
 /// What a classifier wants to see of a face.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,9 +55,7 @@ pub struct EmotionScores(pub [f32; 7]);
 
 impl EmotionScores {
     pub fn best(&self) -> usize {
-        (0..7)
-            .max_by(|&a, &b| self.0[a].total_cmp(&self.0[b]))
-            .unwrap_or(6)
+        (0..7).max_by(|&a, &b| self.0[a].total_cmp(&self.0[b])).unwrap_or(6)
     }
     pub fn label(&self) -> &'static str {
         EMOTIONS[self.best()]
@@ -153,8 +149,7 @@ fn run_batch<R>(
 ) -> Result<R, ModelError> {
     let n = crop.size();
     let faces = batch.len() / (n * n * crop.channels());
-    let tensor = TensorRef::from_array_view(([faces, n, n, crop.channels()], batch))
-        .map_err(|e| model.run_error(e))?;
+    let tensor = TensorRef::from_array_view(([faces, n, n, crop.channels()], batch)).map_err(|e| model.run_error(e))?;
     let (role, path) = (model.role, model.path.clone());
     let outputs = model
         .session
@@ -179,22 +174,17 @@ pub struct EmotionClassifier {
 }
 
 impl EmotionClassifier {
-    pub fn load(
-        path: &Path,
-        threads: usize,
-        ort_library: Option<&str>,
-    ) -> Result<Self, ModelError> {
+    pub fn load(path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
         let model = Model::load(ModelRole::Emotion, path, threads, ort_library)?;
         let crop = check_input(&model)?;
-        let kind = match (crop, model.has_output("predictions"), model.has_output("expressions")) {
-            (CropKind::Grey64, true, _) => EmotionKind::MiniXception,
-            (CropKind::Rgb112, _, true) => EmotionKind::FaceApi,
-            _ => {
-                return Err(model.contract_error(
+        let kind =
+            match (crop, model.has_output("predictions"), model.has_output("expressions")) {
+                (CropKind::Grey64, true, _) => EmotionKind::MiniXception,
+                (CropKind::Rgb112, _, true) => EmotionKind::FaceApi,
+                _ => return Err(model.contract_error(
                     "expected mini-Xception (output `predictions`) or face-api.js expression (output `expressions`)",
-                ))
-            }
-        };
+                )),
+            };
         Ok(Self {
             input_name: model.input_name(0),
             model,
@@ -208,11 +198,7 @@ impl EmotionClassifier {
     }
 
     /// Scores for each face of `batch` (built with [`CropKind::push_input`]).
-    pub fn classify(
-        &mut self,
-        batch: &[f32],
-        out: &mut Vec<EmotionScores>,
-    ) -> Result<(), ModelError> {
+    pub fn classify(&mut self, batch: &[f32], out: &mut Vec<EmotionScores>) -> Result<(), ModelError> {
         out.clear();
         if batch.is_empty() {
             return Ok(());
@@ -250,11 +236,7 @@ pub struct GenderClassifier {
 }
 
 impl GenderClassifier {
-    pub fn load(
-        path: &Path,
-        threads: usize,
-        ort_library: Option<&str>,
-    ) -> Result<Self, ModelError> {
+    pub fn load(path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
         let model = Model::load(ModelRole::Gender, path, threads, ort_library)?;
         let crop = check_input(&model)?;
         let kind = match (crop, model.has_output("gender"), model.has_output("probs")) {
@@ -278,11 +260,7 @@ impl GenderClassifier {
         self.crop
     }
 
-    pub fn classify(
-        &mut self,
-        batch: &[f32],
-        out: &mut Vec<GenderScores>,
-    ) -> Result<(), ModelError> {
+    pub fn classify(&mut self, batch: &[f32], out: &mut Vec<GenderScores>) -> Result<(), ModelError> {
         out.clear();
         if batch.is_empty() {
             return Ok(());
@@ -325,9 +303,7 @@ mod tests {
     #[test]
     fn faceapi_order_maps_to_fer_order() {
         // neutral, happy, sad, angry, fearful, disgusted, surprised
-        let names = [
-            "neutral", "happy", "sad", "angry", "fear", "disgust", "surprise",
-        ];
+        let names = ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"];
         for (i, n) in names.iter().enumerate() {
             assert_eq!(EMOTIONS[FACEAPI_TO_FER[i]], *n);
         }
@@ -347,10 +323,7 @@ mod tests {
         let e = EmotionScores([0.0, 0.0, 0.1, 0.8, 0.05, 0.0, 0.05]);
         assert_eq!(e.label(), "happy");
         assert_eq!(e.confidence(), 0.8);
-        let g = GenderScores {
-            female: 0.3,
-            age: None,
-        };
+        let g = GenderScores { female: 0.3, age: None };
         assert_eq!(g.gender(), Gender::Male);
         assert!((g.confidence() - 0.7).abs() < 1e-6);
     }

@@ -83,11 +83,7 @@ impl BBox {
             x2: self.x2.min(o.x2),
             y2: self.y2.min(o.y2),
         };
-        let inter = if i.x2 > i.x1 && i.y2 > i.y1 {
-            i.area()
-        } else {
-            0.0
-        };
+        let inter = if i.x2 > i.x1 && i.y2 > i.y1 { i.area() } else { 0.0 };
         let union = self.area() + o.area() - inter;
         if union > 0.0 {
             inter / union
@@ -107,14 +103,7 @@ impl BBox {
 }
 
 /// Keypoint names in the order BlazeFace gives them (the person's right and left).
-pub const KEYPOINTS: [&str; 6] = [
-    "right_eye",
-    "left_eye",
-    "nose_tip",
-    "mouth",
-    "right_ear",
-    "left_ear",
-];
+pub const KEYPOINTS: [&str; 6] = ["right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Detection {
@@ -129,13 +118,7 @@ fn sigmoid(x: f32) -> f32 {
 
 /// Turns raw regressors (16 per anchor) and logits into detections in normalised input
 /// coordinates (0..1 of the square input), keeping those scoring above `threshold`.
-pub fn decode(
-    regressors: &[f32],
-    logits: &[f32],
-    anchors: &[[f32; 2]],
-    size: usize,
-    threshold: f32,
-) -> Vec<Detection> {
+pub fn decode(regressors: &[f32], logits: &[f32], anchors: &[[f32; 2]], size: usize, threshold: f32) -> Vec<Detection> {
     let s = size as f32;
     let mut out = Vec::new();
     for (i, (&logit, a)) in logits.iter().zip(anchors).enumerate() {
@@ -222,20 +205,14 @@ pub fn letterbox_region(width: usize, height: usize) -> RectF {
     }
 }
 
-/// Maps a detection in normalised input coordinates back to frame pixels.
-pub fn to_frame(
-    d: &Detection,
-    placement: &Placement,
-    size: usize,
-    width: usize,
-    height: usize,
-) -> Detection {
+/// Maps a detection in normalised input coordinates back to frame pixels (not clipped).
+pub fn to_frame(d: &Detection, placement: &Placement, size: usize) -> Detection {
     let s = size as f32;
     let p = |x: f32, y: f32| placement.to_frame(x * s, y * s);
     let (x1, y1) = p(d.bbox.x1, d.bbox.y1);
     let (x2, y2) = p(d.bbox.x2, d.bbox.y2);
     Detection {
-        bbox: BBox { x1, y1, x2, y2 }.clip(width as f32, height as f32),
+        bbox: BBox { x1, y1, x2, y2 },
         score: d.score,
         keypoints: d.keypoints.map(|(x, y)| p(x, y)),
     }
@@ -249,15 +226,12 @@ pub struct Detector {
     resampler: Resampler,
     rgb: Vec<u8>,
     input: Vec<f32>,
+    raw: Vec<Detection>,
 }
 
 impl Detector {
     /// Loads a BlazeFace model; which one it is follows from its input size.
-    pub fn load(
-        path: &Path,
-        threads: usize,
-        ort_library: Option<&str>,
-    ) -> Result<Self, ModelError> {
+    pub fn load(path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
         let model = Model::load(ModelRole::Detector, path, threads, ort_library)?;
         let shape = model.input_shape(0);
         let kind = match shape.as_slice() {
@@ -283,6 +257,7 @@ impl Detector {
             resampler: Resampler::new(),
             rgb: vec![0; n * n * 3],
             input: vec![0.0; n * n * 3],
+            raw: Vec::new(),
         })
     }
 
@@ -295,13 +270,41 @@ impl Detector {
     }
 
     /// Faces in `img` scoring above `threshold`, in frame pixels, strongest first.
-    pub fn detect(
+    ///
+    /// With `tiles` > 1 the detector also runs on a grid of overlapping tiles (`tiles` columns),
+    /// which finds faces too small to be seen when the whole frame is squeezed into its input.
+    pub fn detect(&mut self, img: &ImageView, threshold: f32, tiles: u32) -> Result<Vec<Detection>, ModelError> {
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.clear();
+        let mut result = Ok(());
+        for region in tile_regions(img.width, img.height, tiles) {
+            result = self.detect_region(img, region, threshold, &mut raw);
+            if result.is_err() {
+                break;
+            }
+        }
+        let dets = result.map(|_| {
+            weighted_nms(raw.drain(..).collect(), NMS_IOU)
+                .into_iter()
+                .map(|mut d| {
+                    d.bbox = d.bbox.clip(img.width as f32, img.height as f32);
+                    d
+                })
+                .collect()
+        });
+        self.raw = raw;
+        dets
+    }
+
+    /// Runs the model once on a square `region` and appends its detections in frame pixels.
+    fn detect_region(
         &mut self,
         img: &ImageView,
+        region: RectF,
         threshold: f32,
-    ) -> Result<Vec<Detection>, ModelError> {
+        out: &mut Vec<Detection>,
+    ) -> Result<(), ModelError> {
         let n = self.kind.input_size();
-        let region = letterbox_region(img.width, img.height);
         let placement = self
             .resampler
             .resample(img, region, n, n, Border::Black, &mut self.rgb)
@@ -310,8 +313,8 @@ impl Detector {
             *d = s as f32 / 127.5 - 1.0;
         }
         let (reg_name, cls_name) = self.kind.outputs();
-        let tensor = TensorRef::from_array_view(([1usize, n, n, 3], &self.input[..]))
-            .map_err(|e| self.model.run_error(e))?;
+        let tensor =
+            TensorRef::from_array_view(([1usize, n, n, 3], &self.input[..])).map_err(|e| self.model.run_error(e))?;
         let path = &self.model.path;
         let run_err = |e: ort::Error| ModelError::Run {
             role: ModelRole::Detector,
@@ -323,20 +326,50 @@ impl Detector {
             .session
             .run(ort::inputs![self.input_name.as_str() => tensor])
             .map_err(run_err)?;
-        let (_, reg) = outputs[reg_name]
-            .try_extract_tensor::<f32>()
-            .map_err(run_err)?;
-        let (_, cls) = outputs[cls_name]
-            .try_extract_tensor::<f32>()
-            .map_err(run_err)?;
-        let raw = decode(reg, cls, &self.anchors, n, threshold);
-        drop(outputs);
-        let dets = weighted_nms(raw, NMS_IOU);
-        Ok(dets
-            .iter()
-            .map(|d| to_frame(d, &placement, n, img.width, img.height))
-            .collect())
+        let (_, reg) = outputs[reg_name].try_extract_tensor::<f32>().map_err(run_err)?;
+        let (_, cls) = outputs[cls_name].try_extract_tensor::<f32>().map_err(run_err)?;
+        out.extend(
+            decode(reg, cls, &self.anchors, n, threshold)
+                .iter()
+                .map(|d| to_frame(d, &placement, n)),
+        );
+        Ok(())
     }
+}
+
+/// The squares the detector looks at: the whole frame (letterboxed), then, with `tiles` > 1, a
+/// grid of `tiles` columns and as many rows as keep the tiles about square, overlapping by a
+/// quarter so that a face cut by one tile's edge is whole in its neighbour.
+pub fn tile_regions(width: usize, height: usize, tiles: u32) -> Vec<RectF> {
+    let mut regions = vec![letterbox_region(width, height)];
+    if tiles <= 1 {
+        return regions;
+    }
+    let (w, h) = (width as f32, height as f32);
+    let cols = tiles as usize;
+    let rows = ((tiles as f32 * h / w).round() as usize).max(1);
+    let tw = (w / cols as f32 * 1.25).min(w);
+    let th = (h / rows as f32 * 1.25).min(h);
+    let side = tw.max(th);
+    let pos = |i: usize, n: usize, total: f32, t: f32| {
+        if n == 1 {
+            (total - t) / 2.0
+        } else {
+            i as f32 * (total - t) / (n - 1) as f32
+        }
+    };
+    for r in 0..rows {
+        for c in 0..cols {
+            let (cx, cy) = (pos(c, cols, w, tw) + tw / 2.0, pos(r, rows, h, th) + th / 2.0);
+            regions.push(RectF {
+                x: cx - side / 2.0,
+                y: cy - side / 2.0,
+                w: side,
+                h: side,
+            });
+        }
+    }
+    regions
 }
 
 #[cfg(test)]
@@ -428,11 +461,33 @@ mod tests {
             src: (0, 0, 1920, 1080),
         };
         let d = det(0.5, 0.25, 0.75, 0.5, 0.9);
-        let f = to_frame(&d, &placement, 192, 1920, 1080);
+        let f = to_frame(&d, &placement, 192);
         assert!((f.bbox.x1 - 960.0).abs() < 1e-3 && (f.bbox.x2 - 1440.0).abs() < 1e-3);
         assert!((f.bbox.y1 - 60.0).abs() < 1e-3 && (f.bbox.y2 - 540.0).abs() < 1e-3);
         // A box reaching into the black band is clipped to the frame.
-        let f = to_frame(&det(0.0, 0.0, 0.1, 0.1, 0.9), &placement, 192, 1920, 1080);
-        assert_eq!((f.bbox.x1, f.bbox.y1), (0.0, 0.0));
+        let f = to_frame(&det(0.0, 0.0, 0.1, 0.1, 0.9), &placement, 192)
+            .bbox
+            .clip(1920.0, 1080.0);
+        assert_eq!((f.x1, f.y1), (0.0, 0.0));
+    }
+
+    #[test]
+    fn tiles_cover_the_frame_with_overlap() {
+        assert_eq!(tile_regions(1920, 1080, 1).len(), 1);
+        let t = tile_regions(2880, 1600, 3);
+        // Whole frame + 3 columns x 2 rows.
+        assert_eq!(t.len(), 7);
+        let tiles = &t[1..];
+        // Every frame pixel lies in some tile, and neighbours overlap.
+        for (x, y) in [(0.0, 0.0), (2879.0, 1599.0), (960.0, 800.0), (1440.0, 0.0)] {
+            assert!(
+                tiles
+                    .iter()
+                    .any(|r| x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h),
+                "({x},{y})"
+            );
+        }
+        assert!(tiles[0].x + tiles[0].w > tiles[1].x + 100.0);
+        assert!(tiles.iter().all(|r| (r.w - r.h).abs() < 1e-3));
     }
 }

@@ -54,9 +54,7 @@ pub fn label(face: &Face) -> String {
 }
 
 pub fn colour(face: &Face) -> [u8; 3] {
-    face.emotion
-        .map(|e| EMOTION_COLOURS[e.best()])
-        .unwrap_or(UNCLASSIFIED)
+    face.emotion.map(|e| EMOTION_COLOURS[e.best()]).unwrap_or(UNCLASSIFIED)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +78,14 @@ impl Painter {
     pub fn draw(&mut self, img: &mut ImageViewMut, faces: &[Face]) -> Result<(), DrawError> {
         // Sizes follow the smaller frame side so 240p and 4K look alike.
         let short = img.width.min(img.height) as f32;
-        let thickness = (short / 360.0).round().max(1.0) as usize;
-        let font_scale = (short / 900.0).max(0.3) as f64;
-        let font_thick = (short / 540.0).round().max(1.0) as i32;
+        let thickness = (short / 240.0).round().max(2.0) as usize;
+        let frame_font = short / 900.0;
         for face in faces {
             let b = face.bbox().clip(img.width as f32, img.height as f32);
+            // Follows the frame, but no bigger than suits the face, so that crowds stay legible.
+            let font_scale = frame_font.min(b.width().max(b.height()) / 110.0).max(0.35);
+            let font_thick = (font_scale * 1.6).round().max(1.0) as i32;
+            let font_scale = font_scale as f64;
             let (x1, y1, x2, y2) = (b.x1 as i64, b.y1 as i64, b.x2 as i64, b.y2 as i64);
             let c = colour(face);
             let t = thickness as i64;
@@ -103,19 +104,13 @@ impl Painter {
                 &mut baseline,
             )?;
             let pad = (sz.height / 4).max(2) as i64;
-            let (lw, lh) = (
-                sz.width as i64 + 2 * pad,
-                (sz.height + baseline) as i64 + 2 * pad,
-            );
+            let (lw, lh) = (sz.width as i64 + 2 * pad, (sz.height + baseline) as i64 + 2 * pad);
             // Above the box when it fits, else just inside its top edge.
             let ly = if y1 - lh >= 0 { y1 - lh } else { y1 };
             let lx = x1.min(img.width as i64 - lw).max(0);
             fill_rect(img, lx, ly, lx + lw, ly + lh, c);
             // SAFETY: create leaves the pixels uninitialised; they are all set on the next line.
-            unsafe {
-                self.mask
-                    .create_size(Size::new(lw as i32, lh as i32), CV_8UC1)?
-            };
+            unsafe { self.mask.create_size(Size::new(lw as i32, lh as i32), CV_8UC1)? };
             self.mask.set_to_def(&Scalar::all(0.0))?;
             imgproc::put_text(
                 &mut self.mask,
@@ -201,13 +196,7 @@ pub fn fill_rect(img: &mut ImageViewMut, x1: i64, y1: i64, x2: i64, y2: i64, rgb
 }
 
 /// Blends `rgb` into the frame at (`x0`, `y0`) with the mask's values as coverage.
-fn blend_mask(
-    img: &mut ImageViewMut,
-    mask: &Mat,
-    x0: i64,
-    y0: i64,
-    rgb: [u8; 3],
-) -> opencv::Result<()> {
+fn blend_mask(img: &mut ImageViewMut, mask: &Mat, x0: i64, y0: i64, rgb: [u8; 3]) -> opencv::Result<()> {
     let (mw, mh) = (mask.cols() as i64, mask.rows() as i64);
     let data = mask.data_bytes()?;
     let luma = img.yuv.rgb_to_yuv(rgb)[0];
@@ -288,9 +277,7 @@ mod tests {
                     vec![if p == 0 { 16 } else { 128 }; (row + 5) * rows]
                 })
                 .collect();
-            let strides: Vec<usize> = (0..f.n_planes())
-                .map(|p| f.plane_size(p, w, h).0 + 5)
-                .collect();
+            let strides: Vec<usize> = (0..f.n_planes()).map(|p| f.plane_size(p, w, h).0 + 5).collect();
             for (p, d) in planes_data.iter_mut().enumerate() {
                 let row = f.plane_size(p, w, h).0;
                 for r in d.chunks_exact_mut(row + 5) {
@@ -299,10 +286,8 @@ mod tests {
             }
             let before = planes_data.clone();
             {
-                let planes: Vec<&mut [u8]> =
-                    planes_data.iter_mut().map(|v| v.as_mut_slice()).collect();
-                let mut img =
-                    ImageViewMut::new(f, w, h, planes, &strides, YuvMatrix::BT601).unwrap();
+                let planes: Vec<&mut [u8]> = planes_data.iter_mut().map(|v| v.as_mut_slice()).collect();
+                let mut img = ImageViewMut::new(f, w, h, planes, &strides, YuvMatrix::BT601).unwrap();
                 // A face partly outside the frame: must clip, not panic.
                 Painter::new()
                     .draw(
@@ -320,15 +305,13 @@ mod tests {
                 // Far from both faces nothing changed.
                 let far = view.rgb_at(50, 58);
                 let orig_planes: Vec<&[u8]> = before.iter().map(|v| v.as_slice()).collect();
-                let orig =
-                    ImageView::new(f, w, h, &orig_planes, &strides, YuvMatrix::BT601).unwrap();
+                let orig = ImageView::new(f, w, h, &orig_planes, &strides, YuvMatrix::BT601).unwrap();
                 assert_eq!(far, orig.rgb_at(50, 58), "{f:?}");
             }
             for (p, d) in planes_data.iter().enumerate() {
                 let row = f.plane_size(p, w, h).0;
                 assert!(
-                    d.chunks_exact(row + 5)
-                        .all(|r| r[row..].iter().all(|&v| v == 77)),
+                    d.chunks_exact(row + 5).all(|r| r[row..].iter().all(|&v| v == 77)),
                     "{f:?} wrote into padding"
                 );
             }

@@ -210,11 +210,7 @@ impl YuvToRgb {
         let y = (y as i32 - self.yoff) * self.y;
         let (u, v) = (u as i32 - 128, v as i32 - 128);
         let c = |x: i32| ((x + (1 << 13)) >> 14).clamp(0, 255) as u8;
-        [
-            c(y + self.rv * v),
-            c(y - self.gu * u - self.gv * v),
-            c(y + self.bu * u),
-        ]
+        [c(y + self.rv * v), c(y - self.gu * u - self.gv * v), c(y + self.bu * u)]
     }
 }
 
@@ -290,11 +286,7 @@ impl<'a> ImageView<'a> {
         strides: &[usize],
         yuv: YuvMatrix,
     ) -> Result<Self, ImageError> {
-        let ls: Vec<_> = planes
-            .iter()
-            .map(|p| p.len())
-            .zip(strides.iter().copied())
-            .collect();
+        let ls: Vec<_> = planes.iter().map(|p| p.len()).zip(strides.iter().copied()).collect();
         check_planes(format, width, height, &ls)?;
         let mut p = [&[][..]; 3];
         let mut s = [0; 3];
@@ -313,12 +305,7 @@ impl<'a> ImageView<'a> {
     }
 
     /// A tightly packed frame in one contiguous buffer (planes one after another).
-    pub fn packed(
-        format: PixelFormat,
-        width: usize,
-        height: usize,
-        data: &'a [u8],
-    ) -> Result<Self, ImageError> {
+    pub fn packed(format: PixelFormat, width: usize, height: usize, data: &'a [u8]) -> Result<Self, ImageError> {
         let mut planes = Vec::new();
         let mut strides = Vec::new();
         let mut rest = data;
@@ -383,11 +370,7 @@ impl<'a> ImageViewMut<'a> {
         strides: &[usize],
         yuv: YuvMatrix,
     ) -> Result<Self, ImageError> {
-        let ls: Vec<_> = planes
-            .iter()
-            .map(|p| p.len())
-            .zip(strides.iter().copied())
-            .collect();
+        let ls: Vec<_> = planes.iter().map(|p| p.len()).zip(strides.iter().copied()).collect();
         check_planes(format, width, height, &ls)?;
         let mut it = planes.into_iter();
         let p = [
@@ -412,11 +395,7 @@ impl<'a> ImageViewMut<'a> {
             format: self.format,
             width: self.width,
             height: self.height,
-            planes: [
-                &self.planes[0][..],
-                &self.planes[1][..],
-                &self.planes[2][..],
-            ],
+            planes: [&self.planes[0][..], &self.planes[1][..], &self.planes[2][..]],
             strides: self.strides,
             yuv: self.yuv,
         }
@@ -448,10 +427,7 @@ mod tests {
                 let [y, u, v] = m.rgb_to_yuv(rgb);
                 let back = c.convert(y, u, v);
                 for k in 0..3 {
-                    assert!(
-                        (back[k] as i32 - rgb[k] as i32).abs() <= 3,
-                        "{m:?} {rgb:?} -> {back:?}"
-                    );
+                    assert!((back[k] as i32 - rgb[k] as i32).abs() <= 3, "{m:?} {rgb:?} -> {back:?}");
                 }
             }
         }
@@ -494,12 +470,7 @@ mod tests {
                     d[5 - uo] = v;
                     d
                 }
-                Layout::Packed422 {
-                    y0,
-                    u: uo,
-                    y1,
-                    v: vo,
-                } => {
+                Layout::Packed422 { y0, u: uo, y1, v: vo } => {
                     let mut m4 = [0u8; 4];
                     m4[y0] = y;
                     m4[y1] = y;

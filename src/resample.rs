@@ -66,13 +66,7 @@ unsafe impl Send for Resampler {}
 /// Wraps a plane as an OpenCV matrix without copying.
 ///
 /// SAFETY: the caller keeps `data` alive and unchanged while the Mat is used, and only reads it.
-unsafe fn wrap(
-    data: &[u8],
-    rows: usize,
-    cols: usize,
-    typ: i32,
-    step: usize,
-) -> opencv::Result<Mat> {
+unsafe fn wrap(data: &[u8], rows: usize, cols: usize, typ: i32, step: usize) -> opencv::Result<Mat> {
     Mat::new_rows_cols_with_data_unsafe(
         rows as i32,
         cols as i32,
@@ -102,18 +96,14 @@ impl Resampler {
         // Whole source pixels, as a crop of the frame would take them: mapping partial pixels
         // shifts the picture by a fraction of a pixel, which some classifiers notice.
         let (rx, ry) = (region.x.round() as i64, region.y.round() as i64);
-        let (rw, rh) = (
-            region.w.round().max(1.0) as i64,
-            region.h.round().max(1.0) as i64,
-        );
+        let (rw, rh) = (region.w.round().max(1.0) as i64, region.h.round().max(1.0) as i64);
         let (w, h) = (img.width as i64, img.height as i64);
         let ix0 = rx.clamp(0, w - 1);
         let iy0 = ry.clamp(0, h - 1);
         let ix1 = (rx + rw).clamp(ix0 + 1, w);
         let iy1 = (ry + rh).clamp(iy0 + 1, h);
-        let map = |v: i64, src: i64, dst: usize| {
-            ((v as f64 * dst as f64 / src as f64).round().max(0.0) as usize).min(dst)
-        };
+        let map =
+            |v: i64, src: i64, dst: usize| ((v as f64 * dst as f64 / src as f64).round().max(0.0) as usize).min(dst);
         let dx0 = map(ix0 - rx, rw, dst_w).min(dst_w - 1);
         let dy0 = map(iy0 - ry, rh, dst_h).min(dst_h - 1);
         let dx1 = map(ix1 - rx, rw, dst_w).max(dx0 + 1);
@@ -140,15 +130,7 @@ impl Resampler {
     ) -> opencv::Result<()> {
         let (row_bytes, rows) = img.format.plane_size(plane, img.width, img.height);
         // SAFETY: the plane outlives this call and the wrapped Mat is only read by resize.
-        let full = unsafe {
-            wrap(
-                img.planes[plane],
-                rows,
-                row_bytes / elem,
-                typ,
-                img.strides[plane],
-            )?
-        };
+        let full = unsafe { wrap(img.planes[plane], rows, row_bytes / elem, typ, img.strides[plane])? };
         let part = Mat::roi(
             &full,
             CvRect::new(roi.0 as i32, roi.1 as i32, roi.2 as i32, roi.3 as i32),
@@ -163,13 +145,7 @@ impl Resampler {
         )
     }
 
-    fn resample_inner(
-        &mut self,
-        img: &ImageView,
-        p: Placement,
-        dst_w: usize,
-        out: &mut [u8],
-    ) -> opencv::Result<()> {
+    fn resample_inner(&mut self, img: &ImageView, p: Placement, dst_w: usize, out: &mut [u8]) -> opencv::Result<()> {
         let (dx, dy, dw, dh) = p.dst;
         let (sx, sy, sw, sh) = p.src;
         let size = (dw, dh);
@@ -242,13 +218,7 @@ impl Resampler {
     }
 }
 
-fn fill_border(
-    out: &mut [u8],
-    w: usize,
-    h: usize,
-    inner: (usize, usize, usize, usize),
-    border: Border,
-) {
+fn fill_border(out: &mut [u8], w: usize, h: usize, inner: (usize, usize, usize, usize), border: Border) {
     let (x0, y0, iw, ih) = inner;
     let (x1, y1) = (x0 + iw, y0 + ih);
     if x0 == 0 && y0 == 0 && x1 == w && y1 == h {
@@ -368,9 +338,7 @@ mod tests {
                                 }
                             }
                             Layout::Gray => 100,
-                            Layout::Planar420 => {
-                                m.rgb_to_yuv(colour(if plane == 0 { bx } else { bx * 2 }))[plane]
-                            }
+                            Layout::Planar420 => m.rgb_to_yuv(colour(if plane == 0 { bx } else { bx * 2 }))[plane],
                             Layout::SemiPlanar420 { u } => {
                                 if plane == 0 {
                                     m.rgb_to_yuv(colour(bx))[0]

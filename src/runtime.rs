@@ -71,9 +71,7 @@ static RUNTIME: Mutex<Option<Loaded>> = Mutex::new(None);
 ///
 /// A failed load is not remembered, so fixing the path and starting again works. Once loaded,
 /// later requests for another library path get the loaded one (a process can hold only one).
-pub fn environment(
-    explicit: Option<&str>,
-) -> Result<(ort::environment::Environment, PathBuf), RuntimeError> {
+pub fn environment(explicit: Option<&str>) -> Result<(ort::environment::Environment, PathBuf), RuntimeError> {
     let mut guard = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(l) = guard.as_ref() {
         return Ok((l.env.clone(), l.path.clone()));
@@ -164,12 +162,7 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn load(
-        role: ModelRole,
-        path: &Path,
-        threads: usize,
-        ort_library: Option<&str>,
-    ) -> Result<Self, ModelError> {
+    pub fn load(role: ModelRole, path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
         let (env, _) = environment(ort_library)?;
         if !path.is_file() {
             return Err(ModelError::NotFound {
@@ -191,9 +184,7 @@ impl Model {
             .map_err(|e| load(e.to_string()))?
             .with_inter_threads(1)
             .map_err(|e| load(e.to_string()))?;
-        let session = builder
-            .commit_from_file(path)
-            .map_err(|e| load(e.to_string()))?;
+        let session = builder.commit_from_file(path).map_err(|e| load(e.to_string()))?;
         Ok(Self {
             session,
             path: path.to_path_buf(),
@@ -243,13 +234,7 @@ impl Model {
         self.session
             .inputs()
             .iter()
-            .map(|o| {
-                format!(
-                    "{} {:?}",
-                    o.name(),
-                    o.dtype().tensor_shape().map(|s| s.to_vec())
-                )
-            })
+            .map(|o| format!("{} {:?}", o.name(), o.dtype().tensor_shape().map(|s| s.to_vec())))
             .collect::<Vec<_>>()
             .join(", ")
     }

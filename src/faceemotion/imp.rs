@@ -61,10 +61,7 @@ fn pixel_format(f: gst_video::VideoFormat) -> Option<PixelFormat> {
 #[repr(u32)]
 #[enum_type(name = "GstFaceEmotionDetector")]
 pub enum DetectorChoice {
-    #[enum_value(
-        name = "Full range: faces near and far (192x192 input)",
-        nick = "full-range"
-    )]
+    #[enum_value(name = "Full range: faces near and far (192x192 input)", nick = "full-range")]
     FullRange = 0,
     #[enum_value(
         name = "Short range: faces within about 2 m, faster (128x128 input)",
@@ -90,6 +87,7 @@ struct Settings {
     min_face_size: u32,
     max_faces: u32,
     crop_scale: f64,
+    tiles: u32,
     draw: bool,
     post_messages: bool,
 }
@@ -107,6 +105,7 @@ impl Default for Settings {
             min_face_size: DEFAULT_MIN_FACE_SIZE,
             max_faces: DEFAULT_MAX_FACES,
             crop_scale: DEFAULT_CROP_SCALE,
+            tiles: 1,
             draw: true,
             post_messages: true,
         }
@@ -114,9 +113,7 @@ impl Default for Settings {
 }
 
 fn default_path(file: &str) -> String {
-    runtime::default_model_path(file)
-        .to_string_lossy()
-        .into_owned()
+    runtime::default_model_path(file).to_string_lossy().into_owned()
 }
 
 fn non_empty(s: &Option<String>) -> Option<PathBuf> {
@@ -146,6 +143,7 @@ impl Settings {
             min_face_size: self.min_face_size,
             max_faces: self.max_faces as usize,
             crop_scale: self.crop_scale as f32,
+            tiles: self.tiles,
         }
     }
 }
@@ -243,13 +241,7 @@ impl FaceEmotion {
     }
 }
 
-fn add_meta(
-    buf: &mut gst::BufferRef,
-    faces: &[Face],
-    width: u32,
-    height: u32,
-    config: &ModelConfig,
-) {
+fn add_meta(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32, config: &ModelConfig) {
     let model_name = |p: &Option<PathBuf>| {
         p.as_ref()
             .and_then(|p| p.file_stem())
@@ -397,6 +389,18 @@ impl ObjectImpl for FaceEmotion {
                     .default_value(DEFAULT_CROP_SCALE)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("tiles")
+                    .nick("Detection tiles")
+                    .blurb(
+                        "Also run the detector on a grid of this many overlapping tile columns (rows to keep \
+                         them square), to find faces too small for one pass over the whole frame; each tile \
+                         costs one more detector run. 1: whole frame only",
+                    )
+                    .minimum(1)
+                    .maximum(8)
+                    .default_value(1)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoolean::builder("draw")
                     .nick("Draw overlay")
                     .blurb("Draw a box and a label on each face")
@@ -427,6 +431,7 @@ impl ObjectImpl for FaceEmotion {
             "min-face-size" => s.min_face_size = value.get().expect("type checked upstream"),
             "max-faces" => s.max_faces = value.get().expect("type checked upstream"),
             "crop-scale" => s.crop_scale = value.get().expect("type checked upstream"),
+            "tiles" => s.tiles = value.get().expect("type checked upstream"),
             "draw" => s.draw = value.get().expect("type checked upstream"),
             "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
             other => unreachable!("unknown property {other}"),
@@ -447,6 +452,7 @@ impl ObjectImpl for FaceEmotion {
             "min-face-size" => s.min_face_size.to_value(),
             "max-faces" => s.max_faces.to_value(),
             "crop-scale" => s.crop_scale.to_value(),
+            "tiles" => s.tiles.to_value(),
             "draw" => s.draw.to_value(),
             "post-messages" => s.post_messages.to_value(),
             other => unreachable!("unknown property {other}"),
@@ -476,20 +482,8 @@ impl ElementImpl for FaceEmotion {
                 .format_list(FORMATS.iter().map(|(v, _)| *v))
                 .build();
             vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
             ]
         });
         TEMPLATES.as_ref()
@@ -497,17 +491,12 @@ impl ElementImpl for FaceEmotion {
 }
 
 impl BaseTransformImpl for FaceEmotion {
-    const MODE: gst_base::subclass::BaseTransformMode =
-        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let config = self
-            .settings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .model_config();
+        let config = self.settings.lock().unwrap_or_else(|e| e.into_inner()).model_config();
         let analyzer = self.load(config)?;
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
             analyzer,
@@ -526,11 +515,7 @@ impl BaseTransformImpl for FaceEmotion {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self
-            .settings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let (Some(info), Some(format)) = (state.info.clone(), state.format) else {
@@ -551,15 +536,10 @@ impl BaseTransformImpl for FaceEmotion {
 
         let params = settings.params();
         let faces = {
-            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(&mut *buf, &info)
-                .map_err(|_| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::CoreError::Failed,
-                        ["could not map the buffer for writing"]
-                    );
-                    gst::FlowError::Error
-                })?;
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(&mut *buf, &info).map_err(|_| {
+                gst::element_imp_error!(self, gst::CoreError::Failed, ["could not map the buffer for writing"]);
+                gst::FlowError::Error
+            })?;
             let strides: Vec<usize> = frame.plane_stride().iter().map(|&s| s as usize).collect();
             let n = format.n_planes();
             let mut planes = Vec::with_capacity(n);
@@ -593,13 +573,7 @@ impl BaseTransformImpl for FaceEmotion {
                     return Ok(gst::FlowSuccess::Ok);
                 }
             };
-            gst::log!(
-                CAT,
-                imp = self,
-                "pts {:?}: {} faces",
-                frame.buffer().pts(),
-                faces.len()
-            );
+            gst::log!(CAT, imp = self, "pts {:?}: {} faces", frame.buffer().pts(), faces.len());
             if settings.draw && !faces.is_empty() {
                 if let Err(e) = state.painter.draw(&mut img, &faces) {
                     self.warn_once(state, e.to_string());
@@ -610,13 +584,7 @@ impl BaseTransformImpl for FaceEmotion {
         for f in &faces {
             gst::trace!(CAT, imp = self, "face {:?}", f);
         }
-        add_meta(
-            buf,
-            &faces,
-            info.width(),
-            info.height(),
-            state.analyzer.config(),
-        );
+        add_meta(buf, &faces, info.width(), info.height(), state.analyzer.config());
         drop(guard);
         if settings.post_messages {
             self.post_message(buf, &faces);
@@ -633,14 +601,8 @@ impl VideoFilterImpl for FaceEmotion {
         _outcaps: &gst::Caps,
         _out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        let format = pixel_format(in_info.format()).ok_or_else(|| {
-            gst::loggable_error!(
-                CAT,
-                "unsupported format {:?} in {}",
-                in_info.format(),
-                incaps
-            )
-        })?;
+        let format = pixel_format(in_info.format())
+            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported format {:?} in {}", in_info.format(), incaps))?;
         let c = in_info.colorimetry();
         let (kr, kb) = c.matrix().kr_kb().unwrap_or(if in_info.height() >= 720 {
             (0.2126, 0.0722)

@@ -13,10 +13,5 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(
-        Some(plugin),
-        "faceemotion",
-        gst::Rank::NONE,
-        FaceEmotion::static_type(),
-    )
+    gst::Element::register(Some(plugin), "faceemotion", gst::Rank::NONE, FaceEmotion::static_type())
 }
