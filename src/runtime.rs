@@ -234,7 +234,13 @@ impl Model {
         self.session
             .inputs()
             .iter()
-            .map(|o| format!("{} {:?}", o.name(), o.dtype().tensor_shape().map(|s| s.to_vec())))
+            .map(|o| {
+                format!(
+                    "`{}` {:?}",
+                    o.name(),
+                    o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default()
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }

@@ -156,6 +156,8 @@ struct State {
     yuv: YuvMatrix,
     /// Last analysis error reported as a warning, so a persistent one is not repeated per frame.
     last_warning: Option<String>,
+    /// Model settings that failed to load while running, so they are not retried every frame.
+    rejected_config: Option<ModelConfig>,
 }
 
 #[derive(Default)]
@@ -165,16 +167,9 @@ pub struct FaceEmotion {
 }
 
 impl FaceEmotion {
-    fn load(&self, config: ModelConfig) -> Result<Analyzer, gst::ErrorMessage> {
+    fn load(&self, config: ModelConfig) -> Result<Analyzer, runtime::ModelError> {
         gst::debug!(CAT, imp = self, "loading models: {config:?}");
-        let analyzer = Analyzer::new(config).map_err(|e| {
-            let kind = match e {
-                runtime::ModelError::Runtime(_) => gst::LibraryError::Init,
-                runtime::ModelError::NotFound { .. } => gst::LibraryError::Settings,
-                _ => gst::LibraryError::Failed,
-            };
-            gst::error_msg!(kind, ["{}", e])
-        })?;
+        let analyzer = Analyzer::new(config)?;
         gst::info!(
             CAT,
             imp = self,
@@ -497,7 +492,14 @@ impl BaseTransformImpl for FaceEmotion {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let config = self.settings.lock().unwrap_or_else(|e| e.into_inner()).model_config();
-        let analyzer = self.load(config)?;
+        let analyzer = self.load(config).map_err(|e| {
+            let kind = match e {
+                runtime::ModelError::Runtime(_) => gst::LibraryError::Init,
+                runtime::ModelError::NotFound { .. } => gst::LibraryError::Settings,
+                _ => gst::LibraryError::Failed,
+            };
+            gst::error_msg!(kind, ("{}", e))
+        })?;
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
             analyzer,
             painter: Painter::new(),
@@ -505,6 +507,7 @@ impl BaseTransformImpl for FaceEmotion {
             format: None,
             yuv: YuvMatrix::BT601,
             last_warning: None,
+            rejected_config: None,
         });
         Ok(())
     }
@@ -523,13 +526,24 @@ impl BaseTransformImpl for FaceEmotion {
         };
 
         let config = settings.model_config();
-        if *state.analyzer.config() != config {
+        if *state.analyzer.config() != config && state.rejected_config.as_ref() != Some(&config) {
             gst::info!(CAT, imp = self, "model settings changed, reloading");
-            match self.load(config) {
-                Ok(a) => state.analyzer = a,
+            match self.load(config.clone()) {
+                Ok(a) => {
+                    state.analyzer = a;
+                    state.rejected_config = None;
+                }
                 Err(e) => {
-                    self.post_error_message(e);
-                    return Err(gst::FlowError::Error);
+                    // A recording must not stop because of a typo made while it runs: keep the
+                    // models that work, say why the new ones were refused, and try again only
+                    // when the settings change again.
+                    gst::element_imp_warning!(
+                        self,
+                        gst::LibraryError::Settings,
+                        ("{}", e),
+                        ["new model settings refused, still using {:?}", state.analyzer.config()]
+                    );
+                    state.rejected_config = Some(config);
                 }
             }
         }

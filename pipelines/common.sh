@@ -1,0 +1,24 @@
+# Sourced by the pipeline scripts: finds the plugin (building it if needed) and checks elements.
+set -euo pipefail
+FE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+say() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*"; }
+die() { say "$*" >&2; exit 2; }
+
+# FACEEMOTION_PLUGIN_DIR picks another build of the plugin (the tests use the debug one).
+PLUGIN_DIR="${FACEEMOTION_PLUGIN_DIR:-$FE_ROOT/target/release}"
+if [ ! -f "$PLUGIN_DIR/libgstfaceemotion.so" ]; then
+  [ -z "${FACEEMOTION_PLUGIN_DIR:-}" ] || die "no plugin in $PLUGIN_DIR"
+  say "building the plugin (cargo build --release), once"
+  (cd "$FE_ROOT" && cargo build --release --quiet)
+fi
+export GST_PLUGIN_PATH="$PLUGIN_DIR${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+
+need() {
+  for e in "$@"; do
+    gst-inspect-1.0 "$e" >/dev/null 2>&1 || die "GStreamer element '$e' is missing: run scripts/setup.sh (Debian gstreamer1.0-plugins-*)"
+  done
+}
+need_display() {
+  [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || die "no display (DISPLAY/WAYLAND_DISPLAY unset): use pipelines/file-to-mp4.sh to write an annotated file instead"
+}
+DEMO_CLIP="$FE_ROOT/tests/data/astronaut-pan.mp4"

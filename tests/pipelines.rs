@@ -1,0 +1,125 @@
+//! The scripts in pipelines/ on the bundled clip: what they write, and what they say when the
+//! camera, display or server they need is absent.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script(name: &str, args: &[&str]) -> std::process::Output {
+    let plugin_dir = root().join("target/debug");
+    assert!(
+        plugin_dir.join("libgstfaceemotion.so").is_file(),
+        "build the plugin first (`cargo build`, as scripts/test.sh does)"
+    );
+    Command::new("bash")
+        .arg(root().join("pipelines").join(name))
+        .args(args)
+        .env("FACEEMOTION_PLUGIN_DIR", &plugin_dir)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap()
+}
+
+fn frames_in(path: &Path) -> usize {
+    gst::init().unwrap();
+    use gst::prelude::*;
+    let p = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! qtdemux ! h264parse ! fakesink name=sink",
+        path.display()
+    ))
+    .unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    let sink = p.downcast_ref::<gst::Bin>().unwrap().by_name("sink").unwrap();
+    sink.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
+    p.set_state(gst::State::Playing).unwrap();
+    let bus = p.bus().unwrap();
+    bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(60),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    p.set_state(gst::State::Null).unwrap();
+    count.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("faceemotion-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn file_to_mp4_writes_every_frame_and_a_log() {
+    let dir = tmp("mp4");
+    let out = dir.join("clip.mp4");
+    let r = script(
+        "file-to-mp4.sh",
+        &[
+            root().join("tests/data/astronaut-pan.mp4").to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(frames_in(&out), 180);
+    let log = std::fs::read_to_string(dir.join("clip.faces.log")).unwrap();
+    assert_eq!(log.lines().count(), 180);
+    assert!(log.lines().all(|l| l.starts_with("faceemotion, timestamp=")));
+    // The astronaut is found and happy on (nearly) every frame, however the camera moves.
+    let happy = log
+        .lines()
+        .filter(|l| l.contains("emotion\\=\\(string\\)happy"))
+        .count();
+    assert!(happy >= 170, "{happy} happy frames");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn surveillance_recording_keeps_the_original_and_segments_both() {
+    let dir = tmp("rec");
+    let r = script(
+        "surveillance-record.sh",
+        &[
+            root().join("tests/data/astronaut-pan.mp4").to_str().unwrap(),
+            dir.to_str().unwrap(),
+            "2",
+        ],
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let originals: Vec<_> = files
+        .iter()
+        .filter(|p| p.to_str().unwrap().contains("original_"))
+        .collect();
+    let annotated: Vec<_> = files
+        .iter()
+        .filter(|p| p.to_str().unwrap().contains("annotated_"))
+        .collect();
+    // 6 s cut in 2 s segments.
+    assert!(originals.len() >= 3 && annotated.len() >= 3, "{files:?}");
+    assert_eq!(originals.iter().map(|p| frames_in(p)).sum::<usize>(), 180);
+    assert_eq!(annotated.iter().map(|p| frames_in(p)).sum::<usize>(), 180);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn scripts_say_what_they_need_when_it_is_absent() {
+    let r = script("webcam.sh", &["/dev/video-none"]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no camera at /dev/video-none"));
+    let r = script("rtsp.sh", &[]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("rtsp://"));
+    let r = script("file-to-screen.sh", &[]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no display"));
+}
