@@ -123,3 +123,40 @@ fn scripts_say_what_they_need_when_it_is_absent() {
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("no display"));
 }
+
+#[test]
+fn application_examples_read_the_metadata() {
+    let plugin_dir = root().join("target/debug");
+    // Python (PyGObject), as in the README.
+    let out = Command::new("/usr/bin/python3")
+        .arg(root().join("pipelines/print-faces.py"))
+        .env("GST_PLUGIN_PATH", &plugin_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.lines().count() >= 170 && text.lines().filter(|l| l.contains(": happy ")).count() >= 170,
+        "{text}"
+    );
+
+    // Rust: `cargo test` builds the examples beside the test binaries.
+    let exe = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/read_meta");
+    let out = Command::new(exe)
+        .current_dir(root())
+        .env("GST_PLUGIN_PATH", &plugin_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("180 frames analysed") && text.contains(": happy "),
+        "{text}"
+    );
+}

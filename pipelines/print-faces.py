@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""Reads faceemotion's GstVideoRegionOfInterestMeta from an application (PyGObject).
+
+    GST_PLUGIN_PATH=target/release python3 pipelines/print-faces.py [video file]
+
+Uses Debian's python3 with python3-gi and gir1.2-gst-plugins-base-1.0 (scripts/setup.sh installs them)."""
+import sys
+import pathlib
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstVideo", "1.0")
+from gi.repository import GLib, Gst, GstVideo  # noqa: E402
+
+Gst.init(None)
+clip = sys.argv[1] if len(sys.argv) > 1 else str(
+    pathlib.Path(__file__).resolve().parent.parent / "tests/data/astronaut-pan.mp4")
+pipeline = Gst.parse_launch(
+    f'filesrc location="{clip}" ! decodebin ! videoconvert ! faceemotion post-messages=false name=fe ! fakesink')
+ROI_API = GstVideo.VideoRegionOfInterestMeta.get_info().api
+
+
+def on_buffer(pad, info):
+    buf = info.get_buffer()
+    out = []
+    # PyGObject cannot walk a buffer's metas generically, but ROI ids are 0..n-1 per frame (the
+    # element's own numbering) or tracker ids, so asking by id finds them all.
+    i = 0
+    while True:
+        roi = GstVideo.buffer_get_video_region_of_interest_meta_id(buf, i)
+        if roi is None:
+            break
+        params = {}
+        for name in ("detection", "emotion", "gender", "age"):
+            s = roi.get_param(name)
+            if s is not None:
+                params[name] = {s.nth_field_name(k): s.get_value(s.nth_field_name(k)) for k in range(s.n_fields())}
+        out.append((roi.x, roi.y, roi.w, roi.h, params))
+        i += 1
+    t = buf.pts / Gst.SECOND
+    for x, y, w, h, p in out:
+        e, g = p.get("emotion", {}), p.get("gender", {})
+        print(f"{t:7.3f}s face at ({x},{y}) {w}x{h}: {e.get('label')} {e.get('confidence', 0):.2f}, "
+              f"{g.get('label')} {g.get('confidence', 0):.2f}, age {p.get('age', {}).get('label')}")
+    return Gst.PadProbeReturn.OK
+
+
+pipeline.get_by_name("fe").get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
+loop = GLib.MainLoop()
+bus = pipeline.get_bus()
+bus.add_signal_watch()
+bus.connect("message::eos", lambda *a: loop.quit())
+bus.connect("message::error", lambda b, m: (print(m.parse_error()), loop.quit()))
+pipeline.set_state(Gst.State.PLAYING)
+loop.run()
+pipeline.set_state(Gst.State.NULL)
