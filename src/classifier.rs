@@ -151,9 +151,7 @@ fn run_batch<R>(
     let faces = batch.len() / (n * n * crop.channels());
     let tensor = TensorRef::from_array_view(([faces, n, n, crop.channels()], batch)).map_err(|e| model.run_error(e))?;
     let (role, path) = (model.role, model.path.clone());
-    let outputs = model
-        .session
-        .run(ort::inputs![input_name => tensor])
+    let outputs = model.run(ort::inputs![input_name => tensor])
         .map_err(|e| ModelError::Run {
             role,
             path: path.clone(),
@@ -195,6 +193,11 @@ impl EmotionClassifier {
 
     pub fn crop_kind(&self) -> CropKind {
         self.crop
+    }
+
+    /// Time spent inside the model since the last call.
+    pub fn take_model_time(&mut self) -> std::time::Duration {
+        self.model.take_busy()
     }
 
     /// Scores for each face of `batch` (built with [`CropKind::push_input`]).
@@ -258,6 +261,11 @@ impl GenderClassifier {
 
     pub fn crop_kind(&self) -> CropKind {
         self.crop
+    }
+
+    /// Time spent inside the model since the last call.
+    pub fn take_model_time(&mut self) -> std::time::Duration {
+        self.model.take_busy()
     }
 
     pub fn classify(&mut self, batch: &[f32], out: &mut Vec<GenderScores>) -> Result<(), ModelError> {

@@ -220,6 +220,8 @@ pub fn to_frame(d: &Detection, placement: &Placement, size: usize) -> Detection 
 
 pub struct Detector {
     model: Model,
+    /// The model's path, apart from the model so errors can name it while the model is busy.
+    path: std::path::PathBuf,
     kind: DetectorKind,
     anchors: Vec<[f32; 2]>,
     input_name: String,
@@ -250,6 +252,7 @@ impl Detector {
         }
         let n = kind.input_size();
         Ok(Self {
+            path: model.path.clone(),
             input_name: model.input_name(0),
             model,
             kind,
@@ -267,6 +270,11 @@ impl Detector {
 
     pub fn path(&self) -> &Path {
         &self.model.path
+    }
+
+    /// Time spent inside the model since the last call.
+    pub fn take_model_time(&mut self) -> std::time::Duration {
+        self.model.take_busy()
     }
 
     /// Faces in `img` scoring above `threshold`, in frame pixels, strongest first.
@@ -315,16 +323,13 @@ impl Detector {
         let (reg_name, cls_name) = self.kind.outputs();
         let tensor =
             TensorRef::from_array_view(([1usize, n, n, 3], &self.input[..])).map_err(|e| self.model.run_error(e))?;
-        let path = &self.model.path;
+        let path = &self.path;
         let run_err = |e: ort::Error| ModelError::Run {
             role: ModelRole::Detector,
             path: path.clone(),
             reason: e.to_string(),
         };
-        let outputs = self
-            .model
-            .session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
+        let outputs = self.model.run(ort::inputs![self.input_name.as_str() => tensor])
             .map_err(run_err)?;
         let (_, reg) = outputs[reg_name].try_extract_tensor::<f32>().map_err(run_err)?;
         let (_, cls) = outputs[cls_name].try_extract_tensor::<f32>().map_err(run_err)?;

@@ -80,6 +80,30 @@ impl PixelFormat {
         PixelFormat::Uyvy,
     ];
 
+    /// GStreamer's name of the format.
+    pub fn name(self) -> &'static str {
+        use PixelFormat::*;
+        match self {
+            Rgb => "RGB",
+            Bgr => "BGR",
+            Rgba => "RGBA",
+            Bgra => "BGRA",
+            Rgbx => "RGBx",
+            Bgrx => "BGRx",
+            Xrgb => "xRGB",
+            Xbgr => "xBGR",
+            Argb => "ARGB",
+            Abgr => "ABGR",
+            Gray8 => "GRAY8",
+            I420 => "I420",
+            Yv12 => "YV12",
+            Nv12 => "NV12",
+            Nv21 => "NV21",
+            Yuy2 => "YUY2",
+            Uyvy => "UYVY",
+        }
+    }
+
     pub fn layout(self) -> Layout {
         use PixelFormat::*;
         let packed = |bpp, r, g, b| Layout::Packed { bpp, r, g, b };

@@ -15,6 +15,7 @@ pub mod faceemotion;
 pub mod image;
 pub mod resample;
 pub mod runtime;
+pub mod tracker;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     faceemotion::register(plugin)

@@ -15,6 +15,7 @@ use crate::classifier::EMOTIONS;
 use crate::draw::Painter;
 use crate::image::{ImageViewMut, PixelFormat, YuvMatrix};
 use crate::runtime;
+use crate::tracker::Tracker;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -88,6 +89,8 @@ struct Settings {
     max_faces: u32,
     crop_scale: f64,
     tiles: u32,
+    inference_interval: u32,
+    reclassify_interval: u32,
     draw: bool,
     post_messages: bool,
 }
@@ -106,6 +109,8 @@ impl Default for Settings {
             max_faces: DEFAULT_MAX_FACES,
             crop_scale: DEFAULT_CROP_SCALE,
             tiles: 1,
+            inference_interval: 1,
+            reclassify_interval: 1,
             draw: true,
             post_messages: true,
         }
@@ -144,6 +149,8 @@ impl Settings {
             max_faces: self.max_faces as usize,
             crop_scale: self.crop_scale as f32,
             tiles: self.tiles,
+            inference_interval: self.inference_interval,
+            reclassify_interval: self.reclassify_interval,
         }
     }
 }
@@ -158,6 +165,9 @@ struct State {
     last_warning: Option<String>,
     /// Model settings that failed to load while running, so they are not retried every frame.
     rejected_config: Option<ModelConfig>,
+    tracker: Tracker,
+    /// Frames seen since start, the last caps change or the last flush.
+    frame_index: u64,
 }
 
 #[derive(Default)]
@@ -251,6 +261,7 @@ fn add_meta(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32, c
         let rw = (b.x2.round() as u32).min(width).saturating_sub(x);
         let rh = (b.y2.round() as u32).min(height).saturating_sub(y);
         let mut meta = gst_video::VideoRegionOfInterestMeta::add(buf, "face", (x, y, rw, rh));
+        // The tracker's id, stable across frames (DL Streamer's object id).
         meta.set_id(if f.id != 0 { f.id as i32 } else { i as i32 });
         meta.add_param(
             gst::Structure::builder("detection")
@@ -261,6 +272,7 @@ fn add_meta(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32, c
                 .field("confidence", f.detection.score as f64)
                 .field("label_id", 0i32)
                 .field("label", "face")
+                .field("object_id", f.id as i32)
                 .build(),
         );
         if let Some(e) = &f.emotion {
@@ -348,7 +360,7 @@ impl ObjectImpl for FaceEmotion {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Inference threads")
-                    .blurb("Threads each model may use per run; 0: one per CPU core")
+                    .blurb("Threads each model may use per run; 0: automatic (the detector one, which is as fast as more, the classifiers one per CPU core)")
                     .maximum(64)
                     .default_value(0)
                     .mutable_playing()
@@ -396,6 +408,25 @@ impl ObjectImpl for FaceEmotion {
                     .default_value(1)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("inference-interval")
+                    .nick("Inference interval")
+                    .blurb(
+                        "Run the face detector on every Nth frame; in between, faces are carried along by \
+                         the tracker (which also gives each face a stable id)",
+                    )
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(1)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("reclassify-interval")
+                    .nick("Reclassify interval")
+                    .blurb("Classify a tracked face every Mth frame, keeping its last labels in between")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(1)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoolean::builder("draw")
                     .nick("Draw overlay")
                     .blurb("Draw a box and a label on each face")
@@ -427,6 +458,8 @@ impl ObjectImpl for FaceEmotion {
             "max-faces" => s.max_faces = value.get().expect("type checked upstream"),
             "crop-scale" => s.crop_scale = value.get().expect("type checked upstream"),
             "tiles" => s.tiles = value.get().expect("type checked upstream"),
+            "inference-interval" => s.inference_interval = value.get().expect("type checked upstream"),
+            "reclassify-interval" => s.reclassify_interval = value.get().expect("type checked upstream"),
             "draw" => s.draw = value.get().expect("type checked upstream"),
             "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
             other => unreachable!("unknown property {other}"),
@@ -448,6 +481,8 @@ impl ObjectImpl for FaceEmotion {
             "max-faces" => s.max_faces.to_value(),
             "crop-scale" => s.crop_scale.to_value(),
             "tiles" => s.tiles.to_value(),
+            "inference-interval" => s.inference_interval.to_value(),
+            "reclassify-interval" => s.reclassify_interval.to_value(),
             "draw" => s.draw.to_value(),
             "post-messages" => s.post_messages.to_value(),
             other => unreachable!("unknown property {other}"),
@@ -508,8 +543,21 @@ impl BaseTransformImpl for FaceEmotion {
             yuv: YuvMatrix::BT601,
             last_warning: None,
             rejected_config: None,
+            tracker: Tracker::new(),
+            frame_index: 0,
         });
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::FlushStop(_) = event.view() {
+            // After a seek the faces on screen are not those the tracker knows.
+            if let Some(state) = self.state.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                state.tracker.reset();
+                state.frame_index = 0;
+            }
+        }
+        self.parent_sink_event(event)
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
@@ -580,7 +628,9 @@ impl BaseTransformImpl for FaceEmotion {
                     return Ok(gst::FlowSuccess::Ok);
                 }
             };
-            let faces = match state.analyzer.analyze(&img.as_view(), &params) {
+            let frame_index = state.frame_index;
+            state.frame_index += 1;
+            let faces = match state.analyzer.analyze_video(&img.as_view(), &params, &mut state.tracker, frame_index) {
                 Ok(f) => f,
                 Err(e) => {
                     self.warn_once(state, e.to_string());
@@ -642,6 +692,9 @@ impl VideoFilterImpl for FaceEmotion {
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
         state.info = Some(in_info.clone());
+        // Boxes of another size or picture mean nothing to the tracker.
+        state.tracker.reset();
+        state.frame_index = 0;
         state.format = Some(format);
         state.yuv = yuv;
         Ok(())

@@ -1,0 +1,330 @@
+//! Pipeline benchmark: real pipelines on real footage, all in one run so their ratios compare.
+//!
+//!     cargo bench --bench pipeline              # scripts/bench.sh runs it (with --soak)
+//!     cargo bench --bench pipeline -- --soak    # also 10,000 frames for memory growth
+//!
+//! Footage: the six face-api.js group photos (npm @vladmandic/face-api 1.7.15, 3-5 faces each),
+//! 60 frames each at 1920x1080 and 640x360, H.264, made here on first use. Each pipeline runs in
+//! a child process (for its own peak memory) `RUNS` times; figures are medians over the runs of
+//! frames per second, and over all frames of the per-frame latency added by the analysis element
+//! (from its sink pad to its src pad). The floor is the time inside ONNX Runtime alone for the
+//! same frames and faces.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use gst::prelude::*;
+
+const RUNS: usize = 3;
+
+fn bench_dir() -> PathBuf {
+    root().join("target/bench")
+}
+
+/// Makes the clip from the group photos, letterboxed to `w`x`h`, 60 frames a photo.
+fn make_clip(path: &Path, w: usize, h: usize, container: &str) {
+    if path.is_file() {
+        return;
+    }
+    gst::init().unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mux = if container == "mp4" { "mp4mux ! " } else { "video/x-h264,stream-format=byte-stream ! " };
+    let mut desc = format!(
+        "concat name=c ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=fast bitrate={} key-int-max=60 \
+         ! video/x-h264,profile=high ! h264parse ! {mux} filesink location=\"{}\"",
+        if w > 1000 { 6000 } else { 1500 },
+        path.display()
+    );
+    for i in 1..=6 {
+        let photo = root().join(format!("tests/data/face-api/sample{i}.jpg"));
+        assert!(photo.is_file(), "run scripts/setup.sh --test first (fetches the face-api photos)");
+        desc += &format!(
+            " filesrc location=\"{}\" ! jpegdec ! videoconvert ! videoscale add-borders=true \
+             ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1,format=I420 ! imagefreeze num-buffers=60 \
+             ! video/x-raw,framerate=30/1 ! c.",
+            photo.display()
+        );
+    }
+    eprintln!("making {}", path.display());
+    let p = gst::parse::launch(&desc).unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let bus = p.bus().unwrap();
+    let msg = bus.timed_pop_filtered(gst::ClockTime::NONE, &[gst::MessageType::Eos, gst::MessageType::Error]);
+    p.set_state(gst::State::Null).unwrap();
+    if let Some(gst::MessageView::Error(e)) = msg.as_ref().map(|m| m.view()) {
+        panic!("making {}: {}", path.display(), e.error());
+    }
+}
+
+fn vm_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// In the child: runs one pipeline, times the element named `probe` (sink to src pad), and
+/// prints `frames seconds latency_ms,... peak_kib rss_samples_kib,...`.
+fn child(desc: &str, probe_in: Option<&str>, probe_out: Option<&str>) {
+    gst::init().unwrap();
+    let plugin = root().join("target/release/libgstfaceemotion.so");
+    gst::Plugin::load_file(&plugin).unwrap_or_else(|e| panic!("{}: {e}", plugin.display()));
+    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let starts: Arc<Mutex<std::collections::VecDeque<Instant>>> = Default::default();
+    let lat: Arc<Mutex<Vec<Duration>>> = Default::default();
+    let rss: Arc<Mutex<Vec<u64>>> = Default::default();
+    let frames = Arc::new(Mutex::new(0usize));
+    if let (Some(i), Some(o)) = (probe_in, probe_out) {
+        let (pin, pout) = (pipeline.by_name(i).unwrap(), pipeline.by_name(o).unwrap());
+        let s = starts.clone();
+        pin.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            s.lock().unwrap().push_back(Instant::now());
+            gst::PadProbeReturn::Ok
+        });
+        let (s, l, r, f) = (starts.clone(), lat.clone(), rss.clone(), frames.clone());
+        pout.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if let Some(t) = s.lock().unwrap().pop_front() {
+                l.lock().unwrap().push(t.elapsed());
+            }
+            let mut f = f.lock().unwrap();
+            *f += 1;
+            if *f % 500 == 0 {
+                r.lock().unwrap().push(vm_kib("VmRSS:"));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let t = Instant::now();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus.timed_pop_filtered(gst::ClockTime::NONE, &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let secs = t.elapsed().as_secs_f64();
+    if let Some(gst::MessageView::Error(e)) = msg.as_ref().map(|m| m.view()) {
+        panic!("{desc}: {} {:?}", e.error(), e.debug());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let mut n = *frames.lock().unwrap();
+    if probe_in.is_none() {
+        n = 0;
+    }
+    let lat: Vec<String> = lat.lock().unwrap().iter().map(|d| format!("{:.3}", d.as_secs_f64() * 1e3)).collect();
+    let rss: Vec<String> = rss.lock().unwrap().iter().map(|v| v.to_string()).collect();
+    println!("RESULT {n} {secs:.4} {} {} {}", lat.join(","), vm_kib("VmHWM:"), rss.join(","));
+}
+
+struct Run {
+    frames: usize,
+    secs: f64,
+    lat: Vec<Duration>,
+    peak_kib: u64,
+    rss: Vec<u64>,
+}
+
+fn run_child(desc: &str, probe: Option<(&str, &str)>) -> Run {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.arg("--child").arg(desc);
+    if let Some((i, o)) = probe {
+        cmd.arg(i).arg(o);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("RESULT ")).unwrap_or_else(|| {
+        panic!("{desc}: no result\n{}", String::from_utf8_lossy(&out.stderr));
+    });
+    let f: Vec<&str> = line.split(' ').collect();
+    let parse_list = |s: &str| s.split(',').filter(|x| !x.is_empty()).map(|x| x.parse::<f64>().unwrap()).collect::<Vec<_>>();
+    Run {
+        frames: f[1].parse().unwrap(),
+        secs: f[2].parse().unwrap(),
+        lat: parse_list(f.get(3).copied().unwrap_or("")).into_iter().map(|ms| Duration::from_secs_f64(ms / 1e3)).collect(),
+        peak_kib: f.get(4).and_then(|v| v.parse().ok()).unwrap_or(0),
+        rss: parse_list(f.get(5).copied().unwrap_or("")).into_iter().map(|v| v as u64).collect(),
+    }
+}
+
+struct Case {
+    name: &'static str,
+    desc: String,
+    probe: Option<(&'static str, &'static str)>,
+}
+
+/// Time inside ONNX Runtime per frame for the clip's frames, every face classified.
+fn floor(clip: &Path) -> (Vec<Duration>, Vec<Duration>) {
+    use gstfaceemotion::analysis::{Analyzer, ModelConfig, Params};
+    use gstfaceemotion::image::{ImageView, PixelFormat, YuvMatrix};
+    use gstfaceemotion::runtime::default_model_path;
+    gst::init().unwrap();
+    let mut analyzer = Analyzer::new(ModelConfig {
+        detector: default_model_path("mp_face_detection_full_range.onnx"),
+        emotion: Some(default_model_path("emotion_minixception_fer.onnx")),
+        gender: Some(default_model_path("faceapi_age_gender.onnx")),
+        threads: 0,
+        ort_library: None,
+    })
+    .unwrap();
+    let params = Params::default();
+    let p = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! video/x-raw,format=I420 ! appsink name=sink sync=false",
+        clip.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let (mut model, mut core) = (Vec::new(), Vec::new());
+    while let Ok(sample) = sink.pull_sample() {
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        let frame = gst_video::VideoFrame::from_buffer_readable(sample.buffer_owned().unwrap(), &info).unwrap();
+        use gst_video::prelude::*;
+        let planes: Vec<&[u8]> = (0..3).map(|i| frame.plane_data(i).unwrap()).collect();
+        let strides: Vec<usize> = frame.plane_stride().iter().map(|&s| s as usize).collect();
+        let img = ImageView::new(
+            PixelFormat::I420,
+            info.width() as usize,
+            info.height() as usize,
+            &planes,
+            &strides,
+            YuvMatrix::BT709,
+        )
+        .unwrap();
+        analyzer.take_model_time();
+        let t = Instant::now();
+        analyzer.analyze(&img, &params).unwrap();
+        core.push(t.elapsed());
+        model.push(analyzer.take_model_time());
+    }
+    p.set_state(gst::State::Null).unwrap();
+    (model, core)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("--child") {
+        return child(&args[2], args.get(3).map(String::as_str), args.get(4).map(String::as_str));
+    }
+    let soak = args.iter().any(|a| a == "--soak");
+    assert!(
+        root().join("target/release/libgstfaceemotion.so").is_file(),
+        "build the plugin first: cargo build --release"
+    );
+    let dir = bench_dir();
+    let hd = dir.join("faces-1080p.mp4");
+    let sd = dir.join("faces-360p.mp4");
+    let es = dir.join("faces-1080p.h264");
+    make_clip(&hd, 1920, 1080, "mp4");
+    make_clip(&sd, 640, 360, "mp4");
+    if soak {
+        make_clip(&es, 1920, 1080, "h264");
+    }
+    let decode = |clip: &Path| format!("filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 name=dec", clip.display());
+    let cases = vec![
+        Case { name: "decode only, 1080p", desc: format!("{} ! fakesink sync=false", decode(&hd)), probe: None },
+        Case {
+            name: "decode + faceemotion, 1080p, every face every frame",
+            desc: format!("{} ! queue ! faceemotion name=fe ! fakesink sync=false", decode(&hd)),
+            probe: Some(("fe", "fe")),
+        },
+        Case {
+            name: "decode + faceemotion inference-interval=3 reclassify-interval=3, 1080p",
+            desc: format!(
+                "{} ! queue ! faceemotion name=fe inference-interval=3 reclassify-interval=3 ! fakesink sync=false",
+                decode(&hd)
+            ),
+            probe: Some(("fe", "fe")),
+        },
+        Case {
+            name: "decode + videoconvert + facedetect (Haar, detection only), 1080p",
+            desc: format!(
+                "{} ! queue ! videoconvert name=cv ! facedetect name=fd display=false ! fakesink sync=false",
+                decode(&hd)
+            ),
+            probe: Some(("cv", "fd")),
+        },
+        Case { name: "decode only, 360p", desc: format!("{} ! fakesink sync=false", decode(&sd)), probe: None },
+        Case {
+            name: "decode + faceemotion, 360p, every face every frame",
+            desc: format!("{} ! queue ! faceemotion name=fe ! fakesink sync=false", decode(&sd)),
+            probe: Some(("fe", "fe")),
+        },
+    ];
+
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap().trim().to_string()))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("Machine: {cores} cores, {cpu}. Clip: 360 frames (6 photos x 60), 3-5 faces a frame. {RUNS} runs each.\n");
+    println!("| pipeline | frames/s (median) | added latency median / p99 (ms) | peak memory (MiB) |");
+    println!("|---|---|---|---|");
+    let mut fps_of = std::collections::HashMap::new();
+    let mut lat_of = std::collections::HashMap::new();
+    for case in &cases {
+        let mut fps = Vec::new();
+        let mut lats = Vec::new();
+        let mut peak = 0;
+        let total_frames = 360.0;
+        for _ in 0..RUNS {
+            let r = run_child(&case.desc, case.probe);
+            if case.probe.is_some() {
+                assert_eq!(r.frames, 360, "{}", case.name);
+            }
+            let _ = r.frames;
+            fps.push(total_frames / r.secs);
+            lats.extend(r.lat);
+            peak = peak.max(r.peak_kib);
+        }
+        fps.sort_by(|a, b| a.total_cmp(b));
+        let fps = fps[fps.len() / 2];
+        let (med, p99) = stats_ms(&mut lats);
+        let lat = if case.probe.is_some() { format!("{med:.1} / {p99:.1}") } else { "-".into() };
+        println!("| {} | {fps:.1} | {lat} | {:.0} |", case.name, peak as f64 / 1024.0);
+        fps_of.insert(case.name, fps);
+        lat_of.insert(case.name, med);
+    }
+    let fe = fps_of[cases[1].name];
+    let fe3 = fps_of[cases[2].name];
+    let fd = fps_of[cases[3].name];
+    println!("\nfaceemotion vs facedetect throughput: {:.1}x every frame, {:.1}x at interval 3", fe / fd, fe3 / fd);
+
+    let (mut model, mut core) = floor(&hd);
+    let (m_med, m_p99) = stats_ms(&mut model);
+    let (c_med, _) = stats_ms(&mut core);
+    let el = lat_of[cases[1].name];
+    println!(
+        "Floor (inside ONNX Runtime, detector + both classifiers on every face), 1080p: median {m_med:.2} ms, p99 {m_p99:.2} ms; \
+         core (analysis without GStreamer): {c_med:.2} ms; element: {el:.2} ms = {:.2}x the floor",
+        el / m_med
+    );
+
+    if soak {
+        let desc = format!(
+            "multifilesrc location=\"{}\" loop=true num-buffers=28 ! h264parse ! avdec_h264 ! queue ! faceemotion name=fe ! fakesink sync=false",
+            es.display()
+        );
+        let r = run_child(&desc, Some(("fe", "fe")));
+        let first = r.rss.get(1).copied().unwrap_or(0);
+        let last = r.rss.last().copied().unwrap_or(0);
+        println!(
+            "Soak: {} frames at 1080p in {:.0} s; RSS at frame 1000: {:.1} MiB, at the end: {:.1} MiB (growth {:+.1} MiB); peak {:.1} MiB",
+            r.frames,
+            r.secs,
+            first as f64 / 1024.0,
+            last as f64 / 1024.0,
+            (last as f64 - first as f64) / 1024.0,
+            r.peak_kib as f64 / 1024.0
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! Stage benchmark of the GStreamer-free core: preprocessing from each pixel format and size,
+//! the detector, crop + batched classification for 1, 4 and 16 faces, and drawing.
+//!
+//!     cargo bench --bench stages            (scripts/bench.sh runs it with the pipeline benchmark)
+//!
+//! Prints medians in milliseconds. Needs the face-api photos (`scripts/setup.sh --test`).
+
+mod common;
+
+use common::*;
+use gstfaceemotion::analysis::{Analyzer, Face, ModelConfig, Params};
+use gstfaceemotion::detector::letterbox_region;
+use gstfaceemotion::draw::Painter;
+use gstfaceemotion::image::{ImageView, ImageViewMut, PixelFormat, YuvMatrix};
+use gstfaceemotion::resample::{Border, Resampler};
+use gstfaceemotion::runtime::default_model_path;
+
+const SIZES: [(usize, usize); 4] = [(640, 360), (1280, 720), (1920, 1080), (3840, 2160)];
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    if std::env::var_os("CV_THREADS1").is_some() {
+        opencv::core::set_num_threads(1).unwrap();
+    }
+    let photo = root().join("tests/data/face-api/sample5.jpg");
+    assert!(photo.is_file(), "run scripts/setup.sh --test first (fetches the face-api photos)");
+
+    println!("## Preprocessing: letterbox + area resize to the detector's 192x192 RGB, from each format (ms, median)\n");
+    print!("| format |");
+    for (w, h) in SIZES {
+        print!(" {w}x{h} |");
+    }
+    println!("\n|---|---|---|---|---|");
+    let mut resampler = Resampler::new();
+    let mut out = vec![0u8; 192 * 192 * 3];
+    for f in PixelFormat::ALL {
+        print!("| {} |", f.name());
+        for (w, h) in SIZES {
+            let data = decode_packed(&photo, f.name(), w, h);
+            let img = ImageView::packed(f, w, h, &data).unwrap();
+            let region = letterbox_region(w, h);
+            let n = if w > 2000 { 30 } else { 100 };
+            let ms = median_ms(n, || {
+                resampler.resample(&img, region, 192, 192, Border::Black, &mut out).unwrap();
+            });
+            print!(" {ms:.3} |");
+        }
+        println!();
+    }
+
+    let config = ModelConfig {
+        detector: default_model_path("mp_face_detection_full_range.onnx"),
+        emotion: Some(default_model_path("emotion_minixception_fer.onnx")),
+        gender: Some(default_model_path("faceapi_age_gender.onnx")),
+        threads: 0,
+        ort_library: None,
+    };
+    let mut analyzer = Analyzer::new(config).expect("models");
+    let params = Params::default();
+    let (w, h) = (1920, 1080);
+    let data = decode_packed(&photo, "I420", w, h);
+    let img = ImageView::packed(PixelFormat::I420, w, h, &data).unwrap();
+
+    println!("\n## Models on a 1920x1080 I420 frame (ms, median; threads=0)\n");
+    println!("| stage | total | inside ONNX Runtime |\n|---|---|---|");
+    let mut model = Vec::new();
+    let total = median_ms(50, || {
+        analyzer.take_model_time();
+        analyzer.detect(&img, &params).unwrap();
+        model.push(analyzer.take_model_time());
+    });
+    println!("| detector (full range), preprocessing included | {total:.2} | {:.2} |", stats_ms(&mut model).0);
+
+    let dets = analyzer.detect(&img, &params).unwrap();
+    assert_eq!(dets.len(), 5, "sample5 has five faces");
+    for n in [1, 4, 16] {
+        let faces: Vec<Face> = (0..n)
+            .map(|i| Face { detection: dets[i % dets.len()], emotion: None, gender: None, id: 0 })
+            .collect();
+        let mut model = Vec::new();
+        let total = median_ms(30, || {
+            let mut f = faces.clone();
+            analyzer.take_model_time();
+            analyzer.classify(&img, &mut f, None, &params).unwrap();
+            model.push(analyzer.take_model_time());
+        });
+        println!("| crop + emotion + gender, {n} face(s) in one batch | {total:.2} | {:.2} |", stats_ms(&mut model).0);
+    }
+
+    println!("\n## Drawing 5 faces (ms, median)\n");
+    println!("| format | 1920x1080 |\n|---|---|");
+    let mut faces: Vec<Face> = dets.iter().map(|d| Face { detection: *d, emotion: None, gender: None, id: 0 }).collect();
+    analyzer.classify(&img, &mut faces, None, &params).unwrap();
+    let mut painter = Painter::new();
+    for f in [PixelFormat::I420, PixelFormat::Nv12, PixelFormat::Yuy2, PixelFormat::Bgrx, PixelFormat::Rgb] {
+        let mut data = decode_packed(&photo, f.name(), w, h);
+        let mut planes = Vec::new();
+        let mut strides = Vec::new();
+        let mut rest = &mut data[..];
+        for p in 0..f.n_planes() {
+            let (row, rows) = f.plane_size(p, w, h);
+            let (a, b) = rest.split_at_mut(row * rows);
+            planes.push(a);
+            strides.push(row);
+            rest = b;
+        }
+        let mut img = ImageViewMut::new(f, w, h, planes, &strides, YuvMatrix::BT709).unwrap();
+        let ms = median_ms(100, || painter.draw(&mut img, &faces).unwrap());
+        println!("| {} | {ms:.3} |", f.name());
+    }
+}

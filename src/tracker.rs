@@ -1,0 +1,216 @@
+//! A light IoU tracker: gives each face a stable id, carries faces across frames where the
+//! detector does not run (moving them at their last speed), and says which faces are due for
+//! classification.
+
+use crate::analysis::Face;
+use crate::detector::{BBox, Detection};
+
+/// Detections overlapping a track's box by more than this continue it.
+pub const MATCH_IOU: f32 = 0.3;
+
+#[derive(Debug, Clone)]
+struct Track {
+    face: Face,
+    /// Box change per frame, from the last two detections.
+    velocity: [f32; 4],
+    /// Frames since the detector last saw this face (0: seen on the latest detection frame).
+    frames_since_seen: u32,
+    /// Detection rounds in a row that missed this face.
+    misses: u32,
+    /// Frames since the face was last classified; `None` when it never was.
+    since_classified: Option<u32>,
+}
+
+fn boxes(b: &BBox) -> [f32; 4] {
+    [b.x1, b.y1, b.x2, b.y2]
+}
+
+#[derive(Debug, Default)]
+pub struct Tracker {
+    tracks: Vec<Track>,
+    next_id: u64,
+    /// Detection rounds a face may be missed before its track (and id) is dropped.
+    pub max_misses: u32,
+}
+
+impl Tracker {
+    pub fn new() -> Self {
+        Self { tracks: Vec::new(), next_id: 1, max_misses: 2 }
+    }
+
+    pub fn reset(&mut self) {
+        self.tracks.clear();
+    }
+
+    /// A frame the detector ran on: continue, start and end tracks.
+    pub fn update(&mut self, detections: Vec<Detection>) {
+        for t in &mut self.tracks {
+            t.frames_since_seen += 1;
+            t.since_classified = t.since_classified.map(|n| n + 1);
+        }
+        // Greedy matching, best overlap first: enough for faces, which rarely cross.
+        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        for (ti, t) in self.tracks.iter().enumerate() {
+            for (di, d) in detections.iter().enumerate() {
+                let iou = t.face.bbox().iou(&d.bbox);
+                if iou > MATCH_IOU {
+                    pairs.push((iou, ti, di));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut track_used = vec![false; self.tracks.len()];
+        let mut det_used = vec![false; detections.len()];
+        for (_, ti, di) in pairs {
+            if track_used[ti] || det_used[di] {
+                continue;
+            }
+            track_used[ti] = true;
+            det_used[di] = true;
+            let t = &mut self.tracks[ti];
+            let d = detections[di];
+            let (old, new) = (boxes(&t.face.detection.bbox), boxes(&d.bbox));
+            let n = t.frames_since_seen.max(1) as f32;
+            // The old box was already moved by the velocity; correct the velocity by what is left.
+            for k in 0..4 {
+                t.velocity[k] = 0.5 * t.velocity[k] + 0.5 * (t.velocity[k] + (new[k] - old[k]) / n);
+            }
+            t.face.detection = d;
+            t.frames_since_seen = 0;
+            t.misses = 0;
+        }
+        for (ti, t) in self.tracks.iter_mut().enumerate() {
+            if !track_used[ti] {
+                t.misses += 1;
+            }
+        }
+        let max = self.max_misses;
+        self.tracks.retain(|t| t.misses <= max);
+        for (di, d) in detections.into_iter().enumerate() {
+            if !det_used[di] {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.tracks.push(Track {
+                    face: Face { detection: d, emotion: None, gender: None, id },
+                    velocity: [0.0; 4],
+                    frames_since_seen: 0,
+                    misses: 0,
+                    since_classified: None,
+                });
+            }
+        }
+    }
+
+    /// A frame the detector skipped: move each face along at its last speed.
+    pub fn predict(&mut self, width: f32, height: f32) {
+        for t in &mut self.tracks {
+            let b = &mut t.face.detection.bbox;
+            let mut v = boxes(b);
+            for k in 0..4 {
+                v[k] += t.velocity[k];
+            }
+            *b = BBox { x1: v[0], y1: v[1], x2: v[2], y2: v[3] }.clip(width, height);
+            for kp in &mut t.face.detection.keypoints {
+                kp.0 += (t.velocity[0] + t.velocity[2]) / 2.0;
+                kp.1 += (t.velocity[1] + t.velocity[3]) / 2.0;
+            }
+            t.frames_since_seen += 1;
+            t.since_classified = t.since_classified.map(|n| n + 1);
+        }
+    }
+
+    /// The faces to report: those the latest detection round saw.
+    pub fn faces(&self) -> Vec<Face> {
+        self.tracks.iter().filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0).map(|t| t.face.clone()).collect()
+    }
+
+    /// Flags, in the order of [`faces`](Self::faces), of faces never classified or not
+    /// classified for `interval` frames or more.
+    pub fn due_for_classification(&self, interval: u32) -> Vec<bool> {
+        self.visible().map(|t| t.since_classified.is_none_or(|n| n >= interval.max(1))).collect()
+    }
+
+    /// Stores the labels of classified faces (given in the order of [`faces`](Self::faces)).
+    pub fn store_labels(&mut self, faces: &[Face], classified: &[bool]) {
+        let mut i = 0;
+        for t in self.tracks.iter_mut().filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0) {
+            if classified.get(i).copied().unwrap_or(false) {
+                t.face.emotion = faces[i].emotion;
+                t.face.gender = faces[i].gender;
+                t.since_classified = Some(0);
+            }
+            i += 1;
+        }
+    }
+
+    fn visible(&self) -> impl Iterator<Item = &Track> {
+        self.tracks.iter().filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(x: f32, y: f32, s: f32) -> Detection {
+        Detection { bbox: BBox { x1: x, y1: y, x2: x + s, y2: y + s }, score: 0.9, keypoints: [(x, y); 6] }
+    }
+
+    #[test]
+    fn ids_stay_with_moving_faces_and_new_faces_get_new_ids() {
+        let mut t = Tracker::new();
+        t.update(vec![det(0.0, 0.0, 100.0), det(500.0, 0.0, 100.0)]);
+        let ids: Vec<u64> = t.faces().iter().map(|f| f.id).collect();
+        assert_eq!(ids, vec![1, 2]);
+        // Both move 20 px right; a third face appears.
+        t.update(vec![det(520.0, 0.0, 100.0), det(20.0, 0.0, 100.0), det(900.0, 900.0, 50.0)]);
+        let mut got: Vec<(u64, f32)> = t.faces().iter().map(|f| (f.id, f.bbox().x1)).collect();
+        got.sort_by_key(|g| g.0);
+        assert_eq!(got, vec![(1, 20.0), (2, 520.0), (3, 900.0)]);
+    }
+
+    #[test]
+    fn predict_moves_faces_between_detections() {
+        let mut t = Tracker::new();
+        t.update(vec![det(0.0, 0.0, 100.0)]);
+        t.update(vec![det(30.0, 0.0, 100.0)]);
+        t.predict(1000.0, 1000.0);
+        let x = t.faces()[0].bbox().x1;
+        assert!(x > 30.0 && x <= 60.0, "{x}");
+        // Clipped at the frame edge.
+        for _ in 0..100 {
+            t.predict(1000.0, 1000.0);
+        }
+        assert!(t.faces().iter().all(|f| f.bbox().x2 <= 1000.0));
+    }
+
+    #[test]
+    fn missed_faces_are_hidden_then_dropped_and_can_come_back_with_their_id() {
+        let mut t = Tracker::new();
+        t.update(vec![det(0.0, 0.0, 100.0)]);
+        t.update(vec![]);
+        assert!(t.faces().is_empty());
+        t.update(vec![det(2.0, 0.0, 100.0)]);
+        assert_eq!(t.faces()[0].id, 1);
+        for _ in 0..3 {
+            t.update(vec![]);
+        }
+        t.update(vec![det(2.0, 0.0, 100.0)]);
+        assert_eq!(t.faces()[0].id, 2);
+    }
+
+    #[test]
+    fn classification_is_due_for_new_faces_and_after_the_interval() {
+        let mut t = Tracker::new();
+        t.update(vec![det(0.0, 0.0, 100.0)]);
+        assert_eq!(t.due_for_classification(3), vec![true]);
+        let faces = t.faces();
+        t.store_labels(&faces, &[true]);
+        t.predict(1000.0, 1000.0);
+        assert_eq!(t.due_for_classification(3), vec![false]);
+        t.predict(1000.0, 1000.0);
+        t.predict(1000.0, 1000.0);
+        assert_eq!(t.due_for_classification(3), vec![true]);
+        assert_eq!(t.due_for_classification(1), vec![true]);
+    }
+}
