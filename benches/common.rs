@@ -26,11 +26,18 @@ pub fn decode_packed(path: &Path, format: &str, width: usize, height: usize) -> 
     p.set_state(gst::State::Null).unwrap();
     let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
     let frame = gst_video::VideoFrame::from_buffer_readable(sample.buffer_owned().unwrap(), &info).unwrap();
-    let f = gstfaceemotion::image::PixelFormat::ALL.into_iter().find(|f| f.name() == format).unwrap();
+    let f = gstfaceemotion::image::PixelFormat::ALL
+        .into_iter()
+        .find(|f| f.name() == format)
+        .unwrap();
     let mut out = Vec::new();
     for plane in 0..f.n_planes() {
         // YV12's planes come as Y, V, U; the core wants Y, U, V.
-        let src_plane = if format == "YV12" && plane > 0 { 3 - plane } else { plane } as u32;
+        let src_plane = if format == "YV12" && plane > 0 {
+            3 - plane
+        } else {
+            plane
+        } as u32;
         let (row, rows) = f.plane_size(plane, width, height);
         let stride = frame.plane_stride()[src_plane as usize] as usize;
         let data = frame.plane_data(src_plane).unwrap();

@@ -33,7 +33,11 @@ fn make_clip(path: &Path, w: usize, h: usize, container: &str) {
     }
     gst::init().unwrap();
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mux = if container == "mp4" { "mp4mux ! " } else { "video/x-h264,stream-format=byte-stream ! " };
+    let mux = if container == "mp4" {
+        "mp4mux ! "
+    } else {
+        "video/x-h264,stream-format=byte-stream ! "
+    };
     let mut desc = format!(
         "concat name=c ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=fast bitrate={} key-int-max=60 \
          ! video/x-h264,profile=high ! h264parse ! {mux} filesink location=\"{}\"",
@@ -42,7 +46,10 @@ fn make_clip(path: &Path, w: usize, h: usize, container: &str) {
     );
     for i in 1..=6 {
         let photo = root().join(format!("tests/data/face-api/sample{i}.jpg"));
-        assert!(photo.is_file(), "run scripts/setup.sh --test first (fetches the face-api photos)");
+        assert!(
+            photo.is_file(),
+            "run scripts/setup.sh --test first (fetches the face-api photos)"
+        );
         desc += &format!(
             " filesrc location=\"{}\" ! jpegdec ! videoconvert ! videoscale add-borders=true \
              ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1,format=I420 ! imagefreeze num-buffers=60 \
@@ -85,22 +92,26 @@ fn child(desc: &str, probe_in: Option<&str>, probe_out: Option<&str>) {
     if let (Some(i), Some(o)) = (probe_in, probe_out) {
         let (pin, pout) = (pipeline.by_name(i).unwrap(), pipeline.by_name(o).unwrap());
         let s = starts.clone();
-        pin.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            s.lock().unwrap().push_back(Instant::now());
-            gst::PadProbeReturn::Ok
-        });
+        pin.static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                s.lock().unwrap().push_back(Instant::now());
+                gst::PadProbeReturn::Ok
+            });
         let (s, l, r, f) = (starts.clone(), lat.clone(), rss.clone(), frames.clone());
-        pout.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            if let Some(t) = s.lock().unwrap().pop_front() {
-                l.lock().unwrap().push(t.elapsed());
-            }
-            let mut f = f.lock().unwrap();
-            *f += 1;
-            if *f % 500 == 0 {
-                r.lock().unwrap().push(vm_kib("VmRSS:"));
-            }
-            gst::PadProbeReturn::Ok
-        });
+        pout.static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if let Some(t) = s.lock().unwrap().pop_front() {
+                    l.lock().unwrap().push(t.elapsed());
+                }
+                let mut f = f.lock().unwrap();
+                *f += 1;
+                if *f % 500 == 0 {
+                    r.lock().unwrap().push(vm_kib("VmRSS:"));
+                }
+                gst::PadProbeReturn::Ok
+            });
     }
     let t = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
@@ -115,9 +126,19 @@ fn child(desc: &str, probe_in: Option<&str>, probe_out: Option<&str>) {
     if probe_in.is_none() {
         n = 0;
     }
-    let lat: Vec<String> = lat.lock().unwrap().iter().map(|d| format!("{:.3}", d.as_secs_f64() * 1e3)).collect();
+    let lat: Vec<String> = lat
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{:.3}", d.as_secs_f64() * 1e3))
+        .collect();
     let rss: Vec<String> = rss.lock().unwrap().iter().map(|v| v.to_string()).collect();
-    println!("RESULT {n} {secs:.4} {} {} {}", lat.join(","), vm_kib("VmHWM:"), rss.join(","));
+    println!(
+        "RESULT {n} {secs:.4} {} {} {}",
+        lat.join(","),
+        vm_kib("VmHWM:"),
+        rss.join(",")
+    );
 }
 
 struct Run {
@@ -141,13 +162,24 @@ fn run_child(desc: &str, probe: Option<(&str, &str)>) -> Run {
         panic!("{desc}: no result\n{}", String::from_utf8_lossy(&out.stderr));
     });
     let f: Vec<&str> = line.split(' ').collect();
-    let parse_list = |s: &str| s.split(',').filter(|x| !x.is_empty()).map(|x| x.parse::<f64>().unwrap()).collect::<Vec<_>>();
+    let parse_list = |s: &str| {
+        s.split(',')
+            .filter(|x| !x.is_empty())
+            .map(|x| x.parse::<f64>().unwrap())
+            .collect::<Vec<_>>()
+    };
     Run {
         frames: f[1].parse().unwrap(),
         secs: f[2].parse().unwrap(),
-        lat: parse_list(f.get(3).copied().unwrap_or("")).into_iter().map(|ms| Duration::from_secs_f64(ms / 1e3)).collect(),
+        lat: parse_list(f.get(3).copied().unwrap_or(""))
+            .into_iter()
+            .map(|ms| Duration::from_secs_f64(ms / 1e3))
+            .collect(),
         peak_kib: f.get(4).and_then(|v| v.parse().ok()).unwrap_or(0),
-        rss: parse_list(f.get(5).copied().unwrap_or("")).into_iter().map(|v| v as u64).collect(),
+        rss: parse_list(f.get(5).copied().unwrap_or(""))
+            .into_iter()
+            .map(|v| v as u64)
+            .collect(),
     }
 }
 
@@ -213,7 +245,11 @@ fn main() {
         return;
     }
     if args.get(1).map(String::as_str) == Some("--child") {
-        return child(&args[2], args.get(3).map(String::as_str), args.get(4).map(String::as_str));
+        return child(
+            &args[2],
+            args.get(3).map(String::as_str),
+            args.get(4).map(String::as_str),
+        );
     }
     let soak = args.iter().any(|a| a == "--soak");
     assert!(
@@ -229,9 +265,18 @@ fn main() {
     if soak {
         make_clip(&es, 1920, 1080, "h264");
     }
-    let decode = |clip: &Path| format!("filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 name=dec", clip.display());
+    let decode = |clip: &Path| {
+        format!(
+            "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 name=dec",
+            clip.display()
+        )
+    };
     let cases = vec![
-        Case { name: "decode only, 1080p", desc: format!("{} ! fakesink sync=false", decode(&hd)), probe: None },
+        Case {
+            name: "decode only, 1080p",
+            desc: format!("{} ! fakesink sync=false", decode(&hd)),
+            probe: None,
+        },
         Case {
             name: "decode + faceemotion, 1080p, every face every frame",
             desc: format!("{} ! queue ! faceemotion name=fe ! fakesink sync=false", decode(&hd)),
@@ -253,7 +298,11 @@ fn main() {
             ),
             probe: Some(("cv", "fd")),
         },
-        Case { name: "decode only, 360p", desc: format!("{} ! fakesink sync=false", decode(&sd)), probe: None },
+        Case {
+            name: "decode only, 360p",
+            desc: format!("{} ! fakesink sync=false", decode(&sd)),
+            probe: None,
+        },
         Case {
             name: "decode + faceemotion, 360p, every face every frame",
             desc: format!("{} ! queue ! faceemotion name=fe ! fakesink sync=false", decode(&sd)),
@@ -263,7 +312,11 @@ fn main() {
 
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap().trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap().trim().to_string())
+        })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("Machine: {cores} cores, {cpu}. Clip: 360 frames (6 photos x 60), 3-5 faces a frame. {RUNS} runs each.\n");
@@ -289,7 +342,11 @@ fn main() {
         fps.sort_by(|a, b| a.total_cmp(b));
         let fps = fps[fps.len() / 2];
         let (med, p99) = stats_ms(&mut lats);
-        let lat = if case.probe.is_some() { format!("{med:.1} / {p99:.1}") } else { "-".into() };
+        let lat = if case.probe.is_some() {
+            format!("{med:.1} / {p99:.1}")
+        } else {
+            "-".into()
+        };
         println!("| {} | {fps:.1} | {lat} | {:.0} |", case.name, peak as f64 / 1024.0);
         fps_of.insert(case.name, fps);
         lat_of.insert(case.name, med);
@@ -297,7 +354,11 @@ fn main() {
     let fe = fps_of[cases[1].name];
     let fe3 = fps_of[cases[2].name];
     let fd = fps_of[cases[3].name];
-    println!("\nfaceemotion vs facedetect throughput: {:.1}x every frame, {:.1}x at interval 3", fe / fd, fe3 / fd);
+    println!(
+        "\nfaceemotion vs facedetect throughput: {:.1}x every frame, {:.1}x at interval 3",
+        fe / fd,
+        fe3 / fd
+    );
 
     let (mut model, mut core) = floor(&hd);
     let (m_med, m_p99) = stats_ms(&mut model);
@@ -326,5 +387,7 @@ fn main() {
             (last as f64 - first as f64) / 1024.0,
             r.peak_kib as f64 / 1024.0
         );
+        let series: Vec<String> = r.rss.iter().map(|k| format!("{:.0}", *k as f64 / 1024.0)).collect();
+        println!("RSS every 500 frames (MiB): {}", series.join(" "));
     }
 }

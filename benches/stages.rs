@@ -25,9 +25,14 @@ fn main() {
         opencv::core::set_num_threads(1).unwrap();
     }
     let photo = root().join("tests/data/face-api/sample5.jpg");
-    assert!(photo.is_file(), "run scripts/setup.sh --test first (fetches the face-api photos)");
+    assert!(
+        photo.is_file(),
+        "run scripts/setup.sh --test first (fetches the face-api photos)"
+    );
 
-    println!("## Preprocessing: letterbox + area resize to the detector's 192x192 RGB, from each format (ms, median)\n");
+    println!(
+        "## Preprocessing: letterbox + area resize to the detector's 192x192 RGB, from each format (ms, median)\n"
+    );
     print!("| format |");
     for (w, h) in SIZES {
         print!(" {w}x{h} |");
@@ -43,7 +48,9 @@ fn main() {
             let region = letterbox_region(w, h);
             let n = if w > 2000 { 30 } else { 100 };
             let ms = median_ms(n, || {
-                resampler.resample(&img, region, 192, 192, Border::Black, &mut out).unwrap();
+                resampler
+                    .resample(&img, region, 192, 192, Border::Black, &mut out)
+                    .unwrap();
             });
             print!(" {ms:.3} |");
         }
@@ -71,13 +78,21 @@ fn main() {
         analyzer.detect(&img, &params).unwrap();
         model.push(analyzer.take_model_time());
     });
-    println!("| detector (full range), preprocessing included | {total:.2} | {:.2} |", stats_ms(&mut model).0);
+    println!(
+        "| detector (full range), preprocessing included | {total:.2} | {:.2} |",
+        stats_ms(&mut model).0
+    );
 
     let dets = analyzer.detect(&img, &params).unwrap();
     assert_eq!(dets.len(), 5, "sample5 has five faces");
     for n in [1, 4, 16] {
         let faces: Vec<Face> = (0..n)
-            .map(|i| Face { detection: dets[i % dets.len()], emotion: None, gender: None, id: 0 })
+            .map(|i| Face {
+                detection: dets[i % dets.len()],
+                emotion: None,
+                gender: None,
+                id: 0,
+            })
             .collect();
         let mut model = Vec::new();
         let total = median_ms(30, || {
@@ -86,15 +101,32 @@ fn main() {
             analyzer.classify(&img, &mut f, None, &params).unwrap();
             model.push(analyzer.take_model_time());
         });
-        println!("| crop + emotion + gender, {n} face(s) in one batch | {total:.2} | {:.2} |", stats_ms(&mut model).0);
+        println!(
+            "| crop + emotion + gender, {n} face(s) in one batch | {total:.2} | {:.2} |",
+            stats_ms(&mut model).0
+        );
     }
 
     println!("\n## Drawing 5 faces (ms, median)\n");
     println!("| format | 1920x1080 |\n|---|---|");
-    let mut faces: Vec<Face> = dets.iter().map(|d| Face { detection: *d, emotion: None, gender: None, id: 0 }).collect();
+    let mut faces: Vec<Face> = dets
+        .iter()
+        .map(|d| Face {
+            detection: *d,
+            emotion: None,
+            gender: None,
+            id: 0,
+        })
+        .collect();
     analyzer.classify(&img, &mut faces, None, &params).unwrap();
     let mut painter = Painter::new();
-    for f in [PixelFormat::I420, PixelFormat::Nv12, PixelFormat::Yuy2, PixelFormat::Bgrx, PixelFormat::Rgb] {
+    for f in [
+        PixelFormat::I420,
+        PixelFormat::Nv12,
+        PixelFormat::Yuy2,
+        PixelFormat::Bgrx,
+        PixelFormat::Rgb,
+    ] {
         let mut data = decode_packed(&photo, f.name(), w, h);
         let mut planes = Vec::new();
         let mut strides = Vec::new();

@@ -88,8 +88,8 @@ pub struct Analyzer {
     detector: Detector,
     emotion: Option<EmotionClassifier>,
     gender: Option<GenderClassifier>,
-    /// One per crop size, so their scratch images keep their size from face to face.
-    resamplers: [Resampler; 2],
+    resamplers: [Resampler; 1],
+    shrink: crate::resample::GreyShrinker,
     crop_rgb: Vec<u8>,
     batches: [Vec<f32>; 2],
     emotion_out: Vec<EmotionScores>,
@@ -130,7 +130,8 @@ impl Analyzer {
             detector,
             emotion,
             gender,
-            resamplers: [Resampler::new(), Resampler::new()],
+            resamplers: [Resampler::new()],
+            shrink: Default::default(),
             crop_rgb: Vec::new(),
             batches: [Vec::new(), Vec::new()],
             emotion_out: Vec::new(),
@@ -183,18 +184,30 @@ impl Analyzer {
         for b in &mut self.batches {
             b.clear();
         }
+        let wants = |k: CropKind| kinds.contains(&k);
         for &i in &selected {
             let region = crop_region(&faces[i].bbox(), params.crop_scale);
-            for (k, &kind) in kinds.iter().enumerate() {
-                if kinds[..k].contains(&kind) {
-                    continue;
+            // One trip to the frame per face: the 112 RGB crop when a model wants it, and the
+            // 64 grey crop derived from it (grey, then area resize, as the models were trained),
+            // since resampling the frame's planes is what costs here, not the small crop.
+            let n = if wants(CropKind::Rgb112) { 112 } else { 64 };
+            self.crop_rgb.resize(n * n * 3, 0);
+            self.resamplers[0]
+                .resample(img, region, n, n, Border::Replicate, &mut self.crop_rgb)
+                .map_err(|e| ModelError::Image(e.to_string()))?;
+            if wants(CropKind::Rgb112) {
+                CropKind::Rgb112.push_input(&self.crop_rgb, &mut self.batches[slot(CropKind::Rgb112)]);
+            }
+            if wants(CropKind::Grey64) {
+                if n == 64 {
+                    CropKind::Grey64.push_input(&self.crop_rgb, &mut self.batches[slot(CropKind::Grey64)]);
+                } else {
+                    let grey = self
+                        .shrink
+                        .grey(&self.crop_rgb, n, 64)
+                        .map_err(|e| ModelError::Image(e.to_string()))?;
+                    CropKind::push_grey(grey, &mut self.batches[slot(CropKind::Grey64)]);
                 }
-                let n = kind.size();
-                self.crop_rgb.resize(n * n * 3, 0);
-                self.resamplers[slot(kind)]
-                    .resample(img, region, n, n, Border::Replicate, &mut self.crop_rgb)
-                    .map_err(|e| ModelError::Image(e.to_string()))?;
-                kind.push_input(&self.crop_rgb, &mut self.batches[slot(kind)]);
             }
         }
         if let Some(c) = self.emotion.as_mut() {

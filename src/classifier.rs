@@ -36,6 +36,11 @@ impl CropKind {
         [n, n, self.channels() as i64]
     }
 
+    /// Appends one grey 64x64 face to a Grey64 batch.
+    pub fn push_grey(grey: &[u8], batch: &mut Vec<f32>) {
+        batch.extend(grey.iter().map(|&g| (g as f32 / 255.0 - 0.5) * 2.0));
+    }
+
     /// Appends one face (an RGB crop of `size()` squared pixels) to a batch as model input.
     pub fn push_input(self, rgb: &[u8], batch: &mut Vec<f32>) {
         match self {
@@ -151,7 +156,8 @@ fn run_batch<R>(
     let faces = batch.len() / (n * n * crop.channels());
     let tensor = TensorRef::from_array_view(([faces, n, n, crop.channels()], batch)).map_err(|e| model.run_error(e))?;
     let (role, path) = (model.role, model.path.clone());
-    let outputs = model.run(ort::inputs![input_name => tensor])
+    let outputs = model
+        .run(ort::inputs![input_name => tensor])
         .map_err(|e| ModelError::Run {
             role,
             path: path.clone(),

@@ -329,7 +329,9 @@ impl Detector {
             path: path.clone(),
             reason: e.to_string(),
         };
-        let outputs = self.model.run(ort::inputs![self.input_name.as_str() => tensor])
+        let outputs = self
+            .model
+            .run(ort::inputs![self.input_name.as_str() => tensor])
             .map_err(run_err)?;
         let (_, reg) = outputs[reg_name].try_extract_tensor::<f32>().map_err(run_err)?;
         let (_, cls) = outputs[cls_name].try_extract_tensor::<f32>().map_err(run_err)?;

@@ -199,38 +199,41 @@ pub fn fill_rect(img: &mut ImageViewMut, x1: i64, y1: i64, x2: i64, y2: i64, rgb
 fn blend_mask(img: &mut ImageViewMut, mask: &Mat, x0: i64, y0: i64, rgb: [u8; 3]) -> opencv::Result<()> {
     let (mw, mh) = (mask.cols() as i64, mask.rows() as i64);
     let data = mask.data_bytes()?;
+    // The part of the mask inside the frame.
+    let (cx0, cy0) = ((-x0).max(0), (-y0).max(0));
+    let (cx1, cy1) = ((img.width as i64 - x0).min(mw), (img.height as i64 - y0).min(mh));
+    if cx0 >= cx1 || cy0 >= cy1 {
+        return Ok(());
+    }
     let luma = img.yuv.rgb_to_yuv(rgb)[0];
-    let s = img.strides;
-    let layout = img.format.layout();
+    let stride = img.strides[0];
     let mix = |dst: &mut u8, src: u8, a: u8| {
         *dst = ((*dst as u16 * (255 - a as u16) + src as u16 * a as u16 + 127) / 255) as u8;
     };
-    for my in 0..mh {
-        let y = y0 + my;
-        if y < 0 || y >= img.height as i64 {
-            continue;
-        }
-        let y = y as usize;
-        for mx in 0..mw {
-            let x = x0 + mx;
-            let a = data[(my * mw + mx) as usize];
-            if a == 0 || x < 0 || x >= img.width as i64 {
-                continue;
-            }
-            let x = x as usize;
-            match layout {
-                Layout::Packed { bpp, r, g, b } => {
-                    let px = &mut img.planes[0][y * s[0] + x * bpp..];
+    let layout = img.format.layout();
+    for my in cy0..cy1 {
+        let row = &data[(my * mw) as usize..][..mw as usize];
+        let line = &mut img.planes[0][(y0 + my) as usize * stride..];
+        let xs = (cx0..cx1)
+            .filter(|&mx| row[mx as usize] != 0)
+            .map(|mx| ((x0 + mx) as usize, row[mx as usize]));
+        match layout {
+            Layout::Packed { bpp, r, g, b } => {
+                for (x, a) in xs {
+                    let px = &mut line[x * bpp..];
                     mix(&mut px[r], rgb[0], a);
                     mix(&mut px[g], rgb[1], a);
                     mix(&mut px[b], rgb[2], a);
                 }
-                Layout::Gray | Layout::Planar420 | Layout::SemiPlanar420 { .. } => {
-                    mix(&mut img.planes[0][y * s[0] + x], luma, a);
+            }
+            Layout::Gray | Layout::Planar420 | Layout::SemiPlanar420 { .. } => {
+                for (x, a) in xs {
+                    mix(&mut line[x], luma, a);
                 }
-                Layout::Packed422 { y0: o0, y1: o1, .. } => {
-                    let o = if x % 2 == 0 { o0 } else { o1 };
-                    mix(&mut img.planes[0][y * s[0] + (x / 2) * 4 + o], luma, a);
+            }
+            Layout::Packed422 { y0: o0, y1: o1, .. } => {
+                for (x, a) in xs {
+                    mix(&mut line[(x / 2) * 4 + if x % 2 == 0 { o0 } else { o1 }], luma, a);
                 }
             }
         }

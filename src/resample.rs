@@ -218,6 +218,36 @@ impl Resampler {
     }
 }
 
+/// Turns a small RGB crop into a smaller grey one: grey first (OpenCV's BGR2GRAY weights), then
+/// area resize, the order the grey classifiers were trained with.
+#[derive(Default)]
+pub struct GreyShrinker {
+    grey: Mat,
+    small: Mat,
+}
+
+// SAFETY: the Mats are owned and only used through &mut self.
+unsafe impl Send for GreyShrinker {}
+
+impl GreyShrinker {
+    /// `rgb` is `n` x `n` packed RGB; returns `m` x `m` grey bytes.
+    pub fn grey(&mut self, rgb: &[u8], n: usize, m: usize) -> Result<&[u8], ResampleError> {
+        assert_eq!(rgb.len(), n * n * 3);
+        // SAFETY: `rgb` outlives the Mat, which is only read.
+        let src = unsafe { wrap(rgb, n, n, CV_8UC3, n * 3)? };
+        imgproc::cvt_color(&src, &mut self.grey, imgproc::COLOR_RGB2GRAY, 0)?;
+        imgproc::resize(
+            &self.grey,
+            &mut self.small,
+            Size::new(m as i32, m as i32),
+            0.0,
+            0.0,
+            imgproc::INTER_AREA,
+        )?;
+        Ok(self.small.data_bytes()?)
+    }
+}
+
 fn fill_border(out: &mut [u8], w: usize, h: usize, inner: (usize, usize, usize, usize), border: Border) {
     let (x0, y0, iw, ih) = inner;
     let (x1, y1) = (x0 + iw, y0 + ih);

@@ -192,7 +192,12 @@ impl Model {
             .with_inter_threads(1)
             .map_err(|e| load(e.to_string()))?;
         let session = builder.commit_from_file(path).map_err(|e| load(e.to_string()))?;
-        Ok(Self { session, path: path.to_path_buf(), role, busy: Default::default() })
+        Ok(Self {
+            session,
+            path: path.to_path_buf(),
+            role,
+            busy: Default::default(),
+        })
     }
 
     /// Runs the model, adding the time it took to [`Model::take_busy`]'s account.

@@ -35,7 +35,11 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new() -> Self {
-        Self { tracks: Vec::new(), next_id: 1, max_misses: 2 }
+        Self {
+            tracks: Vec::new(),
+            next_id: 1,
+            max_misses: 2,
+        }
     }
 
     pub fn reset(&mut self) {
@@ -91,7 +95,12 @@ impl Tracker {
                 let id = self.next_id;
                 self.next_id += 1;
                 self.tracks.push(Track {
-                    face: Face { detection: d, emotion: None, gender: None, id },
+                    face: Face {
+                        detection: d,
+                        emotion: None,
+                        gender: None,
+                        id,
+                    },
                     velocity: [0.0; 4],
                     frames_since_seen: 0,
                     misses: 0,
@@ -109,7 +118,13 @@ impl Tracker {
             for k in 0..4 {
                 v[k] += t.velocity[k];
             }
-            *b = BBox { x1: v[0], y1: v[1], x2: v[2], y2: v[3] }.clip(width, height);
+            *b = BBox {
+                x1: v[0],
+                y1: v[1],
+                x2: v[2],
+                y2: v[3],
+            }
+            .clip(width, height);
             for kp in &mut t.face.detection.keypoints {
                 kp.0 += (t.velocity[0] + t.velocity[2]) / 2.0;
                 kp.1 += (t.velocity[1] + t.velocity[3]) / 2.0;
@@ -121,19 +136,29 @@ impl Tracker {
 
     /// The faces to report: those the latest detection round saw.
     pub fn faces(&self) -> Vec<Face> {
-        self.tracks.iter().filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0).map(|t| t.face.clone()).collect()
+        self.tracks
+            .iter()
+            .filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0)
+            .map(|t| t.face.clone())
+            .collect()
     }
 
     /// Flags, in the order of [`faces`](Self::faces), of faces never classified or not
     /// classified for `interval` frames or more.
     pub fn due_for_classification(&self, interval: u32) -> Vec<bool> {
-        self.visible().map(|t| t.since_classified.is_none_or(|n| n >= interval.max(1))).collect()
+        self.visible()
+            .map(|t| t.since_classified.is_none_or(|n| n >= interval.max(1)))
+            .collect()
     }
 
     /// Stores the labels of classified faces (given in the order of [`faces`](Self::faces)).
     pub fn store_labels(&mut self, faces: &[Face], classified: &[bool]) {
         let mut i = 0;
-        for t in self.tracks.iter_mut().filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0) {
+        for t in self
+            .tracks
+            .iter_mut()
+            .filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0)
+        {
             if classified.get(i).copied().unwrap_or(false) {
                 t.face.emotion = faces[i].emotion;
                 t.face.gender = faces[i].gender;
@@ -144,7 +169,9 @@ impl Tracker {
     }
 
     fn visible(&self) -> impl Iterator<Item = &Track> {
-        self.tracks.iter().filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0)
+        self.tracks
+            .iter()
+            .filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0)
     }
 }
 
@@ -153,7 +180,16 @@ mod tests {
     use super::*;
 
     fn det(x: f32, y: f32, s: f32) -> Detection {
-        Detection { bbox: BBox { x1: x, y1: y, x2: x + s, y2: y + s }, score: 0.9, keypoints: [(x, y); 6] }
+        Detection {
+            bbox: BBox {
+                x1: x,
+                y1: y,
+                x2: x + s,
+                y2: y + s,
+            },
+            score: 0.9,
+            keypoints: [(x, y); 6],
+        }
     }
 
     #[test]
@@ -163,7 +199,11 @@ mod tests {
         let ids: Vec<u64> = t.faces().iter().map(|f| f.id).collect();
         assert_eq!(ids, vec![1, 2]);
         // Both move 20 px right; a third face appears.
-        t.update(vec![det(520.0, 0.0, 100.0), det(20.0, 0.0, 100.0), det(900.0, 900.0, 50.0)]);
+        t.update(vec![
+            det(520.0, 0.0, 100.0),
+            det(20.0, 0.0, 100.0),
+            det(900.0, 900.0, 50.0),
+        ]);
         let mut got: Vec<(u64, f32)> = t.faces().iter().map(|f| (f.id, f.bbox().x1)).collect();
         got.sort_by_key(|g| g.0);
         assert_eq!(got, vec![(1, 20.0), (2, 520.0), (3, 900.0)]);

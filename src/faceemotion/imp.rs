@@ -630,7 +630,10 @@ impl BaseTransformImpl for FaceEmotion {
             };
             let frame_index = state.frame_index;
             state.frame_index += 1;
-            let faces = match state.analyzer.analyze_video(&img.as_view(), &params, &mut state.tracker, frame_index) {
+            let faces = match state
+                .analyzer
+                .analyze_video(&img.as_view(), &params, &mut state.tracker, frame_index)
+            {
                 Ok(f) => f,
                 Err(e) => {
                     self.warn_once(state, e.to_string());

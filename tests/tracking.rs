@@ -1,0 +1,86 @@
+//! Tracking on real footage: stable ids, faces carried between detector runs, labels kept
+//! between classifications.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+
+/// Runs the bundled clip (the astronaut, zooming and panning) and returns each frame's faces.
+fn faces_per_frame(props: &str) -> Vec<Vec<RoiFace>> {
+    init();
+    let desc = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! faceemotion {props} ! appsink name=sink sync=false",
+        data("astronaut-pan.mp4").display()
+    );
+    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let mut frames = Vec::new();
+    while let Ok(s) = sink.pull_sample() {
+        frames.push(roi_faces(s.buffer().unwrap()));
+    }
+    p.set_state(gst::State::Null).unwrap();
+    frames
+}
+
+fn iou(a: (u32, u32, u32, u32), b: (u32, u32, u32, u32)) -> f64 {
+    let (ax2, ay2, bx2, by2) = (a.0 + a.2, a.1 + a.3, b.0 + b.2, b.1 + b.3);
+    let iw = ax2.min(bx2).saturating_sub(a.0.max(b.0)) as f64;
+    let ih = ay2.min(by2).saturating_sub(a.1.max(b.1)) as f64;
+    let inter = iw * ih;
+    inter / ((a.2 * a.3) as f64 + (b.2 * b.3) as f64 - inter)
+}
+
+#[test]
+fn one_face_keeps_its_id_across_the_clip() {
+    for props in ["", "inference-interval=3 reclassify-interval=5"] {
+        let frames = faces_per_frame(props);
+        assert_eq!(frames.len(), 180, "{props}: every buffer comes out");
+        let with_face: Vec<&RoiFace> = frames.iter().filter_map(|f| f.first()).collect();
+        assert!(
+            with_face.len() >= 175,
+            "{props}: {} frames with a face",
+            with_face.len()
+        );
+        assert!(frames.iter().all(|f| f.len() <= 1), "{props}: a second face appeared");
+        let id = with_face[0].id;
+        assert!(id > 0);
+        assert!(with_face.iter().all(|f| f.id == id), "{props}: the id changed");
+        assert!(with_face
+            .iter()
+            .all(|f| f.param("detection").get::<i32>("object_id").unwrap() == id));
+        // The box follows the face smoothly, also on frames the detector skipped.
+        for w in with_face.windows(2) {
+            assert!(
+                iou(w[0].rect, w[1].rect) > 0.6,
+                "{props}: {:?} -> {:?}",
+                w[0].rect,
+                w[1].rect
+            );
+        }
+        let happy = with_face.iter().filter(|f| f.emotion() == "happy").count();
+        assert!(happy >= 170, "{props}: {happy} happy");
+    }
+}
+
+#[test]
+fn labels_are_kept_between_classifications() {
+    // Classified every 4th frame: the emotion confidence can only change on those frames.
+    let frames = faces_per_frame("reclassify-interval=4");
+    let conf: Vec<f64> = frames
+        .iter()
+        .filter_map(|f| f.first())
+        .map(|f| f.param("emotion").get::<f64>("confidence").unwrap())
+        .collect();
+    let changes = conf.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(
+        changes <= conf.len() / 4 + 2,
+        "{changes} changes over {} frames",
+        conf.len()
+    );
+    assert!(
+        changes >= conf.len() / 8,
+        "labels were never refreshed ({changes} changes)"
+    );
+}
