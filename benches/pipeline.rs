@@ -376,18 +376,25 @@ fn main() {
             es.display()
         );
         let r = run_child(&desc, Some(("fe", "fe")));
-        let first = r.rss.get(1).copied().unwrap_or(0);
-        let last = r.rss.last().copied().unwrap_or(0);
+        // Samples every 500 frames; skip the first (warm-up), fit a line through the rest.
+        let mib: Vec<f64> = r.rss.iter().skip(1).map(|k| *k as f64 / 1024.0).collect();
+        let n = mib.len() as f64;
+        let xs: Vec<f64> = (0..mib.len()).map(|i| (i as f64 + 2.0) * 500.0).collect();
+        let (mx, my) = (xs.iter().sum::<f64>() / n, mib.iter().sum::<f64>() / n);
+        let slope = xs.iter().zip(&mib).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>()
+            / xs.iter().map(|x| (x - mx).powi(2)).sum::<f64>();
+        let (lo, hi) = mib
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
         println!(
-            "Soak: {} frames at 1080p in {:.0} s; RSS at frame 1000: {:.1} MiB, at the end: {:.1} MiB (growth {:+.1} MiB); peak {:.1} MiB",
+            "Soak: {} frames at 1080p in {:.0} s; RSS from frame 1000 on between {lo:.0} and {hi:.0} MiB, \
+             trend {:+.2} MiB per 1000 frames (least squares); peak {:.0} MiB",
             r.frames,
             r.secs,
-            first as f64 / 1024.0,
-            last as f64 / 1024.0,
-            (last as f64 - first as f64) / 1024.0,
+            slope * 1000.0,
             r.peak_kib as f64 / 1024.0
         );
-        let series: Vec<String> = r.rss.iter().map(|k| format!("{:.0}", *k as f64 / 1024.0)).collect();
+        let series: Vec<String> = mib.iter().map(|v| format!("{v:.0}")).collect();
         println!("RSS every 500 frames (MiB): {}", series.join(" "));
     }
 }

@@ -234,14 +234,22 @@ impl Analyzer {
         tracker: &mut Tracker,
         frame_index: u64,
     ) -> Result<Vec<Face>, ModelError> {
-        if frame_index % params.inference_interval.max(1) as u64 == 0 {
+        let detecting = frame_index % params.inference_interval.max(1) as u64 == 0;
+        if detecting {
             let dets = self.detect(img, params)?;
             tracker.update(dets);
         } else {
             tracker.predict(img.width as f32, img.height as f32);
         }
         let mut faces = tracker.faces();
-        let due = tracker.due_for_classification(params.reclassify_interval);
+        let mut due = tracker.due_for_classification(params.reclassify_interval);
+        if detecting && params.inference_interval > 1 {
+            // Spread the work: a detector frame classifies only new faces, and known faces
+            // that are due wait one frame, so that no frame carries both loads.
+            for (d, never) in due.iter_mut().zip(tracker.never_classified()) {
+                *d &= never;
+            }
+        }
         if due.iter().any(|&d| d) {
             self.classify(img, &mut faces, Some(&due), params)?;
             tracker.store_labels(&faces, &due);

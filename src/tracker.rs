@@ -151,6 +151,11 @@ impl Tracker {
             .collect()
     }
 
+    /// Flags, in the order of [`faces`](Self::faces), of faces never classified yet.
+    pub fn never_classified(&self) -> impl Iterator<Item = bool> + '_ {
+        self.visible().map(|t| t.since_classified.is_none())
+    }
+
     /// Stores the labels of classified faces (given in the order of [`faces`](Self::faces)).
     pub fn store_labels(&mut self, faces: &[Face], classified: &[bool]) {
         let mut i = 0;
