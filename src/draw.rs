@@ -64,10 +64,22 @@ pub struct DrawError(#[from] opencv::Error);
 /// Draws faces on frames; keeps the text mask between frames.
 #[derive(Default)]
 pub struct Painter {
+    /// Rendered labels, reused while a face's text and size stay the same (labels change only
+    /// when a face is classified, which with `reclassify-interval` > 1 is not every frame).
+    labels: Vec<Label>,
+}
+
+struct Label {
+    text: String,
+    /// Font scale in hundredths, so that sizes a hair apart share a label.
+    scale: i32,
     mask: Mat,
 }
 
-// SAFETY: the Mat is owned and only used through &mut self.
+/// Labels kept at most; more than the faces of a busy frame, few enough to look through.
+const LABEL_CACHE: usize = 128;
+
+// SAFETY: the Mats are owned and only used through &mut self.
 unsafe impl Send for Painter {}
 
 impl Painter {
@@ -75,55 +87,71 @@ impl Painter {
         Self::default()
     }
 
+    /// The label mask for `text` at `scale` (hundredths), rendered once.
+    fn label_mask(&mut self, text: &str, scale: i32) -> Result<&Mat, DrawError> {
+        if let Some(i) = self.labels.iter().position(|l| l.scale == scale && l.text == text) {
+            return Ok(&self.labels[i].mask);
+        }
+        let font_scale = scale as f64 / 100.0;
+        let font_thick = (font_scale * 1.6).round().max(1.0) as i32;
+        let mut baseline = 0;
+        let sz = imgproc::get_text_size(
+            text,
+            imgproc::FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            font_thick,
+            &mut baseline,
+        )?;
+        let pad = (sz.height / 4).max(2);
+        let size = Size::new(sz.width + 2 * pad, sz.height + baseline + 2 * pad);
+        let mut mask = Mat::new_size_with_default(size, CV_8UC1, Scalar::all(0.0))?;
+        imgproc::put_text(
+            &mut mask,
+            text,
+            Point::new(pad, pad + sz.height),
+            imgproc::FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            Scalar::all(255.0),
+            font_thick,
+            imgproc::LINE_AA,
+            false,
+        )?;
+        if self.labels.len() >= LABEL_CACHE {
+            self.labels.remove(0);
+        }
+        self.labels.push(Label {
+            text: text.to_string(),
+            scale,
+            mask,
+        });
+        Ok(&self.labels.last().unwrap().mask)
+    }
+
     pub fn draw(&mut self, img: &mut ImageViewMut, faces: &[Face]) -> Result<(), DrawError> {
         // Sizes follow the smaller frame side so 240p and 4K look alike.
         let short = img.width.min(img.height) as f32;
-        let thickness = (short / 240.0).round().max(2.0) as usize;
+        let thickness = (short / 240.0).round().max(2.0) as i64;
         let frame_font = short / 900.0;
         for face in faces {
             let b = face.bbox().clip(img.width as f32, img.height as f32);
-            // Follows the frame, but no bigger than suits the face, so that crowds stay legible.
-            let font_scale = frame_font.min(b.width().max(b.height()) / 110.0).max(0.35);
-            let font_thick = (font_scale * 1.6).round().max(1.0) as i32;
-            let font_scale = font_scale as f64;
             let (x1, y1, x2, y2) = (b.x1 as i64, b.y1 as i64, b.x2 as i64, b.y2 as i64);
             let c = colour(face);
-            let t = thickness as i64;
+            let t = thickness;
             fill_rect(img, x1, y1, x2, y1 + t, c);
             fill_rect(img, x1, y2 - t, x2, y2, c);
             fill_rect(img, x1, y1, x1 + t, y2, c);
             fill_rect(img, x2 - t, y1, x2, y2, c);
 
-            let text = label(face);
-            let mut baseline = 0;
-            let sz = imgproc::get_text_size(
-                &text,
-                imgproc::FONT_HERSHEY_SIMPLEX,
-                font_scale,
-                font_thick,
-                &mut baseline,
-            )?;
-            let pad = (sz.height / 4).max(2) as i64;
-            let (lw, lh) = (sz.width as i64 + 2 * pad, (sz.height + baseline) as i64 + 2 * pad);
+            // Follows the frame, but no bigger than suits the face, so that crowds stay legible.
+            let font_scale = frame_font.min(b.width().max(b.height()) / 110.0).max(0.35);
+            let scale = (font_scale * 20.0).round() as i32 * 5;
+            let mask = self.label_mask(&label(face), scale)?;
+            let (lw, lh) = (mask.cols() as i64, mask.rows() as i64);
             // Above the box when it fits, else just inside its top edge.
             let ly = if y1 - lh >= 0 { y1 - lh } else { y1 };
             let lx = x1.min(img.width as i64 - lw).max(0);
             fill_rect(img, lx, ly, lx + lw, ly + lh, c);
-            // SAFETY: create leaves the pixels uninitialised; they are all set on the next line.
-            unsafe { self.mask.create_size(Size::new(lw as i32, lh as i32), CV_8UC1)? };
-            self.mask.set_to_def(&Scalar::all(0.0))?;
-            imgproc::put_text(
-                &mut self.mask,
-                &text,
-                Point::new(pad as i32, pad as i32 + sz.height),
-                imgproc::FONT_HERSHEY_SIMPLEX,
-                font_scale,
-                Scalar::all(255.0),
-                font_thick,
-                imgproc::LINE_AA,
-                false,
-            )?;
-            blend_mask(img, &self.mask, lx, ly, text_colour(c))?;
+            blend_mask(img, mask, lx, ly, text_colour(c))?;
         }
         Ok(())
     }

@@ -391,3 +391,23 @@ fn filters_threshold_min_size_and_max_faces() {
     let none = roi_faces(&run_one(&[("threshold", "0.999")], &caps, buf));
     assert!(none.len() < 5);
 }
+
+#[test]
+fn stats_count_frames_faces_and_time() {
+    init();
+    let (caps, buf) = astronaut("I420");
+    let mut h = gst_check::Harness::new("faceemotion");
+    h.set_src_caps(caps);
+    for _ in 0..3 {
+        h.push(buf.copy()).unwrap();
+        h.pull().unwrap();
+    }
+    let s = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(s.get::<u64>("frames").unwrap(), 3);
+    assert_eq!(s.get::<u64>("faces").unwrap(), 3);
+    let (total, model) = (
+        s.get::<u64>("processing-time").unwrap(),
+        s.get::<u64>("model-time").unwrap(),
+    );
+    assert!(model > 0 && model < total, "{s}");
+}

@@ -170,10 +170,20 @@ struct State {
     frame_index: u64,
 }
 
+/// Counters since start, for the `stats` property.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    frames: u64,
+    faces: u64,
+    processing: std::time::Duration,
+    model: std::time::Duration,
+}
+
 #[derive(Default)]
 pub struct FaceEmotion {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    stats: Mutex<Stats>,
 }
 
 impl FaceEmotion {
@@ -433,6 +443,14 @@ impl ObjectImpl for FaceEmotion {
                     .default_value(true)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb(
+                        "Since start: frames, faces, processing-time (ns spent in the element) and model-time \
+                         (ns of that inside ONNX Runtime)",
+                    )
+                    .read_only()
+                    .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
                     .nick("Post messages")
                     .blurb("Post a 'faceemotion' element message with the faces of each frame on the bus")
@@ -485,6 +503,16 @@ impl ObjectImpl for FaceEmotion {
             "reclassify-interval" => s.reclassify_interval.to_value(),
             "draw" => s.draw.to_value(),
             "post-messages" => s.post_messages.to_value(),
+            "stats" => {
+                let st = *self.stats.lock().unwrap_or_else(|e| e.into_inner());
+                gst::Structure::builder("faceemotion-stats")
+                    .field("frames", st.frames)
+                    .field("faces", st.faces)
+                    .field("processing-time", st.processing.as_nanos() as u64)
+                    .field("model-time", st.model.as_nanos() as u64)
+                    .build()
+                    .to_value()
+            }
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -535,6 +563,7 @@ impl BaseTransformImpl for FaceEmotion {
             };
             gst::error_msg!(kind, ("{}", e))
         })?;
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
             analyzer,
             painter: Painter::new(),
@@ -566,6 +595,7 @@ impl BaseTransformImpl for FaceEmotion {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let started = std::time::Instant::now();
         let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
@@ -652,10 +682,16 @@ impl BaseTransformImpl for FaceEmotion {
             gst::trace!(CAT, imp = self, "face {:?}", f);
         }
         add_meta(buf, &faces, info.width(), info.height(), state.analyzer.config());
+        let model_time = state.analyzer.take_model_time();
         drop(guard);
         if settings.post_messages {
             self.post_message(buf, &faces);
         }
+        let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        st.frames += 1;
+        st.faces += faces.len() as u64;
+        st.model += model_time;
+        st.processing += started.elapsed();
         Ok(gst::FlowSuccess::Ok)
     }
 }
