@@ -36,7 +36,9 @@ import tarfile
 import zipfile
 
 HERE = pathlib.Path(__file__).resolve().parent
-PIP_PACKAGES = ["tensorflow-cpu==2.15.1", "tf2onnx==1.16.1", "onnx==1.16.2", "onnxruntime==1.31.1", "numpy<2"]
+# TensorFlow 2.15 pins protobuf and numpy below what onnxruntime 1.31 needs: with it, pip picks the
+# onnx and onnxruntime versions that fit (the checks need only some onnxruntime).
+PIP_PACKAGES = ["tensorflow-cpu==2.15.1", "tf2onnx==1.16.1", "onnx", "onnxruntime", "numpy<2"]
 LIGHT_PACKAGES = ["onnx==1.16.2", "onnxruntime==1.31.1", "numpy<2"]
 
 
@@ -45,7 +47,9 @@ def say(msg):
 
 
 def run(cmd, **kw):
-    say("$ " + " ".join(str(c) for c in cmd))
+    # Embedded scripts and long JSON arguments are shown by their first line only.
+    shown = [str(c).strip().splitlines()[0][:80] + " ..." if len(str(c)) > 120 else str(c) for c in cmd]
+    say("$ " + " ".join(shown))
     subprocess.run([str(c) for c in cmd], check=True, **kw)
 
 
@@ -54,7 +58,7 @@ def sha256(path):
 
 
 def ensure_venv(work, packages):
-    venv = work / "venv"
+    venv = work / ("venv-tf" if "tensorflow-cpu==2.15.1" in packages else "venv")
     py = venv / "bin" / "python"
     if not py.exists():
         say(f"creating {venv}")
