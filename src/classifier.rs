@@ -144,43 +144,59 @@ fn check_input(model: &Model) -> Result<CropKind, ModelError> {
     )))
 }
 
-/// Runs `model` on a batch and hands each output by name to `read`.
-fn run_batch<R>(
-    model: &mut Model,
-    input_name: &str,
-    crop: CropKind,
-    batch: &[f32],
-    read: impl FnOnce(&ort::session::SessionOutputs) -> Result<R, ort::Error>,
-) -> Result<R, ModelError> {
-    let n = crop.size();
-    let faces = batch.len() / (n * n * crop.channels());
-    let tensor = TensorRef::from_array_view(([faces, n, n, crop.channels()], batch)).map_err(|e| model.run_error(e))?;
-    let (role, path) = (model.role, model.path.clone());
-    let outputs = model
-        .run(ort::inputs![input_name => tensor])
-        .map_err(|e| ModelError::Run {
-            role,
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-    read(&outputs).map_err(|e| ModelError::Run {
-        role,
-        path,
-        reason: e.to_string(),
-    })
-}
-
-pub struct EmotionClassifier {
+/// A classifier network with what it wants to see: the part both classifiers share.
+struct Net {
     model: Model,
-    kind: EmotionKind,
     crop: CropKind,
     input_name: String,
 }
 
+impl Net {
+    fn load(role: ModelRole, path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
+        let model = Model::load(role, path, threads, ort_library)?;
+        let crop = check_input(&model)?;
+        Ok(Self {
+            input_name: model.input_name(0),
+            model,
+            crop,
+        })
+    }
+
+    /// Runs the network on a batch and hands its outputs to `read`.
+    fn run<R>(
+        &mut self,
+        batch: &[f32],
+        read: impl FnOnce(&ort::session::SessionOutputs) -> Result<R, ort::Error>,
+    ) -> Result<R, ModelError> {
+        let (n, c) = (self.crop.size(), self.crop.channels());
+        let faces = batch.len() / (n * n * c);
+        let tensor = TensorRef::from_array_view(([faces, n, n, c], batch)).map_err(|e| self.model.run_error(e))?;
+        let (role, path) = (self.model.role, self.model.path.clone());
+        let outputs = self
+            .model
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(|e| ModelError::Run {
+                role,
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        read(&outputs).map_err(|e| ModelError::Run {
+            role,
+            path,
+            reason: e.to_string(),
+        })
+    }
+}
+
+pub struct EmotionClassifier {
+    net: Net,
+    kind: EmotionKind,
+}
+
 impl EmotionClassifier {
     pub fn load(path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
-        let model = Model::load(ModelRole::Emotion, path, threads, ort_library)?;
-        let crop = check_input(&model)?;
+        let net = Net::load(ModelRole::Emotion, path, threads, ort_library)?;
+        let (crop, model) = (net.crop, &net.model);
         let kind =
             match (crop, model.has_output("predictions"), model.has_output("expressions")) {
                 (CropKind::Grey64, true, _) => EmotionKind::MiniXception,
@@ -189,21 +205,16 @@ impl EmotionClassifier {
                     "expected mini-Xception (output `predictions`) or face-api.js expression (output `expressions`)",
                 )),
             };
-        Ok(Self {
-            input_name: model.input_name(0),
-            model,
-            kind,
-            crop,
-        })
+        Ok(Self { net, kind })
     }
 
     pub fn crop_kind(&self) -> CropKind {
-        self.crop
+        self.net.crop
     }
 
     /// Time spent inside the model since the last call.
     pub fn take_model_time(&mut self) -> std::time::Duration {
-        self.model.take_busy()
+        self.net.model.take_busy()
     }
 
     /// Scores for each face of `batch` (built with [`CropKind::push_input`]).
@@ -218,7 +229,7 @@ impl EmotionClassifier {
         } else {
             "expressions"
         };
-        run_batch(&mut self.model, &self.input_name, self.crop, batch, |o| {
+        self.net.run(batch, |o| {
             let (_, probs) = o[name].try_extract_tensor::<f32>()?;
             for p in probs.chunks_exact(7) {
                 let mut s = [0.0; 7];
@@ -238,16 +249,14 @@ impl EmotionClassifier {
 }
 
 pub struct GenderClassifier {
-    model: Model,
+    net: Net,
     kind: GenderKind,
-    crop: CropKind,
-    input_name: String,
 }
 
 impl GenderClassifier {
     pub fn load(path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
-        let model = Model::load(ModelRole::Gender, path, threads, ort_library)?;
-        let crop = check_input(&model)?;
+        let net = Net::load(ModelRole::Gender, path, threads, ort_library)?;
+        let (crop, model) = (net.crop, &net.model);
         let kind = match (crop, model.has_output("gender"), model.has_output("probs")) {
             (CropKind::Rgb112, true, _) => GenderKind::FaceApi,
             (CropKind::Grey64, _, true) => GenderKind::Hm,
@@ -257,21 +266,16 @@ impl GenderClassifier {
                 ))
             }
         };
-        Ok(Self {
-            input_name: model.input_name(0),
-            model,
-            kind,
-            crop,
-        })
+        Ok(Self { net, kind })
     }
 
     pub fn crop_kind(&self) -> CropKind {
-        self.crop
+        self.net.crop
     }
 
     /// Time spent inside the model since the last call.
     pub fn take_model_time(&mut self) -> std::time::Duration {
-        self.model.take_busy()
+        self.net.model.take_busy()
     }
 
     pub fn classify(&mut self, batch: &[f32], out: &mut Vec<GenderScores>) -> Result<(), ModelError> {
@@ -280,8 +284,8 @@ impl GenderClassifier {
             return Ok(());
         }
         let kind = self.kind;
-        let has_age = self.model.has_output("age");
-        run_batch(&mut self.model, &self.input_name, self.crop, batch, |o| {
+        let has_age = self.net.model.has_output("age");
+        self.net.run(batch, |o| {
             match kind {
                 GenderKind::FaceApi => {
                     let (_, g) = o["gender"].try_extract_tensor::<f32>()?;

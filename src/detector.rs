@@ -149,7 +149,7 @@ pub fn decode(regressors: &[f32], logits: &[f32], anchors: &[[f32; 2]], size: us
 
 /// MediaPipe's weighted non-maximum suppression: the strongest box absorbs every box overlapping
 /// it by more than `iou`, and the result is their score-weighted average (with the top score).
-pub fn weighted_nms(mut dets: Vec<Detection>, iou: f32) -> Vec<Detection> {
+pub fn weighted_nms(dets: &mut [Detection], iou: f32) -> Vec<Detection> {
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out = Vec::new();
     let mut taken = vec![false; dets.len()];
@@ -292,7 +292,7 @@ impl Detector {
             }
         }
         let dets = result.map(|_| {
-            weighted_nms(raw.drain(..).collect(), NMS_IOU)
+            weighted_nms(&mut raw, NMS_IOU)
                 .into_iter()
                 .map(|mut d| {
                     d.bbox = d.bbox.clip(img.width as f32, img.height as f32);
@@ -426,13 +426,13 @@ mod tests {
 
     #[test]
     fn weighted_nms_merges_overlaps_and_keeps_separate_faces() {
-        let dets = vec![
+        let mut dets = vec![
             det(0.0, 0.0, 10.0, 10.0, 0.9),
             det(1.0, 0.0, 11.0, 10.0, 0.6),
             det(50.0, 50.0, 60.0, 60.0, 0.7),
             det(0.0, 0.0, 4.0, 4.0, 0.8), // inside the first but IoU 0.16: a separate face
         ];
-        let out = weighted_nms(dets, NMS_IOU);
+        let out = weighted_nms(&mut dets, NMS_IOU);
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].score, 0.9);
         // Blend of the two overlapping boxes, weighted by score: x1 = 0.6 / 1.5.

@@ -314,10 +314,8 @@ impl<'a> ImageView<'a> {
         check_planes(format, width, height, &ls)?;
         let mut p = [&[][..]; 3];
         let mut s = [0; 3];
-        for i in 0..planes.len() {
-            p[i] = planes[i];
-            s[i] = strides[i];
-        }
+        p[..planes.len()].copy_from_slice(planes);
+        s[..planes.len()].copy_from_slice(&strides[..planes.len()]);
         Ok(Self {
             format,
             width,

@@ -209,7 +209,7 @@ impl Resampler {
                 let d = self.scratch[0].data_bytes()?;
                 write(out, &mut |i, j| {
                     let q = &d[(j * dw + i) * 4..];
-                    let yy = ((q[y0] as u16 + q[y1] as u16 + 1) / 2) as u8;
+                    let yy = (q[y0] as u16 + q[y1] as u16).div_ceil(2) as u8;
                     yuv.convert(yy, q[u], q[v])
                 });
             }

@@ -21,6 +21,13 @@ struct Track {
     since_classified: Option<u32>,
 }
 
+impl Track {
+    /// Reported: seen by the latest detection round, and not pushed off the frame.
+    fn visible(&self) -> bool {
+        self.misses == 0 && self.face.bbox().area() > 0.0
+    }
+}
+
 fn boxes(b: &BBox) -> [f32; 4] {
     [b.x1, b.y1, b.x2, b.y2]
 }
@@ -115,8 +122,8 @@ impl Tracker {
         for t in &mut self.tracks {
             let b = &mut t.face.detection.bbox;
             let mut v = boxes(b);
-            for k in 0..4 {
-                v[k] += t.velocity[k];
+            for (vk, dk) in v.iter_mut().zip(t.velocity) {
+                *vk += dk;
             }
             *b = BBox {
                 x1: v[0],
@@ -138,7 +145,7 @@ impl Tracker {
     pub fn faces(&self) -> Vec<Face> {
         self.tracks
             .iter()
-            .filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0)
+            .filter(|t| t.visible())
             .map(|t| t.face.clone())
             .collect()
     }
@@ -158,25 +165,18 @@ impl Tracker {
 
     /// Stores the labels of classified faces (given in the order of [`faces`](Self::faces)).
     pub fn store_labels(&mut self, faces: &[Face], classified: &[bool]) {
-        let mut i = 0;
-        for t in self
-            .tracks
-            .iter_mut()
-            .filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0)
-        {
+        let visible = self.tracks.iter_mut().filter(|t| t.visible());
+        for (i, t) in visible.enumerate() {
             if classified.get(i).copied().unwrap_or(false) {
                 t.face.emotion = faces[i].emotion;
                 t.face.gender = faces[i].gender;
                 t.since_classified = Some(0);
             }
-            i += 1;
         }
     }
 
     fn visible(&self) -> impl Iterator<Item = &Track> {
-        self.tracks
-            .iter()
-            .filter(|t| t.misses == 0 && t.face.bbox().area() > 0.0)
+        self.tracks.iter().filter(|t| t.visible())
     }
 }
 
