@@ -8,4 +8,10 @@ scripts/setup.sh --test
 echo "[test] building the plugin (cargo build) for the pipeline-script tests"
 cargo build --quiet
 echo "[test] cargo test"
-cargo test "$@"
+log="$(mktemp)"
+status=0
+cargo test "$@" 2>&1 | tee "$log" || status=$?
+# One closing line with the totals over all test binaries.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
