@@ -252,16 +252,7 @@ fn many_faces_in_one_frame() {
             group_photo(i + 1).display()
         );
     }
-    init();
-    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let sample = sink.pull_sample().expect("a composed frame");
-    pipeline.set_state(gst::State::Null).unwrap();
+    let sample = pull_one(&desc);
     let faces = roi_faces(sample.buffer().unwrap());
     // At half size the faces are too small for one pass over the whole frame; tiles find them.
     assert_eq!(faces.len(), 22);

@@ -93,6 +93,9 @@ struct Settings {
     reclassify_interval: u32,
     draw: bool,
     post_messages: bool,
+    /// Bumped by every property that needs the models loaded again, so the streaming thread
+    /// notices a change with one comparison instead of rebuilding the model paths every frame.
+    models_generation: u64,
 }
 
 impl Default for Settings {
@@ -113,6 +116,7 @@ impl Default for Settings {
             reclassify_interval: 1,
             draw: true,
             post_messages: true,
+            models_generation: 0,
         }
     }
 }
@@ -125,7 +129,25 @@ fn non_empty(s: &Option<String>) -> Option<PathBuf> {
     s.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from)
 }
 
+/// What each frame reads of the settings: copied once per frame, without allocating.
+#[derive(Debug, Clone, Copy)]
+struct FrameSettings {
+    params: Params,
+    draw: bool,
+    post_messages: bool,
+    models_generation: u64,
+}
+
 impl Settings {
+    fn per_frame(&self) -> FrameSettings {
+        FrameSettings {
+            params: self.params(),
+            draw: self.draw,
+            post_messages: self.post_messages,
+            models_generation: self.models_generation,
+        }
+    }
+
     fn model_config(&self) -> ModelConfig {
         let detector = non_empty(&self.detector_model).unwrap_or_else(|| {
             runtime::default_model_path(match self.detector {
@@ -163,8 +185,8 @@ struct State {
     yuv: YuvMatrix,
     /// Last analysis error reported as a warning, so a persistent one is not repeated per frame.
     last_warning: Option<String>,
-    /// Model settings that failed to load while running, so they are not retried every frame.
-    rejected_config: Option<ModelConfig>,
+    /// The settings generation the models were last loaded (or refused) for.
+    models_generation: u64,
     tracker: Tracker,
     /// Frames seen since start, the last caps change or the last flush.
     frame_index: u64,
@@ -482,6 +504,12 @@ impl ObjectImpl for FaceEmotion {
             "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
             other => unreachable!("unknown property {other}"),
         }
+        if matches!(
+            pspec.name(),
+            "detector" | "detector-model" | "emotion-model" | "gender-model" | "ort-library" | "threads"
+        ) {
+            s.models_generation += 1;
+        }
         gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
     }
 
@@ -554,7 +582,10 @@ impl BaseTransformImpl for FaceEmotion {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let config = self.settings.lock().unwrap_or_else(|e| e.into_inner()).model_config();
+        let (config, generation) = {
+            let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+            (s.model_config(), s.models_generation)
+        };
         let analyzer = self.load(config).map_err(|e| {
             let kind = match e {
                 runtime::ModelError::Runtime(_) => gst::LibraryError::Init,
@@ -571,7 +602,7 @@ impl BaseTransformImpl for FaceEmotion {
             format: None,
             yuv: YuvMatrix::BT601,
             last_warning: None,
-            rejected_config: None,
+            models_generation: generation,
             tracker: Tracker::new(),
             frame_index: 0,
         });
@@ -596,37 +627,34 @@ impl BaseTransformImpl for FaceEmotion {
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let started = std::time::Instant::now();
-        let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let per_frame = self.settings.lock().unwrap_or_else(|e| e.into_inner()).per_frame();
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let (Some(info), Some(format)) = (state.info.clone(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
 
-        let config = settings.model_config();
-        if *state.analyzer.config() != config && state.rejected_config.as_ref() != Some(&config) {
-            gst::info!(CAT, imp = self, "model settings changed, reloading");
-            match self.load(config.clone()) {
-                Ok(a) => {
-                    state.analyzer = a;
-                    state.rejected_config = None;
-                }
-                Err(e) => {
+        if state.models_generation != per_frame.models_generation {
+            state.models_generation = per_frame.models_generation;
+            let config = self.settings.lock().unwrap_or_else(|e| e.into_inner()).model_config();
+            if *state.analyzer.config() != config {
+                gst::info!(CAT, imp = self, "model settings changed, reloading");
+                match self.load(config) {
+                    Ok(a) => state.analyzer = a,
                     // A recording must not stop because of a typo made while it runs: keep the
                     // models that work, say why the new ones were refused, and try again only
                     // when the settings change again.
-                    gst::element_imp_warning!(
+                    Err(e) => gst::element_imp_warning!(
                         self,
                         gst::LibraryError::Settings,
                         ("{}", e),
                         ["new model settings refused, still using {:?}", state.analyzer.config()]
-                    );
-                    state.rejected_config = Some(config);
+                    ),
                 }
             }
         }
 
-        let params = settings.params();
+        let params = per_frame.params;
         let faces = {
             let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(&mut *buf, &info).map_err(|_| {
                 gst::element_imp_error!(self, gst::CoreError::Failed, ["could not map the buffer for writing"]);
@@ -671,7 +699,7 @@ impl BaseTransformImpl for FaceEmotion {
                 }
             };
             gst::log!(CAT, imp = self, "pts {:?}: {} faces", frame.buffer().pts(), faces.len());
-            if settings.draw && !faces.is_empty() {
+            if per_frame.draw && !faces.is_empty() {
                 if let Err(e) = state.painter.draw(&mut img, &faces) {
                     self.warn_once(state, e.to_string());
                 }
@@ -684,7 +712,7 @@ impl BaseTransformImpl for FaceEmotion {
         add_meta(buf, &faces, info.width(), info.height(), state.analyzer.config());
         let model_time = state.analyzer.take_model_time();
         drop(guard);
-        if settings.post_messages {
+        if per_frame.post_messages {
             self.post_message(buf, &faces);
         }
         let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());

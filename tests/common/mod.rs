@@ -41,16 +41,23 @@ pub fn decode(path: &std::path::Path, caps: &str) -> (gst::Caps, gst::Buffer) {
         path.display(),
         caps
     );
-    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let sample = pull_one(&desc);
+    (sample.caps().unwrap().to_owned(), sample.buffer_owned().unwrap())
+}
+
+/// Runs a pipeline ending in `appsink name=sink` until its first sample.
+pub fn pull_one(desc: &str) -> gst::Sample {
+    init();
+    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
     let sink = pipeline
         .by_name("sink")
         .unwrap()
         .downcast::<gst_app::AppSink>()
         .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let sample = sink.pull_sample().expect("a decoded frame");
+    let sample = sink.pull_sample().expect("a frame");
     pipeline.set_state(gst::State::Null).unwrap();
-    (sample.caps().unwrap().to_owned(), sample.buffer_owned().unwrap())
+    sample
 }
 
 /// One face as the element described it in its ROI meta.
