@@ -98,7 +98,7 @@ fn main() {
         let total = median_ms(30, || {
             let mut f = faces.clone();
             analyzer.take_model_time();
-            analyzer.classify(&img, &mut f, None, &params).unwrap();
+            analyzer.classify(&img, &mut f, None, None, &params).unwrap();
             model.push(analyzer.take_model_time());
         });
         println!(
@@ -118,7 +118,7 @@ fn main() {
             id: 0,
         })
         .collect();
-    analyzer.classify(&img, &mut faces, None, &params).unwrap();
+    analyzer.classify(&img, &mut faces, None, None, &params).unwrap();
     let mut painter = Painter::new();
     for f in [
         PixelFormat::I420,

@@ -40,6 +40,9 @@ pub struct Params {
     pub inference_interval: u32,
     /// Video only: classify a tracked face every Mth frame, keeping its labels in between.
     pub reclassify_interval: u32,
+    /// Video only: run the gender and age model on a tracked face every Nth frame (they do not
+    /// change for a person); 0 follows `reclassify_interval`.
+    pub gender_interval: u32,
 }
 
 impl Default for Params {
@@ -52,6 +55,7 @@ impl Default for Params {
             tiles: 1,
             inference_interval: 1,
             reclassify_interval: 1,
+            gender_interval: 0,
         }
     }
 }
@@ -88,19 +92,13 @@ pub struct Analyzer {
     detector: Detector,
     emotion: Option<EmotionClassifier>,
     gender: Option<GenderClassifier>,
-    resamplers: [Resampler; 1],
+    resampler: Resampler,
     shrink: crate::resample::GreyShrinker,
     crop_rgb: Vec<u8>,
+    /// Model inputs of the faces to classify: emotion, gender.
     batches: [Vec<f32>; 2],
     emotion_out: Vec<EmotionScores>,
     gender_out: Vec<GenderScores>,
-}
-
-fn slot(kind: CropKind) -> usize {
-    match kind {
-        CropKind::Grey64 => 0,
-        CropKind::Rgb112 => 1,
-    }
 }
 
 impl Analyzer {
@@ -130,7 +128,7 @@ impl Analyzer {
             detector,
             emotion,
             gender,
-            resamplers: [Resampler::new()],
+            resampler: Resampler::new(),
             shrink: Default::default(),
             crop_rgb: Vec::new(),
             batches: [Vec::new(), Vec::new()],
@@ -163,62 +161,75 @@ impl Analyzer {
         Ok(dets)
     }
 
-    /// Classifies the faces selected by `which` (all when `None`), all in one batch per model.
+    /// Classifies faces, each model in one batch: emotion on the faces `emotion` selects, gender
+    /// (and age) on those `gender` selects; `None` selects every face.
     pub fn classify(
         &mut self,
         img: &ImageView,
         faces: &mut [Face],
-        which: Option<&[bool]>,
+        emotion: Option<&[bool]>,
+        gender: Option<&[bool]>,
         params: &Params,
     ) -> Result<(), ModelError> {
-        let selected: Vec<usize> = (0..faces.len())
-            .filter(|&i| which.is_none_or(|w| w.get(i).copied().unwrap_or(false)))
-            .collect();
-        let kinds: Vec<CropKind> = self
-            .emotion
-            .as_ref()
-            .map(|c| c.crop_kind())
-            .into_iter()
-            .chain(self.gender.as_ref().map(|c| c.crop_kind()))
-            .collect();
+        let pick = |w: Option<&[bool]>, i: usize| w.is_none_or(|w| w.get(i).copied().unwrap_or(false));
+        let emotion_kind = self.emotion.as_ref().map(|c| c.crop_kind());
+        let gender_kind = self.gender.as_ref().map(|c| c.crop_kind());
+        let (mut emotion_faces, mut gender_faces) = (Vec::new(), Vec::new());
         for b in &mut self.batches {
             b.clear();
         }
-        let wants = |k: CropKind| kinds.contains(&k);
-        for &i in &selected {
-            let region = crop_region(&faces[i].bbox(), params.crop_scale);
+        for (i, face) in faces.iter().enumerate() {
+            let wants = [
+                emotion_kind.filter(|_| pick(emotion, i)),
+                gender_kind.filter(|_| pick(gender, i)),
+            ];
+            if wants.iter().all(Option::is_none) {
+                continue;
+            }
             // One trip to the frame per face: the 112 RGB crop when a model wants it, and the
             // 64 grey crop derived from it (grey, then area resize, as the models were trained),
             // since resampling the frame's planes is what costs here, not the small crop.
-            let n = if wants(CropKind::Rgb112) { 112 } else { 64 };
+            let n = if wants.contains(&Some(CropKind::Rgb112)) {
+                112
+            } else {
+                64
+            };
             self.crop_rgb.resize(n * n * 3, 0);
-            self.resamplers[0]
-                .resample(img, region, n, n, Border::Replicate, &mut self.crop_rgb)
+            self.resampler
+                .resample(
+                    img,
+                    crop_region(&face.bbox(), params.crop_scale),
+                    n,
+                    n,
+                    Border::Replicate,
+                    &mut self.crop_rgb,
+                )
                 .map_err(|e| ModelError::Image(e.to_string()))?;
-            if wants(CropKind::Rgb112) {
-                CropKind::Rgb112.push_input(&self.crop_rgb, &mut self.batches[slot(CropKind::Rgb112)]);
-            }
-            if wants(CropKind::Grey64) {
-                if n == 64 {
-                    CropKind::Grey64.push_input(&self.crop_rgb, &mut self.batches[slot(CropKind::Grey64)]);
-                } else {
-                    let grey = self
-                        .shrink
-                        .grey(&self.crop_rgb, n, 64)
-                        .map_err(|e| ModelError::Image(e.to_string()))?;
-                    CropKind::push_grey(grey, &mut self.batches[slot(CropKind::Grey64)]);
+            for (k, kind) in wants.into_iter().enumerate() {
+                let Some(kind) = kind else { continue };
+                let batch = &mut self.batches[k];
+                match kind {
+                    CropKind::Grey64 if n != 64 => {
+                        let grey = self
+                            .shrink
+                            .grey(&self.crop_rgb, n, 64)
+                            .map_err(|e| ModelError::Image(e.to_string()))?;
+                        CropKind::push_grey(grey, batch);
+                    }
+                    _ => kind.push_input(&self.crop_rgb, batch),
                 }
+                [&mut emotion_faces, &mut gender_faces][k].push(i);
             }
         }
         if let Some(c) = self.emotion.as_mut() {
-            c.classify(&self.batches[slot(c.crop_kind())], &mut self.emotion_out)?;
-            for (&i, e) in selected.iter().zip(&self.emotion_out) {
+            c.classify(&self.batches[0], &mut self.emotion_out)?;
+            for (&i, e) in emotion_faces.iter().zip(&self.emotion_out) {
                 faces[i].emotion = Some(*e);
             }
         }
         if let Some(c) = self.gender.as_mut() {
-            c.classify(&self.batches[slot(c.crop_kind())], &mut self.gender_out)?;
-            for (&i, g) in selected.iter().zip(&self.gender_out) {
+            c.classify(&self.batches[1], &mut self.gender_out)?;
+            for (&i, g) in gender_faces.iter().zip(&self.gender_out) {
                 faces[i].gender = Some(*g);
             }
         }
@@ -242,17 +253,24 @@ impl Analyzer {
             tracker.predict(img.width as f32, img.height as f32);
         }
         let mut faces = tracker.faces();
-        let mut due = tracker.due_for_classification(params.reclassify_interval);
+        let gender_interval = match params.gender_interval {
+            0 => params.reclassify_interval,
+            n => n,
+        };
+        let mut due = tracker.due(params.reclassify_interval, gender_interval);
         if detecting && params.inference_interval > 1 {
             // Spread the work: a detector frame classifies only new faces, and known faces
             // that are due wait one frame, so that no frame carries both loads.
             for (d, never) in due.iter_mut().zip(tracker.never_classified()) {
-                *d &= never;
+                d.0 &= never.0;
+                d.1 &= never.1;
             }
         }
-        if due.iter().any(|&d| d) {
-            self.classify(img, &mut faces, Some(&due), params)?;
-            tracker.store_labels(&faces, &due);
+        let emotion_due: Vec<bool> = due.iter().map(|d| d.0).collect();
+        let gender_due: Vec<bool> = due.iter().map(|d| d.1).collect();
+        if due.iter().any(|d| d.0 || d.1) {
+            self.classify(img, &mut faces, Some(&emotion_due), Some(&gender_due), params)?;
+            tracker.store_labels(&faces, &emotion_due, &gender_due);
         }
         Ok(faces)
     }
@@ -269,7 +287,7 @@ impl Analyzer {
                 id: 0,
             })
             .collect();
-        self.classify(img, &mut faces, None, params)?;
+        self.classify(img, &mut faces, None, None, params)?;
         Ok(faces)
     }
 }

@@ -17,8 +17,10 @@ struct Track {
     frames_since_seen: u32,
     /// Detection rounds in a row that missed this face.
     misses: u32,
-    /// Frames since the face was last classified; `None` when it never was.
+    /// Frames since the face's emotion was last classified; `None` when it never was.
     since_classified: Option<u32>,
+    /// The same for gender and age.
+    since_gender: Option<u32>,
 }
 
 impl Track {
@@ -58,6 +60,7 @@ impl Tracker {
         for t in &mut self.tracks {
             t.frames_since_seen += 1;
             t.since_classified = t.since_classified.map(|n| n + 1);
+            t.since_gender = t.since_gender.map(|n| n + 1);
         }
         // Greedy matching, best overlap first: enough for faces, which rarely cross.
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
@@ -112,6 +115,7 @@ impl Tracker {
                     frames_since_seen: 0,
                     misses: 0,
                     since_classified: None,
+                    since_gender: None,
                 });
             }
         }
@@ -138,6 +142,7 @@ impl Tracker {
             }
             t.frames_since_seen += 1;
             t.since_classified = t.since_classified.map(|n| n + 1);
+            t.since_gender = t.since_gender.map(|n| n + 1);
         }
     }
 
@@ -150,27 +155,40 @@ impl Tracker {
             .collect()
     }
 
-    /// Flags, in the order of [`faces`](Self::faces), of faces never classified or not
-    /// classified for `interval` frames or more.
-    pub fn due_for_classification(&self, interval: u32) -> Vec<bool> {
+    /// For each face, in the order of [`faces`](Self::faces): whether its emotion, and whether
+    /// its gender, are due: never classified, or not for `emotion_interval` (`gender_interval`)
+    /// frames or more.
+    pub fn due(&self, emotion_interval: u32, gender_interval: u32) -> Vec<(bool, bool)> {
+        let due = |since: Option<u32>, interval: u32| since.is_none_or(|n| n >= interval.max(1));
         self.visible()
-            .map(|t| t.since_classified.is_none_or(|n| n >= interval.max(1)))
+            .map(|t| {
+                (
+                    due(t.since_classified, emotion_interval),
+                    due(t.since_gender, gender_interval),
+                )
+            })
             .collect()
     }
 
-    /// Flags, in the order of [`faces`](Self::faces), of faces never classified yet.
-    pub fn never_classified(&self) -> impl Iterator<Item = bool> + '_ {
-        self.visible().map(|t| t.since_classified.is_none())
+    /// For each face, in the order of [`faces`](Self::faces): whether its emotion, and whether
+    /// its gender, were never classified.
+    pub fn never_classified(&self) -> impl Iterator<Item = (bool, bool)> + '_ {
+        self.visible()
+            .map(|t| (t.since_classified.is_none(), t.since_gender.is_none()))
     }
 
-    /// Stores the labels of classified faces (given in the order of [`faces`](Self::faces)).
-    pub fn store_labels(&mut self, faces: &[Face], classified: &[bool]) {
+    /// Stores the labels of the faces (in the order of [`faces`](Self::faces)) whose emotion,
+    /// or gender, was just classified.
+    pub fn store_labels(&mut self, faces: &[Face], emotion: &[bool], gender: &[bool]) {
         let visible = self.tracks.iter_mut().filter(|t| t.visible());
         for (i, t) in visible.enumerate() {
-            if classified.get(i).copied().unwrap_or(false) {
+            if emotion.get(i).copied().unwrap_or(false) {
                 t.face.emotion = faces[i].emotion;
-                t.face.gender = faces[i].gender;
                 t.since_classified = Some(0);
+            }
+            if gender.get(i).copied().unwrap_or(false) {
+                t.face.gender = faces[i].gender;
+                t.since_gender = Some(0);
             }
         }
     }
@@ -248,14 +266,16 @@ mod tests {
     fn classification_is_due_for_new_faces_and_after_the_interval() {
         let mut t = Tracker::new();
         t.update(vec![det(0.0, 0.0, 100.0)]);
-        assert_eq!(t.due_for_classification(3), vec![true]);
+        assert_eq!(t.due(3, 10), vec![(true, true)]);
         let faces = t.faces();
-        t.store_labels(&faces, &[true]);
+        t.store_labels(&faces, &[true], &[true]);
         t.predict(1000.0, 1000.0);
-        assert_eq!(t.due_for_classification(3), vec![false]);
+        assert_eq!(t.due(3, 10), vec![(false, false)]);
         t.predict(1000.0, 1000.0);
         t.predict(1000.0, 1000.0);
-        assert_eq!(t.due_for_classification(3), vec![true]);
-        assert_eq!(t.due_for_classification(1), vec![true]);
+        // Emotion is due again after 3 frames, gender only after 10.
+        assert_eq!(t.due(3, 10), vec![(true, false)]);
+        assert_eq!(t.due(1, 1), vec![(true, true)]);
+        assert_eq!(t.never_classified().collect::<Vec<_>>(), vec![(false, false)]);
     }
 }

@@ -84,3 +84,30 @@ fn labels_are_kept_between_classifications() {
         "labels were never refreshed ({changes} changes)"
     );
 }
+
+#[test]
+fn gender_interval_refreshes_gender_rarely_and_emotion_every_frame() {
+    let frames = faces_per_frame("gender-interval=30");
+    let faces: Vec<&RoiFace> = frames.iter().filter_map(|f| f.first()).collect();
+    let changes = |param: &str| {
+        let v: Vec<f64> = faces
+            .iter()
+            .map(|f| f.param(param).get::<f64>("confidence").unwrap())
+            .collect();
+        v.windows(2).filter(|w| w[0] != w[1]).count()
+    };
+    assert!(
+        changes("gender") <= faces.len() / 30 + 2,
+        "gender changed {} times",
+        changes("gender")
+    );
+    assert!(
+        changes("emotion") >= faces.len() / 2,
+        "emotion changed {} times",
+        changes("emotion")
+    );
+    assert!(
+        faces.iter().all(|f| f.params.iter().any(|p| p.name() == "age")),
+        "age kept between runs"
+    );
+}

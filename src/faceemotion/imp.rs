@@ -91,6 +91,7 @@ struct Settings {
     tiles: u32,
     inference_interval: u32,
     reclassify_interval: u32,
+    gender_interval: u32,
     draw: bool,
     post_messages: bool,
     /// Bumped by every property that needs the models loaded again, so the streaming thread
@@ -114,6 +115,7 @@ impl Default for Settings {
             tiles: 1,
             inference_interval: 1,
             reclassify_interval: 1,
+            gender_interval: 0,
             draw: true,
             post_messages: true,
             models_generation: 0,
@@ -173,6 +175,7 @@ impl Settings {
             tiles: self.tiles,
             inference_interval: self.inference_interval,
             reclassify_interval: self.reclassify_interval,
+            gender_interval: self.gender_interval,
         }
     }
 }
@@ -459,6 +462,17 @@ impl ObjectImpl for FaceEmotion {
                     .default_value(1)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("gender-interval")
+                    .nick("Gender interval")
+                    .blurb(
+                        "Run the gender and age model on a tracked face every Nth frame: they do not change \
+                         for a person, and that model costs most of the classification time; 0: as \
+                         reclassify-interval",
+                    )
+                    .maximum(100_000)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoolean::builder("draw")
                     .nick("Draw overlay")
                     .blurb("Draw a box and a label on each face")
@@ -500,6 +514,7 @@ impl ObjectImpl for FaceEmotion {
             "tiles" => s.tiles = value.get().expect("type checked upstream"),
             "inference-interval" => s.inference_interval = value.get().expect("type checked upstream"),
             "reclassify-interval" => s.reclassify_interval = value.get().expect("type checked upstream"),
+            "gender-interval" => s.gender_interval = value.get().expect("type checked upstream"),
             "draw" => s.draw = value.get().expect("type checked upstream"),
             "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
             other => unreachable!("unknown property {other}"),
@@ -529,6 +544,7 @@ impl ObjectImpl for FaceEmotion {
             "tiles" => s.tiles.to_value(),
             "inference-interval" => s.inference_interval.to_value(),
             "reclassify-interval" => s.reclassify_interval.to_value(),
+            "gender-interval" => s.gender_interval.to_value(),
             "draw" => s.draw.to_value(),
             "post-messages" => s.post_messages.to_value(),
             "stats" => {
