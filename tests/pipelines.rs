@@ -14,14 +14,28 @@ fn script(name: &str, args: &[&str]) -> std::process::Output {
         plugin_dir.join("libgstfaceemotion.so").is_file(),
         "build the plugin first (`cargo build`, as scripts/test.sh does)"
     );
-    Command::new("bash")
-        .arg(root().join("pipelines").join(name))
-        .args(args)
-        .env("FACEEMOTION_PLUGIN_DIR", &plugin_dir)
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .output()
-        .unwrap()
+    let run = || {
+        // A time limit, so that a stuck pipeline fails the test instead of hanging CI.
+        Command::new("timeout")
+            .arg("180")
+            .arg("bash")
+            .arg(root().join("pipelines").join(name))
+            .args(args)
+            .env("FACEEMOTION_PLUGIN_DIR", &plugin_dir)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    if out.status.code() == Some(124) {
+        // Seen once in about 20 runs of surveillance-record.sh under load: every thread idle and
+        // no EOS (splitmuxsink behind a tee, GStreamer 1.22). Known, not understood yet: one
+        // retry, loudly, so that a broken script still fails.
+        eprintln!("{name} {args:?} timed out; retrying once");
+        return run();
+    }
+    out
 }
 
 fn frames_in(path: &Path) -> usize {
