@@ -8,6 +8,14 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The pipeline tests run one at a time: surveillance-record.sh, run beside the other heavy
+/// pipelines on 2 cores, sometimes never gets its pipeline's EOS (see `script`).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn script(name: &str, args: &[&str]) -> std::process::Output {
     let plugin_dir = root().join("target/debug");
     assert!(
@@ -29,9 +37,10 @@ fn script(name: &str, args: &[&str]) -> std::process::Output {
     };
     let out = run();
     if out.status.code() == Some(124) {
-        // Seen once in about 20 runs of surveillance-record.sh under load: every thread idle and
-        // no EOS (splitmuxsink behind a tee, GStreamer 1.22). Known, not understood yet: one
-        // retry, loudly, so that a broken script still fails.
+        // Seen under load with surveillance-record.sh: both splitmuxsinks post EOS, but the
+        // pipeline's own EOS never comes and gst-launch waits forever (GStreamer 1.22;
+        // async-finalize does not help). Not understood yet: one retry, loudly, so that a
+        // broken script still fails.
         eprintln!("{name} {args:?} timed out; retrying once");
         return run();
     }
@@ -73,6 +82,7 @@ fn tmp(name: &str) -> PathBuf {
 
 #[test]
 fn file_to_mp4_writes_every_frame_and_a_log() {
+    let _serial = serial();
     let dir = tmp("mp4");
     let out = dir.join("clip.mp4");
     let r = script(
@@ -98,6 +108,7 @@ fn file_to_mp4_writes_every_frame_and_a_log() {
 
 #[test]
 fn surveillance_recording_keeps_the_original_and_segments_both() {
+    let _serial = serial();
     let dir = tmp("rec");
     let r = script(
         "surveillance-record.sh",
@@ -127,6 +138,7 @@ fn surveillance_recording_keeps_the_original_and_segments_both() {
 
 #[test]
 fn scripts_say_what_they_need_when_it_is_absent() {
+    let _serial = serial();
     let r = script("webcam.sh", &["/dev/video-none"]);
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("no camera at /dev/video-none"));
@@ -138,17 +150,23 @@ fn scripts_say_what_they_need_when_it_is_absent() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("no display"));
 }
 
-#[test]
-fn application_examples_read_the_metadata() {
-    let plugin_dir = root().join("target/debug");
-    // Python (PyGObject), as in the README.
-    let out = Command::new("/usr/bin/python3")
-        .arg(root().join("pipelines/print-faces.py"))
-        .env("GST_PLUGIN_PATH", &plugin_dir)
+/// Runs an application example with the debug plugin and returns what it printed.
+fn example_output(mut cmd: Command) -> String {
+    let out = cmd
+        .env("GST_PLUGIN_PATH", root().join("target/debug"))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn application_examples_read_the_metadata() {
+    let _serial = serial();
+    // Python (PyGObject), as in the README.
+    let mut python = Command::new("/usr/bin/python3");
+    python.arg(root().join("pipelines/print-faces.py"));
+    let text = example_output(python);
     assert!(
         text.lines().count() >= 170 && text.lines().filter(|l| l.contains(": happy ")).count() >= 170,
         "{text}"
@@ -162,13 +180,9 @@ fn application_examples_read_the_metadata() {
         .parent()
         .unwrap()
         .join("examples/read_meta");
-    let out = Command::new(exe)
-        .current_dir(root())
-        .env("GST_PLUGIN_PATH", &plugin_dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut rust = Command::new(exe);
+    rust.current_dir(root());
+    let text = example_output(rust);
     assert!(
         text.contains("180 frames analysed") && text.contains(": happy "),
         "{text}"

@@ -225,16 +225,18 @@ impl FaceEmotion {
         Ok(analyzer)
     }
 
-    fn warn_once(&self, state: &mut State, msg: String) {
+    /// Takes only the last warning, so the streaming thread can call it while it borrows other
+    /// parts of the state.
+    fn warn_once(&self, last_warning: &mut Option<String>, msg: String) {
         gst::warning!(CAT, imp = self, "{msg}");
-        if state.last_warning.as_deref() != Some(msg.as_str()) {
+        if last_warning.as_deref() != Some(msg.as_str()) {
             gst::element_imp_warning!(
                 self,
                 gst::StreamError::Failed,
                 ("{msg}"),
                 ["the frame was passed on unanalysed"]
             );
-            state.last_warning = Some(msg);
+            *last_warning = Some(msg);
         }
     }
 
@@ -282,6 +284,9 @@ impl FaceEmotion {
 }
 
 fn add_meta(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32, config: &ModelConfig) {
+    if faces.is_empty() {
+        return;
+    }
     let model_name = |p: &Option<PathBuf>| {
         p.as_ref()
             .and_then(|p| p.file_stem())
@@ -646,7 +651,7 @@ impl BaseTransformImpl for FaceEmotion {
         let per_frame = self.settings.lock().unwrap_or_else(|e| e.into_inner()).per_frame();
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let (Some(info), Some(format)) = (state.info.clone(), state.format) else {
+        let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
 
@@ -672,12 +677,12 @@ impl BaseTransformImpl for FaceEmotion {
 
         let params = per_frame.params;
         let faces = {
-            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(&mut *buf, &info).map_err(|_| {
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(&mut *buf, info).map_err(|_| {
                 gst::element_imp_error!(self, gst::CoreError::Failed, ["could not map the buffer for writing"]);
                 gst::FlowError::Error
             })?;
-            let strides: Vec<usize> = frame.plane_stride().iter().map(|&s| s as usize).collect();
             let n = format.n_planes();
+            let mut strides: Vec<usize> = frame.plane_stride()[..n].iter().map(|&s| s as usize).collect();
             let mut planes = Vec::with_capacity(n);
             // Planes are distinct regions of the buffer; take them one by one as mutable slices.
             for i in 0..n as u32 {
@@ -689,16 +694,13 @@ impl BaseTransformImpl for FaceEmotion {
             if format == PixelFormat::Yv12 {
                 // GStreamer lists YV12 planes as Y, V, U; the core wants Y, U, V.
                 planes.swap(1, 2);
-            }
-            let mut strides = strides[..n].to_vec();
-            if format == PixelFormat::Yv12 {
                 strides.swap(1, 2);
             }
             let (w, h) = (info.width() as usize, info.height() as usize);
             let mut img = match ImageViewMut::new(format, w, h, planes, &strides, state.yuv) {
                 Ok(img) => img,
                 Err(e) => {
-                    self.warn_once(state, format!("unusable frame: {e}"));
+                    self.warn_once(&mut state.last_warning, format!("unusable frame: {e}"));
                     return Ok(gst::FlowSuccess::Ok);
                 }
             };
@@ -710,14 +712,14 @@ impl BaseTransformImpl for FaceEmotion {
             {
                 Ok(f) => f,
                 Err(e) => {
-                    self.warn_once(state, e.to_string());
+                    self.warn_once(&mut state.last_warning, e.to_string());
                     return Ok(gst::FlowSuccess::Ok);
                 }
             };
             gst::log!(CAT, imp = self, "pts {:?}: {} faces", frame.buffer().pts(), faces.len());
             if per_frame.draw && !faces.is_empty() {
                 if let Err(e) = state.painter.draw(&mut img, &faces) {
-                    self.warn_once(state, e.to_string());
+                    self.warn_once(&mut state.last_warning, e.to_string());
                 }
             }
             faces
