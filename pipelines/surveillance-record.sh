@@ -23,8 +23,8 @@ esac
 NS=$((SEG * 1000000000))
 say "$SRC -> $DIR/original_*.mp4 (stream copy) and $DIR/annotated_*.mp4, ${SEG}s segments (Ctrl-C ends cleanly)"
 gst-launch-1.0 -q -e $INPUT ! tee name=t \
-  t. ! queue ! splitmuxsink location="$DIR/original_%05d.mp4" max-size-time=$NS \
+  t. ! queue ! splitmuxsink async-handling=true location="$DIR/original_%05d.mp4" max-size-time=$NS \
   t. ! queue ! avdec_h264 ! videoconvert ! faceemotion ! videoconvert \
      ! x264enc speed-preset=veryfast tune=zerolatency key-int-max=30 ! h264parse \
-     ! splitmuxsink location="$DIR/annotated_%05d.mp4" max-size-time=$NS
+     ! splitmuxsink async-handling=true location="$DIR/annotated_%05d.mp4" max-size-time=$NS
 say "segments: $(ls "$DIR" | tr '\n' ' ')"
