@@ -58,9 +58,9 @@ fn main() {
     }
 
     let config = ModelConfig {
-        detector: default_model_path("mp_face_detection_full_range.onnx"),
-        emotion: Some(default_model_path("emotion_minixception_fer.onnx")),
-        gender: Some(default_model_path("faceapi_age_gender.onnx")),
+        detector: default_model_path(gstfaceemotion::runtime::FULL_RANGE_MODEL),
+        emotion: Some(default_model_path(gstfaceemotion::runtime::EMOTION_MODEL)),
+        gender: Some(default_model_path(gstfaceemotion::runtime::GENDER_MODEL)),
         threads: 0,
         ort_library: None,
     };

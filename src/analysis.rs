@@ -1,9 +1,11 @@
 //! Frame in, faces out: detection, crops, batched classification.
 
 use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::classifier::{CropKind, EmotionClassifier, EmotionScores, GenderClassifier, GenderScores};
-use crate::detector::{BBox, Detection, Detector, DetectorKind};
+use crate::detector::{BBox, Detection, Detector, DetectorKind, Letterboxer, Prepared};
 use crate::image::ImageView;
 use crate::resample::{Border, RectF, Resampler};
 use crate::runtime::ModelError;
@@ -87,9 +89,131 @@ pub fn crop_region(b: &BBox, scale: f32) -> RectF {
     }
 }
 
+struct Job {
+    seq: u64,
+    prepared: Prepared,
+    threshold: f32,
+}
+
+struct Done {
+    seq: u64,
+    prepared: Prepared,
+    result: Result<Vec<Detection>, ModelError>,
+    model_time: Duration,
+    /// The whole job on the thread, model and decoding.
+    work_time: Duration,
+}
+
+/// The detector on a thread of its own, so that it can look at the next frame while the
+/// classifiers work on this one. Jobs are answered in the order they were given.
+struct DetectorWorker {
+    jobs: Option<mpsc::Sender<Job>>,
+    done: mpsc::Receiver<Done>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    kind: DetectorKind,
+    next_seq: u64,
+    /// Inputs handed back by the thread, for the next frames (no allocation in steady state).
+    spare: Vec<Prepared>,
+    model_time: Duration,
+    work_time: Duration,
+    /// Time the caller spent blocked waiting for answers.
+    waited: Duration,
+}
+
+impl DetectorWorker {
+    fn spawn(mut detector: Detector) -> Result<Self, ModelError> {
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done) = mpsc::channel::<Done>();
+        let kind = detector.kind();
+        let thread = std::thread::Builder::new()
+            .name("faceemotion-detector".into())
+            .spawn(move || {
+                for job in job_rx {
+                    let started = std::time::Instant::now();
+                    let result = detector.infer(&job.prepared, job.threshold);
+                    let done = Done {
+                        seq: job.seq,
+                        prepared: job.prepared,
+                        result,
+                        model_time: detector.take_model_time(),
+                        work_time: started.elapsed(),
+                    };
+                    if done_tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| ModelError::Worker(e.to_string()))?;
+        Ok(Self {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+            kind,
+            next_seq: 0,
+            spare: Vec::new(),
+            model_time: Duration::ZERO,
+            work_time: Duration::ZERO,
+            waited: Duration::ZERO,
+        })
+    }
+
+    fn submit(&mut self, prepared: Prepared, threshold: f32) -> Result<u64, ModelError> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let job = Job {
+            seq,
+            prepared,
+            threshold,
+        };
+        let sent = self.jobs.as_ref().map(|j| j.send(job));
+        match sent {
+            Some(Ok(())) => Ok(seq),
+            _ => Err(ModelError::Worker("it no longer takes frames".into())),
+        }
+    }
+
+    /// The answer to job `seq`; answers to jobs given up on (a frame dropped by a flush) are skipped.
+    fn wait(&mut self, seq: u64) -> Result<Vec<Detection>, ModelError> {
+        loop {
+            let started = std::time::Instant::now();
+            let done = self.done.recv();
+            self.waited += started.elapsed();
+            let done = done.map_err(|_| ModelError::Worker("it ended without an answer".into()))?;
+            self.spare.push(done.prepared);
+            self.model_time += done.model_time;
+            self.work_time += done.work_time;
+            match done.seq.cmp(&seq) {
+                std::cmp::Ordering::Less => continue,
+                std::cmp::Ordering::Equal => return done.result,
+                std::cmp::Ordering::Greater => {
+                    return Err(ModelError::Worker(format!("the answer to frame job {seq} was lost")))
+                }
+            }
+        }
+    }
+}
+
+impl Drop for DetectorWorker {
+    fn drop(&mut self) {
+        // Closing the job channel ends the thread's loop.
+        self.jobs.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What [`Analyzer::begin`] started for a frame, to be given to [`Analyzer::finish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    /// The detector job of this frame; `None` on frames where the tracker alone moves the faces.
+    detection: Option<u64>,
+}
+
 pub struct Analyzer {
     config: ModelConfig,
-    detector: Detector,
+    detector: DetectorWorker,
+    letterboxer: Letterboxer,
     emotion: Option<EmotionClassifier>,
     gender: Option<GenderClassifier>,
     resampler: Resampler,
@@ -112,7 +236,7 @@ impl Analyzer {
             0 => (1, std::thread::available_parallelism().map_or(1, |n| n.get())),
             n => (n, n),
         };
-        let detector = Detector::load(&config.detector, det_threads, lib)?;
+        let detector = DetectorWorker::spawn(Detector::load(&config.detector, det_threads, lib)?)?;
         let emotion = config
             .emotion
             .as_ref()
@@ -126,6 +250,7 @@ impl Analyzer {
         Ok(Self {
             config,
             detector,
+            letterboxer: Letterboxer::default(),
             emotion,
             gender,
             resampler: Resampler::new(),
@@ -143,22 +268,47 @@ impl Analyzer {
 
     /// Time spent inside the models (detector, classifiers) since the last call.
     pub fn take_model_time(&mut self) -> std::time::Duration {
-        self.detector.take_model_time()
+        std::mem::take(&mut self.detector.model_time)
             + self.emotion.as_mut().map(|c| c.take_model_time()).unwrap_or_default()
             + self.gender.as_mut().map(|c| c.take_model_time()).unwrap_or_default()
     }
 
-    pub fn detector_kind(&self) -> DetectorKind {
-        self.detector.kind()
+    /// Since the last call: the detector thread's working time, and the time this thread spent
+    /// waiting for it. Work done on the calling thread is its elapsed time less the waiting.
+    pub fn take_detector_times(&mut self) -> (Duration, Duration) {
+        (
+            std::mem::take(&mut self.detector.work_time),
+            std::mem::take(&mut self.detector.waited),
+        )
     }
 
-    /// Detects faces, filtered and capped by `params`, strongest first.
-    pub fn detect(&mut self, img: &ImageView, params: &Params) -> Result<Vec<Detection>, ModelError> {
-        let mut dets = self.detector.detect(img, params.threshold, params.tiles)?;
+    pub fn detector_kind(&self) -> DetectorKind {
+        self.detector.kind
+    }
+
+    /// Letterboxes `img` and gives it to the detector thread; the answer is read with `wait_detection`.
+    fn submit_detection(&mut self, img: &ImageView, params: &Params) -> Result<u64, ModelError> {
+        let mut prepared = self.detector.spare.pop().unwrap_or_default();
+        let size = self.detector.kind.input_size();
+        if let Err(e) = self.letterboxer.prepare(img, size, params.tiles, &mut prepared) {
+            self.detector.spare.push(prepared);
+            return Err(e);
+        }
+        self.detector.submit(prepared, params.threshold)
+    }
+
+    fn wait_detection(&mut self, seq: u64, params: &Params) -> Result<Vec<Detection>, ModelError> {
+        let mut dets = self.detector.wait(seq)?;
         let min = params.min_face_size as f32;
         dets.retain(|d| d.bbox.width().max(d.bbox.height()) >= min.max(1.0));
         dets.truncate(params.max_faces);
         Ok(dets)
+    }
+
+    /// Detects faces, filtered and capped by `params`, strongest first.
+    pub fn detect(&mut self, img: &ImageView, params: &Params) -> Result<Vec<Detection>, ModelError> {
+        let seq = self.submit_detection(img, params)?;
+        self.wait_detection(seq, params)
     }
 
     /// Classifies faces, each model in one batch: emotion on the faces `emotion` selects, gender
@@ -245,9 +395,36 @@ impl Analyzer {
         tracker: &mut Tracker,
         frame_index: u64,
     ) -> Result<Vec<Face>, ModelError> {
+        let ticket = self.begin(img, params, frame_index)?;
+        self.finish(img, params, tracker, ticket)
+    }
+
+    /// First half of [`Analyzer::analyze_video`]: starts the detector on the frame, when it is a
+    /// detection frame, and returns at once. Calling `begin` for frame N+1 before `finish` for
+    /// frame N lets the detector work on N+1 while the classifiers work on N: frames must be
+    /// finished in the order they were begun.
+    pub fn begin(&mut self, img: &ImageView, params: &Params, frame_index: u64) -> Result<Ticket, ModelError> {
         let detecting = frame_index % params.inference_interval.max(1) as u64 == 0;
-        if detecting {
-            let dets = self.detect(img, params)?;
+        let detection = if detecting {
+            Some(self.submit_detection(img, params)?)
+        } else {
+            None
+        };
+        Ok(Ticket { detection })
+    }
+
+    /// Second half of [`Analyzer::analyze_video`]: waits for the frame's faces, updates the
+    /// tracker and classifies the faces that are due.
+    pub fn finish(
+        &mut self,
+        img: &ImageView,
+        params: &Params,
+        tracker: &mut Tracker,
+        ticket: Ticket,
+    ) -> Result<Vec<Face>, ModelError> {
+        let detecting = ticket.detection.is_some();
+        if let Some(seq) = ticket.detection {
+            let dets = self.wait_detection(seq, params)?;
             tracker.update(dets);
         } else {
             tracker.predict(img.width as f32, img.height as f32);

@@ -218,6 +218,45 @@ pub fn to_frame(d: &Detection, placement: &Placement, size: usize) -> Detection 
     }
 }
 
+/// The detector's input for one frame: the letterboxed frame, plus the tiles when asked for,
+/// already in the model's layout. Made on the streaming thread, run wherever the model lives.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// One `size` x `size` x 3 input after the other.
+    pub inputs: Vec<f32>,
+    /// Where each input came from in the frame.
+    pub placements: Vec<Placement>,
+    pub size: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+/// Makes [`Prepared`] inputs from frames; owns the scratch images for it.
+#[derive(Default)]
+pub struct Letterboxer {
+    resampler: Resampler,
+    rgb: Vec<u8>,
+}
+
+impl Letterboxer {
+    /// Fills `out` with the inputs a detector of input `size` needs for `img`.
+    pub fn prepare(&mut self, img: &ImageView, size: usize, tiles: u32, out: &mut Prepared) -> Result<(), ModelError> {
+        out.inputs.clear();
+        out.placements.clear();
+        (out.size, out.width, out.height) = (size, img.width, img.height);
+        self.rgb.resize(size * size * 3, 0);
+        for region in tile_regions(img.width, img.height, tiles) {
+            let placement = self
+                .resampler
+                .resample(img, region, size, size, Border::Black, &mut self.rgb)
+                .map_err(|e| ModelError::Image(e.to_string()))?;
+            out.inputs.extend(self.rgb.iter().map(|&s| s as f32 / 127.5 - 1.0));
+            out.placements.push(placement);
+        }
+        Ok(())
+    }
+}
+
 pub struct Detector {
     model: Model,
     /// The model's path, apart from the model so errors can name it while the model is busy.
@@ -225,9 +264,8 @@ pub struct Detector {
     kind: DetectorKind,
     anchors: Vec<[f32; 2]>,
     input_name: String,
-    resampler: Resampler,
-    rgb: Vec<u8>,
-    input: Vec<f32>,
+    letterboxer: Letterboxer,
+    prepared: Prepared,
     raw: Vec<Detection>,
 }
 
@@ -250,16 +288,14 @@ impl Detector {
         if !model.has_output(reg) || !model.has_output(cls) {
             return Err(model.contract_error(format!("outputs {reg} and {cls} are missing")));
         }
-        let n = kind.input_size();
         Ok(Self {
             path: model.path.clone(),
             input_name: model.input_name(0),
             model,
             kind,
             anchors: kind.anchors(),
-            resampler: Resampler::new(),
-            rgb: vec![0; n * n * 3],
-            input: vec![0.0; n * n * 3],
+            letterboxer: Letterboxer::default(),
+            prepared: Prepared::default(),
             raw: Vec::new(),
         })
     }
@@ -282,20 +318,38 @@ impl Detector {
     /// With `tiles` > 1 the detector also runs on a grid of overlapping tiles (`tiles` columns),
     /// which finds faces too small to be seen when the whole frame is squeezed into its input.
     pub fn detect(&mut self, img: &ImageView, threshold: f32, tiles: u32) -> Result<Vec<Detection>, ModelError> {
+        let mut prepared = std::mem::take(&mut self.prepared);
+        let result = self
+            .letterboxer
+            .prepare(img, self.kind.input_size(), tiles, &mut prepared)
+            .and_then(|_| self.infer(&prepared, threshold));
+        self.prepared = prepared;
+        result
+    }
+
+    /// Runs the model on each input of `prepared`; faces in frame pixels, strongest first.
+    pub fn infer(&mut self, prepared: &Prepared, threshold: f32) -> Result<Vec<Detection>, ModelError> {
+        let n = self.kind.input_size();
+        if prepared.size != n {
+            return Err(self
+                .model
+                .contract_error(format!("prepared for a {0}x{0} input", prepared.size)));
+        }
         let mut raw = std::mem::take(&mut self.raw);
         raw.clear();
         let mut result = Ok(());
-        for region in tile_regions(img.width, img.height, tiles) {
-            result = self.detect_region(img, region, threshold, &mut raw);
+        for (input, placement) in prepared.inputs.chunks_exact(n * n * 3).zip(&prepared.placements) {
+            result = self.infer_one(input, placement, threshold, &mut raw);
             if result.is_err() {
                 break;
             }
         }
+        let (w, h) = (prepared.width as f32, prepared.height as f32);
         let dets = result.map(|_| {
             weighted_nms(&mut raw, NMS_IOU)
                 .into_iter()
                 .map(|mut d| {
-                    d.bbox = d.bbox.clip(img.width as f32, img.height as f32);
+                    d.bbox = d.bbox.clip(w, h);
                     d
                 })
                 .collect()
@@ -304,25 +358,17 @@ impl Detector {
         dets
     }
 
-    /// Runs the model once on a square `region` and appends its detections in frame pixels.
-    fn detect_region(
+    /// Runs the model once and appends its detections in frame pixels.
+    fn infer_one(
         &mut self,
-        img: &ImageView,
-        region: RectF,
+        input: &[f32],
+        placement: &Placement,
         threshold: f32,
         out: &mut Vec<Detection>,
     ) -> Result<(), ModelError> {
         let n = self.kind.input_size();
-        let placement = self
-            .resampler
-            .resample(img, region, n, n, Border::Black, &mut self.rgb)
-            .map_err(|e| ModelError::Image(e.to_string()))?;
-        for (d, &s) in self.input.iter_mut().zip(&self.rgb) {
-            *d = s as f32 / 127.5 - 1.0;
-        }
         let (reg_name, cls_name) = self.kind.outputs();
-        let tensor =
-            TensorRef::from_array_view(([1usize, n, n, 3], &self.input[..])).map_err(|e| self.model.run_error(e))?;
+        let tensor = TensorRef::from_array_view(([1usize, n, n, 3], input)).map_err(|e| self.model.run_error(e))?;
         let path = &self.path;
         let run_err = |e: ort::Error| ModelError::Run {
             role: ModelRole::Detector,
@@ -338,7 +384,7 @@ impl Detector {
         out.extend(
             decode(reg, cls, &self.anchors, n, threshold)
                 .iter()
-                .map(|d| to_frame(d, &placement, n)),
+                .map(|d| to_frame(d, placement, n)),
         );
         Ok(())
     }

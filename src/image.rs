@@ -250,6 +250,8 @@ pub enum ImageError {
         stride: usize,
         row_bytes: usize,
     },
+    #[error("plane {0} of the frame could not be mapped")]
+    Plane(usize),
     #[error("{format:?} needs {expected} planes, got {got}")]
     PlaneCount {
         format: PixelFormat,

@@ -96,13 +96,18 @@ fn every_format_gives_the_same_face_and_labels() {
         assert_eq!(f.emotion(), "happy", "{format}");
         let p_happy = f.param("emotion").get::<f64>("happy").unwrap();
         assert!(p_happy > 0.95, "{format}: {p_happy}");
-        seen.push((format, f.gender(), f.param("gender").get::<f64>("confidence").unwrap()));
+        let g = f.param("gender").get::<f64>("confidence").unwrap();
+        seen.push((format, if f.gender() == "female" { g } else { 1.0 - g }));
     }
-    // Gender on this face is a close call (about 0.6 female): colour formats must agree with RGB;
-    // GRAY8 loses the colour the model was trained with, so it is allowed to differ.
-    for (format, gender, conf) in &seen {
+    // Gender on this face is a coin flip for the model (0.45-0.60 female from the colour formats,
+    // with fp32 and INT8 alike): a difference of about one grey level on average between the
+    // crops from RGB and from YUY2 moves it across 0.5. So the formats must agree on the
+    // probability, not on the side of 0.5 it falls. GRAY8 loses the colour the model was trained
+    // with and is left out.
+    let rgb = seen[0].1;
+    for (format, female) in &seen {
         if *format != "GRAY8" {
-            assert_eq!(gender, "female", "{format} ({conf}): {seen:?}");
+            assert!((female - rgb).abs() < 0.15, "{format} ({female} female): {seen:?}");
         }
     }
 }

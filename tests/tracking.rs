@@ -111,3 +111,28 @@ fn gender_interval_refreshes_gender_rarely_and_emotion_every_frame() {
         "age kept between runs"
     );
 }
+
+#[test]
+fn pipelining_changes_nothing_but_the_timing() {
+    // The clip comes from a file (not live), so pipelining=auto holds frames; on and off must
+    // give the same faces, ids and labels on every frame.
+    for props in ["", "inference-interval=3 reclassify-interval=2"] {
+        let on = faces_per_frame(&format!("{props} pipelining=on"));
+        let off = faces_per_frame(&format!("{props} pipelining=off"));
+        assert_eq!(on.len(), 180, "{props}: every buffer comes out");
+        assert_eq!(off.len(), 180, "{props}: every buffer comes out");
+        for (i, (a, b)) in on.iter().zip(&off).enumerate() {
+            assert_eq!(a.len(), b.len(), "{props}: frame {i}");
+            for (fa, fb) in a.iter().zip(b) {
+                let (ra, rb) = (fa.rect, fb.rect);
+                let close = [(ra.0, rb.0), (ra.1, rb.1), (ra.2, rb.2), (ra.3, rb.3)]
+                    .iter()
+                    .all(|(p, q)| p.abs_diff(*q) <= 1);
+                assert!(close, "{props}: frame {i}: {ra:?} vs {rb:?}");
+                assert_eq!(fa.id, fb.id, "{props}: frame {i}");
+                assert_eq!(fa.emotion(), fb.emotion(), "{props}: frame {i}");
+                assert_eq!(fa.gender(), fb.gender(), "{props}: frame {i}");
+            }
+        }
+    }
+}

@@ -10,7 +10,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use crate::analysis::{Analyzer, Face, ModelConfig, Params};
+use crate::analysis::{Analyzer, Face, ModelConfig, Params, Ticket};
 use crate::classifier::EMOTIONS;
 use crate::draw::Painter;
 use crate::image::{ImageViewMut, PixelFormat, YuvMatrix};
@@ -25,10 +25,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-pub const FULL_RANGE_MODEL: &str = "mp_face_detection_full_range.onnx";
-pub const SHORT_RANGE_MODEL: &str = "mp_face_detection_short_range.onnx";
-pub const EMOTION_MODEL: &str = "emotion_minixception_fer.onnx";
-pub const GENDER_MODEL: &str = "faceapi_age_gender.onnx";
+use crate::runtime::{EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL, SHORT_RANGE_MODEL};
 
 const FORMATS: [(gst_video::VideoFormat, PixelFormat); 17] = {
     use gst_video::VideoFormat as V;
@@ -71,6 +68,21 @@ pub enum DetectorChoice {
     ShortRange = 1,
 }
 
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstFaceEmotionPipelining")]
+pub enum Pipelining {
+    #[enum_value(name = "Auto: on, unless the source is live", nick = "auto")]
+    Auto = 0,
+    #[enum_value(
+        name = "On: the detector looks at the next frame while the classifiers work on this one (holds one frame)",
+        nick = "on"
+    )]
+    On = 1,
+    #[enum_value(name = "Off: each frame analysed on its own, for the lowest latency", nick = "off")]
+    Off = 2,
+}
+
 const DEFAULT_THRESHOLD: f64 = 0.6;
 const DEFAULT_MIN_FACE_SIZE: u32 = 0;
 const DEFAULT_MAX_FACES: u32 = 64;
@@ -94,6 +106,7 @@ struct Settings {
     gender_interval: u32,
     draw: bool,
     post_messages: bool,
+    pipelining: Pipelining,
     /// Bumped by every property that needs the models loaded again, so the streaming thread
     /// notices a change with one comparison instead of rebuilding the model paths every frame.
     models_generation: u64,
@@ -118,6 +131,7 @@ impl Default for Settings {
             gender_interval: 0,
             draw: true,
             post_messages: true,
+            pipelining: Pipelining::Auto,
             models_generation: 0,
         }
     }
@@ -137,6 +151,7 @@ struct FrameSettings {
     params: Params,
     draw: bool,
     post_messages: bool,
+    pipelining: Pipelining,
     models_generation: u64,
 }
 
@@ -146,6 +161,7 @@ impl Settings {
             params: self.params(),
             draw: self.draw,
             post_messages: self.post_messages,
+            pipelining: self.pipelining,
             models_generation: self.models_generation,
         }
     }
@@ -193,6 +209,35 @@ struct State {
     tracker: Tracker,
     /// Frames seen since start, the last caps change or the last flush.
     frame_index: u64,
+    /// With pipelining, the frame whose detection has started and whose classification waits
+    /// for the next frame to arrive.
+    pending: Option<Pending>,
+}
+
+/// A frame between [`Analyzer::begin`] and [`Analyzer::finish`], mapped for writing.
+struct Pending {
+    frame: gst_video::VideoFrame<gst_video::video_frame::Writable>,
+    format: PixelFormat,
+    yuv: YuvMatrix,
+    ticket: Ticket,
+    /// The parameters the detection started with, so that both halves agree.
+    params: Params,
+    /// Time spent on the frame so far.
+    busy: std::time::Duration,
+}
+
+/// A frame ready to go downstream, with what the bus message and the counters need.
+struct Finished {
+    buffer: gst::Buffer,
+    faces: Vec<Face>,
+    busy: std::time::Duration,
+    model: std::time::Duration,
+}
+
+enum Begun {
+    Started(Pending),
+    /// Not analysable (a warning said why): goes downstream as it came.
+    Passed(gst::Buffer),
 }
 
 /// Counters since start, for the `stats` property.
@@ -209,6 +254,8 @@ pub struct FaceEmotion {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     stats: Mutex<Stats>,
+    /// Whether upstream is live, once asked (pipelining=auto does not hold frames of a live source).
+    live: Mutex<Option<bool>>,
 }
 
 impl FaceEmotion {
@@ -487,10 +534,19 @@ impl ObjectImpl for FaceEmotion {
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
-                        "Since start: frames, faces, processing-time (ns spent in the element) and model-time \
-                         (ns of that inside ONNX Runtime)",
+                        "Since start: frames, faces, processing-time (ns of work in the element, on all its \
+                         threads, waiting excluded) and model-time (ns of that inside ONNX Runtime)",
                     )
                     .read_only()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("pipelining", Pipelining::Auto)
+                    .nick("Pipelining")
+                    .blurb(
+                        "Overlap frames: the detector looks at the next frame while the classifiers work on \
+                         this one, for more frames per second, at the cost of holding one frame (one frame \
+                         more latency). auto: on unless the source is live",
+                    )
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
                     .nick("Post messages")
@@ -522,6 +578,7 @@ impl ObjectImpl for FaceEmotion {
             "gender-interval" => s.gender_interval = value.get().expect("type checked upstream"),
             "draw" => s.draw = value.get().expect("type checked upstream"),
             "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
+            "pipelining" => s.pipelining = value.get().expect("type checked upstream"),
             other => unreachable!("unknown property {other}"),
         }
         if matches!(
@@ -552,6 +609,7 @@ impl ObjectImpl for FaceEmotion {
             "gender-interval" => s.gender_interval.to_value(),
             "draw" => s.draw.to_value(),
             "post-messages" => s.post_messages.to_value(),
+            "pipelining" => s.pipelining.to_value(),
             "stats" => {
                 let st = *self.stats.lock().unwrap_or_else(|e| e.into_inner());
                 gst::Structure::builder("faceemotion-stats")
@@ -626,19 +684,68 @@ impl BaseTransformImpl for FaceEmotion {
             models_generation: generation,
             tracker: Tracker::new(),
             frame_index: 0,
+            pending: None,
         });
+        *self.live.lock().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if let gst::EventView::FlushStop(_) = event.view() {
-            // After a seek the faces on screen are not those the tracker knows.
-            if let Some(state) = self.state.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                state.tracker.reset();
-                state.frame_index = 0;
+        match event.view() {
+            gst::EventView::FlushStop(_) => {
+                // After a seek the faces on screen are not those the tracker knows, and a held
+                // frame belongs to the flushed data.
+                if let Some(state) = self.state.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                    state.tracker.reset();
+                    state.frame_index = 0;
+                    state.pending = None;
+                }
             }
+            // A held frame came before this event (EOS, caps, segment, ...): it goes first.
+            _ if event.is_serialized() => {
+                if let Err(e) = self.drain() {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "held frame not pushed before {:?}: {e:?}",
+                        event.type_()
+                    );
+                }
+            }
+            _ => {}
         }
         self.parent_sink_event(event)
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        if direction == gst::PadDirection::Sink {
+            if let gst::QueryViewMut::Drain(_) = query.view_mut() {
+                let _ = self.drain();
+            }
+        }
+        let ok = BaseTransformImplExt::parent_query(self, direction, query);
+        if direction == gst::PadDirection::Src && ok {
+            if let gst::QueryViewMut::Latency(q) = query.view_mut() {
+                let (live, min, max) = q.result();
+                *self.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(live);
+                let pipelining = self.settings.lock().unwrap_or_else(|e| e.into_inner()).pipelining;
+                if live && pipelining == Pipelining::On {
+                    // A held frame leaves when the next one arrives: one frame duration more.
+                    let fps = self
+                        .state
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .as_ref()
+                        .and_then(|s| s.info.as_ref().map(|i| i.fps()));
+                    let frame = fps
+                        .filter(|f| f.numer() > 0)
+                        .and_then(|f| gst::ClockTime::SECOND.mul_div_ceil(f.denom() as u64, f.numer() as u64))
+                        .unwrap_or(gst::ClockTime::ZERO);
+                    q.set(live, min + frame, max.map(|m| m + frame));
+                }
+            }
+        }
+        ok
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
@@ -646,100 +753,254 @@ impl BaseTransformImpl for FaceEmotion {
         Ok(())
     }
 
-    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let started = std::time::Instant::now();
+    fn generate_output(&self) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
+        use gst_base::subclass::base_transform::GenerateOutputSuccess as Out;
+        let Some(buf) = self.take_queued_buffer() else {
+            return Ok(Out::NoOutput);
+        };
         let per_frame = self.settings.lock().unwrap_or_else(|e| e.into_inner()).per_frame();
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let pipelined = match per_frame.pipelining {
+            Pipelining::On => true,
+            Pipelining::Off => false,
+            Pipelining::Auto => !self.upstream_live(),
+        };
+        // At most two frames leave per call: the held one, then this one (or, with pipelining,
+        // the held one and this one stays).
+        let (mut first, mut second) = (None, None);
+        {
+            let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+            let reload = state.models_generation != per_frame.models_generation;
+            if reload || !pipelined {
+                if let Some(p) = state.pending.take() {
+                    first = Some(self.finish_frame(state, &per_frame, p));
+                }
+            }
+            if reload {
+                self.reload(state, per_frame.models_generation);
+            }
+            match self.begin_frame(state, &per_frame.params, buf)? {
+                Begun::Started(p) if pipelined => {
+                    if let Some(prev) = state.pending.replace(p) {
+                        second = Some(self.finish_frame(state, &per_frame, prev));
+                    }
+                }
+                Begun::Started(p) => second = Some(self.finish_frame(state, &per_frame, p)),
+                Begun::Passed(b) => {
+                    if let Some(prev) = state.pending.take() {
+                        first = Some(self.finish_frame(state, &per_frame, prev));
+                    }
+                    second = Some(Finished {
+                        buffer: b,
+                        faces: Vec::new(),
+                        busy: Default::default(),
+                        model: Default::default(),
+                    });
+                }
+            }
+        }
+        // Bus messages and pushes happen with no lock held: an application may act on them.
+        let mut out = [first, second]
+            .into_iter()
+            .flatten()
+            .map(|f| self.account(&per_frame, f));
+        match (out.next(), out.next()) {
+            (Some(a), Some(b)) => {
+                self.obj().src_pad().push(a)?;
+                Ok(Out::Buffer(b))
+            }
+            (Some(a), None) => Ok(Out::Buffer(a)),
+            _ => Ok(Out::NoOutput),
+        }
+    }
+}
+
+impl FaceEmotion {
+    fn upstream_live(&self) -> bool {
+        if let Some(live) = *self.live.lock().unwrap_or_else(|e| e.into_inner()) {
+            return live;
+        }
+        let mut q = gst::query::Latency::new();
+        let live = self.obj().sink_pad().peer_query(&mut q) && q.result().0;
+        gst::info!(
+            CAT,
+            imp = self,
+            "upstream is {}live: pipelining=auto {} frames",
+            if live { "" } else { "not " },
+            if live { "does not hold" } else { "holds" }
+        );
+        *self.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(live);
+        live
+    }
+
+    /// Finishes the held frame, if any, and sends it downstream.
+    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let per_frame = self.settings.lock().unwrap_or_else(|e| e.into_inner()).per_frame();
+        let finished = {
+            let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(state) = guard.as_mut() else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            match state.pending.take() {
+                Some(p) => self.finish_frame(state, &per_frame, p),
+                None => return Ok(gst::FlowSuccess::Ok),
+            }
+        };
+        gst::debug!(CAT, imp = self, "pushing the held frame");
+        let buf = self.account(&per_frame, finished);
+        self.obj().src_pad().push(buf)
+    }
+
+    fn reload(&self, state: &mut State, generation: u64) {
+        state.models_generation = generation;
+        let config = self.settings.lock().unwrap_or_else(|e| e.into_inner()).model_config();
+        if *state.analyzer.config() != config {
+            gst::info!(CAT, imp = self, "model settings changed, reloading");
+            match self.load(config) {
+                Ok(a) => state.analyzer = a,
+                // A recording must not stop because of a typo made while it runs: keep the
+                // models that work, say why the new ones were refused, and try again only
+                // when the settings change again.
+                Err(e) => gst::element_imp_warning!(
+                    self,
+                    gst::LibraryError::Settings,
+                    ("{}", e),
+                    ["new model settings refused, still using {:?}", state.analyzer.config()]
+                ),
+            }
+        }
+    }
+
+    /// Maps the frame for writing and starts its analysis (the detector, on its own thread).
+    fn begin_frame(&self, state: &mut State, params: &Params, mut buf: gst::Buffer) -> Result<Begun, gst::FlowError> {
+        let started = std::time::Instant::now();
         let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
-
-        if state.models_generation != per_frame.models_generation {
-            state.models_generation = per_frame.models_generation;
-            let config = self.settings.lock().unwrap_or_else(|e| e.into_inner()).model_config();
-            if *state.analyzer.config() != config {
-                gst::info!(CAT, imp = self, "model settings changed, reloading");
-                match self.load(config) {
-                    Ok(a) => state.analyzer = a,
-                    // A recording must not stop because of a typo made while it runs: keep the
-                    // models that work, say why the new ones were refused, and try again only
-                    // when the settings change again.
-                    Err(e) => gst::element_imp_warning!(
-                        self,
-                        gst::LibraryError::Settings,
-                        ("{}", e),
-                        ["new model settings refused, still using {:?}", state.analyzer.config()]
-                    ),
-                }
+        // Copies only if another element still holds a reference (what in-place transforms do).
+        buf.make_mut();
+        let mut frame = gst_video::VideoFrame::from_buffer_writable(buf, info).map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["could not map the buffer for writing"]);
+            gst::FlowError::Error
+        })?;
+        let frame_index = state.frame_index;
+        state.frame_index += 1;
+        let yuv = state.yuv;
+        let ticket = match image_of(&mut frame, format, yuv) {
+            Ok(img) => state
+                .analyzer
+                .begin(&img.as_view(), params, frame_index)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("unusable frame: {e}")),
+        };
+        match ticket {
+            Ok(ticket) => Ok(Begun::Started(Pending {
+                frame,
+                format,
+                yuv,
+                ticket,
+                params: *params,
+                busy: started.elapsed(),
+            })),
+            Err(msg) => {
+                self.warn_once(&mut state.last_warning, msg);
+                Ok(Begun::Passed(frame.into_buffer()))
             }
         }
+    }
 
-        let params = per_frame.params;
-        let faces = {
-            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(&mut *buf, info).map_err(|_| {
-                gst::element_imp_error!(self, gst::CoreError::Failed, ["could not map the buffer for writing"]);
-                gst::FlowError::Error
-            })?;
-            let n = format.n_planes();
-            let mut strides: Vec<usize> = frame.plane_stride()[..n].iter().map(|&s| s as usize).collect();
-            let mut planes = Vec::with_capacity(n);
-            // Planes are distinct regions of the buffer; take them one by one as mutable slices.
-            for i in 0..n as u32 {
-                let p = frame.plane_data_mut(i).map_err(|_| gst::FlowError::Error)?;
-                // SAFETY: each plane slice covers its own region of the mapped buffer and
-                // the frame stays mapped until they are dropped at the end of this block.
-                planes.push(unsafe { std::slice::from_raw_parts_mut(p.as_mut_ptr(), p.len()) });
-            }
-            if format == PixelFormat::Yv12 {
-                // GStreamer lists YV12 planes as Y, V, U; the core wants Y, U, V.
-                planes.swap(1, 2);
-                strides.swap(1, 2);
-            }
-            let (w, h) = (info.width() as usize, info.height() as usize);
-            let mut img = match ImageViewMut::new(format, w, h, planes, &strides, state.yuv) {
-                Ok(img) => img,
-                Err(e) => {
-                    self.warn_once(&mut state.last_warning, format!("unusable frame: {e}"));
-                    return Ok(gst::FlowSuccess::Ok);
-                }
-            };
-            let frame_index = state.frame_index;
-            state.frame_index += 1;
-            let faces = match state
+    /// Waits for the frame's faces, classifies them, draws, and attaches the metadata.
+    fn finish_frame(&self, state: &mut State, per_frame: &FrameSettings, p: Pending) -> Finished {
+        let started = std::time::Instant::now();
+        let Pending {
+            mut frame,
+            format,
+            yuv,
+            ticket,
+            params,
+            busy,
+        } = p;
+        let faces = match image_of(&mut frame, format, yuv) {
+            Ok(mut img) => match state
                 .analyzer
-                .analyze_video(&img.as_view(), &params, &mut state.tracker, frame_index)
+                .finish(&img.as_view(), &params, &mut state.tracker, ticket)
             {
-                Ok(f) => f,
+                Ok(faces) => {
+                    if per_frame.draw && !faces.is_empty() {
+                        if let Err(e) = state.painter.draw(&mut img, &faces) {
+                            self.warn_once(&mut state.last_warning, e.to_string());
+                        }
+                    }
+                    faces
+                }
                 Err(e) => {
                     self.warn_once(&mut state.last_warning, e.to_string());
-                    return Ok(gst::FlowSuccess::Ok);
+                    Vec::new()
                 }
-            };
-            gst::log!(CAT, imp = self, "pts {:?}: {} faces", frame.buffer().pts(), faces.len());
-            if per_frame.draw && !faces.is_empty() {
-                if let Err(e) = state.painter.draw(&mut img, &faces) {
-                    self.warn_once(&mut state.last_warning, e.to_string());
-                }
+            },
+            Err(e) => {
+                self.warn_once(&mut state.last_warning, format!("unusable frame: {e}"));
+                Vec::new()
             }
-            faces
         };
+        let (width, height) = (frame.width(), frame.height());
+        let mut buffer = frame.into_buffer();
+        gst::log!(CAT, imp = self, "pts {:?}: {} faces", buffer.pts(), faces.len());
         for f in &faces {
             gst::trace!(CAT, imp = self, "face {:?}", f);
         }
-        add_meta(buf, &faces, info.width(), info.height(), state.analyzer.config());
-        let model_time = state.analyzer.take_model_time();
-        drop(guard);
+        // The frame held the only reference, so this does not copy.
+        add_meta(buffer.make_mut(), &faces, width, height, state.analyzer.config());
+        let (detector_work, waited) = state.analyzer.take_detector_times();
+        Finished {
+            buffer,
+            faces,
+            busy: (busy + started.elapsed()).saturating_sub(waited) + detector_work,
+            model: state.analyzer.take_model_time(),
+        }
+    }
+
+    /// Posts the frame's message and counts it; returns the buffer to push.
+    fn account(&self, per_frame: &FrameSettings, f: Finished) -> gst::Buffer {
         if per_frame.post_messages {
-            self.post_message(buf, &faces);
+            self.post_message(&f.buffer, &f.faces);
         }
         let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         st.frames += 1;
-        st.faces += faces.len() as u64;
-        st.model += model_time;
-        st.processing += started.elapsed();
-        Ok(gst::FlowSuccess::Ok)
+        st.faces += f.faces.len() as u64;
+        st.model += f.model;
+        st.processing += f.busy;
+        f.buffer
     }
+}
+
+/// The core's view of a mapped frame.
+fn image_of(
+    frame: &mut gst_video::VideoFrame<gst_video::video_frame::Writable>,
+    format: PixelFormat,
+    yuv: YuvMatrix,
+) -> Result<ImageViewMut<'_>, crate::image::ImageError> {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let n = format.n_planes();
+    let mut strides = [0usize; 4];
+    for (d, &s) in strides.iter_mut().zip(&frame.plane_stride()[..n]) {
+        *d = s as usize;
+    }
+    let mut planes: Vec<&mut [u8]> = Vec::with_capacity(n);
+    for i in 0..n as u32 {
+        let p = frame
+            .plane_data_mut(i)
+            .map_err(|_| crate::image::ImageError::Plane(i as usize))?;
+        // SAFETY: each plane slice covers its own region of the mapped buffer, and they live no
+        // longer than the borrow of `frame`, which stays mapped meanwhile.
+        planes.push(unsafe { std::slice::from_raw_parts_mut(p.as_mut_ptr(), p.len()) });
+    }
+    if format == PixelFormat::Yv12 {
+        // GStreamer lists YV12 planes as Y, V, U; the core wants Y, U, V.
+        planes.swap(1, 2);
+        strides.swap(1, 2);
+    }
+    ImageViewMut::new(format, w, h, planes, &strides[..n], yuv)
 }
 
 impl VideoFilterImpl for FaceEmotion {

@@ -1,0 +1,117 @@
+//! Pipelining: a held frame is never lost, reordered or left behind, whatever comes next.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+
+fn astronaut_at(pts_ms: u64) -> (gst::Caps, gst::Buffer) {
+    let (caps, mut buf) = decode(&data("astronaut.png"), "video/x-raw,format=I420");
+    let mut caps = caps;
+    caps.make_mut().set("framerate", gst::Fraction::new(25, 1));
+    let b = buf.make_mut();
+    b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
+    b.set_duration(gst::ClockTime::from_mseconds(40));
+    (caps, buf)
+}
+
+fn harness(pipelining: &str) -> gst_check::Harness {
+    init();
+    let mut h = gst_check::Harness::new("faceemotion");
+    h.element().unwrap().set_property_from_str("pipelining", pipelining);
+    h.set_src_caps(astronaut_at(0).0);
+    h
+}
+
+fn pts_ms(b: &gst::Buffer) -> u64 {
+    b.pts().unwrap().mseconds()
+}
+
+#[test]
+fn a_held_frame_leaves_with_the_next_one_and_at_eos() {
+    let mut h = harness("on");
+    h.push(astronaut_at(0).1).unwrap();
+    assert!(h.try_pull().is_none(), "the first frame is held");
+    h.push(astronaut_at(40).1).unwrap();
+    let first = h.pull().unwrap();
+    assert_eq!(pts_ms(&first), 0);
+    assert!(h.try_pull().is_none(), "the second frame is held");
+    assert!(h.push_event(gst::event::Eos::new()));
+    let second = h.pull().unwrap();
+    assert_eq!(pts_ms(&second), 40);
+    // Both analysed: the astronaut, happy, with the same id.
+    for b in [&first, &second] {
+        let faces = roi_faces(b);
+        assert_eq!(faces.len(), 1, "{faces:?}");
+        assert_eq!(faces[0].emotion(), "happy");
+    }
+    assert_eq!(roi_faces(&first)[0].id, roi_faces(&second)[0].id);
+    // EOS comes after the held frame, not before it.
+    let mut saw_eos = false;
+    while let Some(ev) = h.try_pull_event() {
+        saw_eos |= ev.type_() == gst::EventType::Eos;
+    }
+    assert!(saw_eos);
+}
+
+#[test]
+fn off_and_live_auto_hold_nothing() {
+    // The harness's source answers the latency query as live: auto must not hold frames.
+    for mode in ["off", "auto"] {
+        let mut h = harness(mode);
+        for t in [0, 40, 80] {
+            h.push(astronaut_at(t).1).unwrap();
+            let out = h.try_pull().unwrap_or_else(|| panic!("{mode}: frame {t} ms held"));
+            assert_eq!(pts_ms(&out), t);
+            assert_eq!(roi_faces(&out).len(), 1);
+        }
+    }
+}
+
+#[test]
+fn a_flush_drops_the_held_frame_and_later_frames_are_right() {
+    let mut h = harness("on");
+    h.push(astronaut_at(0).1).unwrap();
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    assert!(h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new())));
+    // The detector's answer for the dropped frame must not be taken for the next frame's.
+    let (_, mut black) = decode(&data("coffee.png"), "video/x-raw,format=I420,width=512,height=512");
+    black.make_mut().set_pts(gst::ClockTime::from_mseconds(1000));
+    h.push(black).unwrap();
+    h.push(astronaut_at(1040).1).unwrap();
+    assert!(h.push_event(gst::event::Eos::new()));
+    let outs: Vec<gst::Buffer> = std::iter::from_fn(|| h.try_pull()).collect();
+    let times: Vec<u64> = outs.iter().map(pts_ms).collect();
+    assert_eq!(times, vec![1000, 1040], "the flushed frame must not come out");
+    assert_eq!(roi_faces(&outs[0]).len(), 0, "no face on the coffee photo");
+    assert_eq!(roi_faces(&outs[1]).len(), 1);
+}
+
+#[test]
+fn a_caps_change_lets_the_held_frame_go_first() {
+    let mut h = harness("on");
+    h.push(astronaut_at(0).1).unwrap();
+    let (caps, mut rgb) = decode(&data("astronaut.png"), "video/x-raw,format=RGB");
+    rgb.make_mut().set_pts(gst::ClockTime::from_mseconds(40));
+    h.set_src_caps(caps);
+    let held = h.pull().unwrap();
+    assert_eq!(pts_ms(&held), 0);
+    assert_eq!(roi_faces(&held).len(), 1);
+    h.push(rgb).unwrap();
+    assert!(h.push_event(gst::event::Eos::new()));
+    let last = h.pull().unwrap();
+    assert_eq!(pts_ms(&last), 40);
+    assert_eq!(roi_faces(&last).len(), 1);
+}
+
+#[test]
+fn pipelining_on_a_live_source_reports_one_more_frame_of_latency() {
+    let mut off = harness("off");
+    let mut on = harness("on");
+    off.push(astronaut_at(0).1).unwrap();
+    on.push(astronaut_at(0).1).unwrap();
+    let base = off.query_latency().unwrap_or(gst::ClockTime::ZERO);
+    let held = on.query_latency().unwrap_or(gst::ClockTime::ZERO);
+    assert_eq!(held, base + gst::ClockTime::from_mseconds(40), "one frame at 25/1");
+}
