@@ -85,26 +85,34 @@ fn main() {
 
     let dets = analyzer.detect(&img, &params).unwrap();
     assert_eq!(dets.len(), 5, "sample5 has five faces");
-    for n in [1, 4, 16] {
-        let faces: Vec<Face> = (0..n)
-            .map(|i| Face {
-                detection: dets[i % dets.len()],
-                emotion: None,
-                gender: None,
-                id: 0,
-            })
-            .collect();
-        let mut model = Vec::new();
-        let total = median_ms(30, || {
-            let mut f = faces.clone();
-            analyzer.take_model_time();
-            analyzer.classify(&img, &mut f, None, None, &params).unwrap();
-            model.push(analyzer.take_model_time());
-        });
-        println!(
-            "| crop + emotion + gender, {n} face(s) in one batch | {total:.2} | {:.2} |",
-            stats_ms(&mut model).0
-        );
+    // The shipped INT8 age/gender network, then the fp32 one it was made from, for comparison.
+    let fp32 = Analyzer::new(ModelConfig {
+        gender: Some(default_model_path("faceapi_age_gender.onnx")),
+        ..analyzer.config().clone()
+    })
+    .expect("models");
+    for (label, a) in [("", &mut analyzer), (" (fp32 age/gender)", &mut { fp32 })] {
+        for n in [1, 4, 16] {
+            let faces: Vec<Face> = (0..n)
+                .map(|i| Face {
+                    detection: dets[i % dets.len()],
+                    emotion: None,
+                    gender: None,
+                    id: 0,
+                })
+                .collect();
+            let mut model = Vec::new();
+            let total = median_ms(30, || {
+                let mut f = faces.clone();
+                a.take_model_time();
+                a.classify(&img, &mut f, None, None, &params).unwrap();
+                model.push(a.take_model_time());
+            });
+            println!(
+                "| crop + emotion + gender{label}, {n} face(s) in one batch | {total:.2} | {:.2} |",
+                stats_ms(&mut model).0
+            );
+        }
     }
 
     println!("\n## Drawing 5 faces (ms, median)\n");

@@ -109,7 +109,11 @@ fn shrink_whole(
         for i in 0..dw {
             for c in 0..elem {
                 let sum: u32 = (0..kx).map(|t| sums[(i * kx + t) * elem + c] as u32).sum();
-                dst[i * elem + c] = ((sum as f32) * scale).round_ties_even().clamp(0.0, 255.0) as u8;
+                // Adding and taking away 1.5 * 2^23 rounds to the nearest integer, ties to even,
+                // as rintf does, without a library call per pixel.
+                const MAGIC: f32 = 12_582_912.0;
+                let v = ((sum as f32) * scale + MAGIC) - MAGIC;
+                dst[i * elem + c] = v.clamp(0.0, 255.0) as u8;
             }
         }
     }
@@ -225,20 +229,27 @@ impl Resampler {
             (cx0, cy0, cx1 - cx0, cy1 - cy0)
         };
         let yuv = img.yuv.to_rgb_coeffs();
-        let write = |out: &mut [u8], f: &mut dyn FnMut(usize, usize) -> [u8; 3]| {
+        // Generic rather than `dyn`: each format's conversion is inlined into the pixel loop.
+        fn fill(
+            out: &mut [u8],
+            (dx, dy, dw, dh): (usize, usize, usize, usize),
+            dst_w: usize,
+            mut f: impl FnMut(usize, usize) -> [u8; 3],
+        ) {
             for j in 0..dh {
                 let row = &mut out[((dy + j) * dst_w + dx) * 3..][..dw * 3];
                 for (i, px) in row.chunks_exact_mut(3).enumerate() {
                     px.copy_from_slice(&f(i, j));
                 }
             }
-        };
+        }
+        let rect = (dx, dy, dw, dh);
         match img.format.layout() {
             Layout::Packed { bpp, r, g, b } => {
                 let typ = if bpp == 3 { CV_8UC3 } else { CV_8UC4 };
                 self.resize_plane(0, img, 0, typ, bpp, (sx, sy, sw, sh), size)?;
                 let d = &self.scratch[0];
-                write(out, &mut |i, j| {
+                fill(out, rect, dst_w, |i, j| {
                     let q = &d[(j * dw + i) * bpp..];
                     [q[r], q[g], q[b]]
                 });
@@ -246,14 +257,14 @@ impl Resampler {
             Layout::Gray => {
                 self.resize_plane(0, img, 0, CV_8UC1, 1, (sx, sy, sw, sh), size)?;
                 let d = &self.scratch[0];
-                write(out, &mut |i, j| [d[j * dw + i]; 3]);
+                fill(out, rect, dst_w, |i, j| [d[j * dw + i]; 3]);
             }
             Layout::Planar420 => {
                 self.resize_plane(0, img, 0, CV_8UC1, 1, (sx, sy, sw, sh), size)?;
                 self.resize_plane(1, img, 1, CV_8UC1, 1, c_roi(), size)?;
                 self.resize_plane(2, img, 2, CV_8UC1, 1, c_roi(), size)?;
                 let (yp, up, vp) = (&self.scratch[0], &self.scratch[1], &self.scratch[2]);
-                write(out, &mut |i, j| {
+                fill(out, rect, dst_w, |i, j| {
                     let k = j * dw + i;
                     yuv.convert(yp[k], up[k], vp[k])
                 });
@@ -262,23 +273,34 @@ impl Resampler {
                 self.resize_plane(0, img, 0, CV_8UC1, 1, (sx, sy, sw, sh), size)?;
                 self.resize_plane(1, img, 1, CV_8UC2, 2, c_roi(), size)?;
                 let (yp, cp) = (&self.scratch[0], &self.scratch[1]);
-                write(out, &mut |i, j| {
+                fill(out, rect, dst_w, |i, j| {
                     let k = j * dw + i;
                     yuv.convert(yp[k], cp[2 * k + u], cp[2 * k + 1 - u])
                 });
             }
-            Layout::Packed422 { y0, u, y1: _, v } => {
-                // Chroma: macropixels of two pixels, resized as 4-channel pixels of half width.
-                // Luma: the same row read as 2-byte pixels (Y plus one chroma byte) at full
-                // width, so that the picture keeps its full horizontal resolution.
+            Layout::Packed422 { y0, u, y1, v } => {
+                // Macropixels of two pixels, resized as 4-channel pixels of half width.
                 let (mx0, mx1) = (sx / 2, (sx + sw).div_ceil(2));
                 self.resize_plane(0, img, 0, CV_8UC4, 4, (mx0, sy, mx1 - mx0, sh), size)?;
-                self.resize_plane(1, img, 0, CV_8UC2, 2, (sx, sy, sw, sh), size)?;
-                let (c, l) = (&self.scratch[0], &self.scratch[1]);
-                write(out, &mut |i, j| {
-                    let k = j * dw + i;
-                    yuv.convert(l[2 * k + y0], c[4 * k + u], c[4 * k + v])
-                });
+                if sw >= 2 * dw {
+                    // Shrinking by 2 or more: the two lumas of a macropixel fall in the same output
+                    // pixel anyway, so their mean loses nothing.
+                    let d = &self.scratch[0];
+                    fill(out, rect, dst_w, |i, j| {
+                        let q = &d[(j * dw + i) * 4..];
+                        let yy = (q[y0] as u16 + q[y1] as u16).div_ceil(2) as u8;
+                        yuv.convert(yy, q[u], q[v])
+                    });
+                } else {
+                    // Face crops are scaled by less than 2: read luma at full width (the row as
+                    // 2-byte pixels, Y plus a chroma byte), or the face loses half its detail.
+                    self.resize_plane(1, img, 0, CV_8UC2, 2, (sx, sy, sw, sh), size)?;
+                    let (c, l) = (&self.scratch[0], &self.scratch[1]);
+                    fill(out, rect, dst_w, |i, j| {
+                        let k = j * dw + i;
+                        yuv.convert(l[2 * k + y0 % 2], c[4 * k + u], c[4 * k + v])
+                    });
+                }
             }
         }
         Ok(())
