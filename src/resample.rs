@@ -106,14 +106,14 @@ fn shrink_whole(
             }
         }
         let dst = &mut out[j * dw * elem..][..dw * elem];
-        for i in 0..dw {
-            for c in 0..elem {
-                let sum: u32 = (0..kx).map(|t| sums[(i * kx + t) * elem + c] as u32).sum();
+        for (px, block) in dst.chunks_exact_mut(elem).zip(sums.chunks_exact(kx * elem)) {
+            for (c, d) in px.iter_mut().enumerate() {
+                let sum: u32 = block[c..].iter().step_by(elem).map(|&v| v as u32).sum();
                 // Adding and taking away 1.5 * 2^23 rounds to the nearest integer, ties to even,
                 // as rintf does, without a library call per pixel.
                 const MAGIC: f32 = 12_582_912.0;
                 let v = ((sum as f32) * scale + MAGIC) - MAGIC;
-                dst[i * elem + c] = v.clamp(0.0, 255.0) as u8;
+                *d = v.clamp(0.0, 255.0) as u8;
             }
         }
     }
