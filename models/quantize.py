@@ -25,7 +25,6 @@ Steps (each says what it does):
 Needs python3 (3.11), pip and npm, and about 150 MB of disk. Not run in CI.
 """
 import argparse
-import hashlib
 import pathlib
 import subprocess
 import sys
@@ -33,6 +32,9 @@ import tarfile
 import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import rebuild  # noqa: E402  (its command runner, checksum and virtual environment helpers)
+
 ROOT = HERE.parent
 FP32 = HERE / "faceapi_age_gender.onnx"
 INT8 = "faceapi_age_gender_int8.onnx"
@@ -43,19 +45,9 @@ def say(msg):
     print(f"[quantize] {msg}", flush=True)
 
 
-def run(cmd, **kw):
-    say("$ " + " ".join(str(c) for c in cmd))
-    subprocess.run([str(c) for c in cmd], check=True, **kw)
-
-
-def ensure_venv(work):
-    venv = work / "venv"
-    py = venv / "bin" / "python"
-    if not py.exists():
-        say(f"creating a virtual environment in {venv}")
-        run([sys.executable, "-m", "venv", venv])
-    run([py, "-m", "pip", "install", "--quiet", *PACKAGES])
-    return py
+# rebuild's helpers report through its `say`: make them speak as this script.
+rebuild.say = say
+run = rebuild.run
 
 
 def npm_file(work, spec, inner):
@@ -181,7 +173,7 @@ def main():
     args = ap.parse_args()
     work = args.work or pathlib.Path(tempfile.mkdtemp(prefix="faceemotion-quantize-"))
     work.mkdir(parents=True, exist_ok=True)
-    py = ensure_venv(work)
+    py = rebuild.ensure_venv(work, PACKAGES)
     samples = [npm_file(work, "@vladmandic/face-api@1.7.15", f"demo/sample{i}.jpg") for i in range(1, 7)]
     cal = [str(p) for p in samples] + [str(ROOT / "tests/data/astronaut.png")]
     check = [str(npm_file(work, "@vladmandic/human@3.3.6", f"assets/{n}")) for n in ("screenshot-facematch.jpg", "samples.jpg")]
@@ -197,9 +189,9 @@ def main():
     if r.returncode != 0:
         say(f"FAILED: the quantisation step exited with {r.returncode}")
         return 1
-    new = hashlib.sha256(out.read_bytes()).hexdigest()
+    new = rebuild.sha256(out)
     shipped = HERE / INT8
-    old = hashlib.sha256(shipped.read_bytes()).hexdigest() if shipped.exists() else None
+    old = rebuild.sha256(shipped) if shipped.exists() else None
     if new == old:
         say(f"{INT8}: identical to the one in models/ ({new})")
     else:

@@ -221,6 +221,8 @@ pub struct Analyzer {
     crop_rgb: Vec<u8>,
     /// Model inputs of the faces to classify: emotion, gender.
     batches: [Vec<f32>; 2],
+    /// Which faces went into each batch.
+    picked: [Vec<usize>; 2],
     emotion_out: Vec<EmotionScores>,
     gender_out: Vec<GenderScores>,
 }
@@ -257,6 +259,7 @@ impl Analyzer {
             shrink: Default::default(),
             crop_rgb: Vec::new(),
             batches: [Vec::new(), Vec::new()],
+            picked: [Vec::new(), Vec::new()],
             emotion_out: Vec::new(),
             gender_out: Vec::new(),
         })
@@ -324,9 +327,11 @@ impl Analyzer {
         let pick = |w: Option<&[bool]>, i: usize| w.is_none_or(|w| w.get(i).copied().unwrap_or(false));
         let emotion_kind = self.emotion.as_ref().map(|c| c.crop_kind());
         let gender_kind = self.gender.as_ref().map(|c| c.crop_kind());
-        let (mut emotion_faces, mut gender_faces) = (Vec::new(), Vec::new());
         for b in &mut self.batches {
             b.clear();
+        }
+        for p in &mut self.picked {
+            p.clear();
         }
         for (i, face) in faces.iter().enumerate() {
             let wants = [
@@ -368,18 +373,18 @@ impl Analyzer {
                     }
                     _ => kind.push_input(&self.crop_rgb, batch),
                 }
-                [&mut emotion_faces, &mut gender_faces][k].push(i);
+                self.picked[k].push(i);
             }
         }
         if let Some(c) = self.emotion.as_mut() {
             c.classify(&self.batches[0], &mut self.emotion_out)?;
-            for (&i, e) in emotion_faces.iter().zip(&self.emotion_out) {
+            for (&i, e) in self.picked[0].iter().zip(&self.emotion_out) {
                 faces[i].emotion = Some(*e);
             }
         }
         if let Some(c) = self.gender.as_mut() {
             c.classify(&self.batches[1], &mut self.gender_out)?;
-            for (&i, g) in gender_faces.iter().zip(&self.gender_out) {
+            for (&i, g) in self.picked[1].iter().zip(&self.gender_out) {
                 faces[i].gender = Some(*g);
             }
         }

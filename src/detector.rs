@@ -264,8 +264,6 @@ pub struct Detector {
     kind: DetectorKind,
     anchors: Vec<[f32; 2]>,
     input_name: String,
-    letterboxer: Letterboxer,
-    prepared: Prepared,
     raw: Vec<Detection>,
 }
 
@@ -294,8 +292,6 @@ impl Detector {
             model,
             kind,
             anchors: kind.anchors(),
-            letterboxer: Letterboxer::default(),
-            prepared: Prepared::default(),
             raw: Vec::new(),
         })
     }
@@ -304,30 +300,14 @@ impl Detector {
         self.kind
     }
 
-    pub fn path(&self) -> &Path {
-        &self.model.path
-    }
-
     /// Time spent inside the model since the last call.
     pub fn take_model_time(&mut self) -> std::time::Duration {
         self.model.take_busy()
     }
 
-    /// Faces in `img` scoring above `threshold`, in frame pixels, strongest first.
-    ///
-    /// With `tiles` > 1 the detector also runs on a grid of overlapping tiles (`tiles` columns),
-    /// which finds faces too small to be seen when the whole frame is squeezed into its input.
-    pub fn detect(&mut self, img: &ImageView, threshold: f32, tiles: u32) -> Result<Vec<Detection>, ModelError> {
-        let mut prepared = std::mem::take(&mut self.prepared);
-        let result = self
-            .letterboxer
-            .prepare(img, self.kind.input_size(), tiles, &mut prepared)
-            .and_then(|_| self.infer(&prepared, threshold));
-        self.prepared = prepared;
-        result
-    }
-
-    /// Runs the model on each input of `prepared`; faces in frame pixels, strongest first.
+    /// Runs the model on each input of `prepared` (the whole frame, then any tiles, which find
+    /// faces too small to be seen when the whole frame is squeezed into the input); faces in
+    /// frame pixels, strongest first.
     pub fn infer(&mut self, prepared: &Prepared, threshold: f32) -> Result<Vec<Detection>, ModelError> {
         let n = self.kind.input_size();
         if prepared.size != n {

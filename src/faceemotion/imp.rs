@@ -234,6 +234,8 @@ struct Finished {
     model: std::time::Duration,
 }
 
+// Boxing the mapped frame would cost an allocation per frame; the value is moved once or twice.
+#[allow(clippy::large_enum_variant)]
 enum Begun {
     Started(Pending),
     /// Not analysable (a warning said why): goes downstream as it came.
