@@ -2,6 +2,7 @@
 //! the detector, crop + batched classification for 1, 4 and 16 faces, and drawing.
 //!
 //!     cargo bench --bench stages            (scripts/bench.sh runs it with the pipeline benchmark)
+//!     cargo bench --bench stages -- --preprocessing    (letterbox and crop tables only)
 //!
 //! Prints medians in milliseconds. Needs the face-api photos (`scripts/setup.sh --test`).
 
@@ -55,6 +56,66 @@ fn main() {
             print!(" {ms:.3} |");
         }
         println!();
+    }
+
+    // The classifiers' crop: a square around a face, to 112x112 RGB. Below 112 it is an
+    // enlargement (bilinear), above it an area reduction; chroma of 4:2:0 is half the side.
+    const CROPS: [usize; 4] = [96, 150, 300, 500];
+    println!("\n## Face crop to the classifiers' 112x112 RGB, from a 1920x1080 frame (ms per face, median)\n");
+    print!("| format |");
+    for s in CROPS {
+        print!(" side {s} |");
+    }
+    println!("\n|---|---|---|---|---|");
+    let mut crop = vec![0u8; 112 * 112 * 3];
+    for f in PixelFormat::ALL {
+        print!("| {} |", f.name());
+        let data = decode_packed(&photo, f.name(), 1920, 1080);
+        let img = ImageView::packed(f, 1920, 1080, &data).unwrap();
+        for s in CROPS {
+            let region = gstfaceemotion::resample::RectF {
+                x: 801.0,
+                y: 403.0,
+                w: s as f32,
+                h: s as f32,
+            };
+            let ms = median_ms(300, || {
+                resampler
+                    .resample(&img, region, 112, 112, Border::Replicate, &mut crop)
+                    .unwrap();
+            });
+            print!(" {ms:.3} |");
+        }
+        println!();
+    }
+    // The same grey crops through OpenCV's resize, which our reduction equals to the bit.
+    print!("| GRAY8 with OpenCV's resize (before) |");
+    {
+        use opencv::core::{Mat, Rect, Size, CV_8UC1};
+        use opencv::prelude::*;
+        let data = decode_packed(&photo, "GRAY8", 1920, 1080);
+        let full = Mat::from_slice(&data).unwrap();
+        let full = full.reshape(1, 1080).unwrap();
+        let mut small = Mat::new_rows_cols_with_default(112, 112, CV_8UC1, 0.into()).unwrap();
+        for s in CROPS {
+            let part = Mat::roi(&full, Rect::new(801, 403, s as i32, s as i32)).unwrap();
+            let ms = median_ms(300, || {
+                opencv::imgproc::resize(
+                    &part,
+                    &mut small,
+                    Size::new(112, 112),
+                    0.0,
+                    0.0,
+                    opencv::imgproc::INTER_AREA,
+                )
+                .unwrap();
+            });
+            print!(" {ms:.3} |");
+        }
+    }
+    println!();
+    if std::env::args().any(|a| a == "--preprocessing") {
+        return;
     }
 
     let config = ModelConfig {

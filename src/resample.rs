@@ -1,9 +1,13 @@
 //! Cuts a region out of a frame and scales it to a small RGB image, reading the frame in its own
 //! pixel format.
 //!
-//! Each plane is area-resized on its own with OpenCV and only the small result is converted to
-//! RGB, so a 4K YUV frame is never converted as a whole. Because YUV to RGB is affine, averaging
-//! first and converting after gives the same colours (up to clipping of out-of-gamut values).
+//! Each plane is area-resized on its own and only the small result is converted to RGB, so a 4K
+//! YUV frame is never converted as a whole. Because YUV to RGB is affine, averaging first and
+//! converting after gives the same colours (up to clipping of out-of-gamut values).
+//!
+//! Reductions (the letterbox, face crops larger than the model input) use our own code, equal to
+//! OpenCV's `INTER_AREA` to the bit (unit tests compare them on random planes), because OpenCV's
+//! generic paths cost several times more; halving and enlargements (bilinear) stay with OpenCV.
 
 use opencv::core::{Mat, Rect as CvRect, Size, CV_8UC1, CV_8UC2, CV_8UC3, CV_8UC4};
 use opencv::imgproc;
@@ -61,6 +65,7 @@ pub struct Resampler {
     scratch: [Vec<u8>; 3],
     /// Column sums of a band of rows, for the whole-factor shrink.
     column_sums: Vec<u16>,
+    area: AreaScratch,
 }
 
 /// Wraps a plane as an OpenCV matrix without copying.
@@ -109,14 +114,207 @@ fn shrink_whole(
         for (px, block) in dst.chunks_exact_mut(elem).zip(sums.chunks_exact(kx * elem)) {
             for (c, d) in px.iter_mut().enumerate() {
                 let sum: u32 = block[c..].iter().step_by(elem).map(|&v| v as u32).sum();
-                // Adding and taking away 1.5 * 2^23 rounds to the nearest integer, ties to even,
-                // as rintf does, without a library call per pixel.
-                const MAGIC: f32 = 12_582_912.0;
-                let v = ((sum as f32) * scale + MAGIC) - MAGIC;
-                *d = v.clamp(0.0, 255.0) as u8;
+                *d = round_to_u8(sum as f32 * scale);
             }
         }
     }
+}
+
+/// OpenCV's area-resize table (`computeResizeAreaTab`) for one axis: for each destination index
+/// in turn, the source indices it covers and their weights, in the order OpenCV adds them.
+/// Entries are (source index, destination index, weight).
+fn area_taps(ssize: usize, dsize: usize, taps: &mut Vec<(u32, u32, f32)>) {
+    taps.clear();
+    // OpenCV derives the scale as 1 / (dsize / ssize); the rounding of that is part of the result.
+    let scale = 1.0 / (dsize as f64 / ssize as f64);
+    let last = ssize as i64 - 1;
+    for d in 0..dsize {
+        let fs1 = d as f64 * scale;
+        let fs2 = fs1 + scale;
+        let cell = scale.min(ssize as f64 - fs1);
+        let s2 = (fs2.floor() as i64).min(last);
+        let s1 = (fs1.ceil() as i64).min(s2);
+        let d = d as u32;
+        if s1 as f64 - fs1 > 1e-3 {
+            taps.push(((s1 - 1) as u32, d, ((s1 as f64 - fs1) / cell) as f32));
+        }
+        for s in s1..s2 {
+            taps.push((s as u32, d, (1.0 / cell) as f32));
+        }
+        if fs2 - s2 as f64 > 1e-3 {
+            taps.push((s2 as u32, d, ((fs2 - s2 as f64).min(1.0).min(cell) / cell) as f32));
+        }
+    }
+}
+
+/// Tables and rows of the general area resize, kept between calls.
+#[derive(Default)]
+struct AreaScratch {
+    xtaps: Vec<(u32, u32, f32)>,
+    ytaps: Vec<(u32, u32, f32)>,
+    /// Per destination column, `n` taps (source column, weight), padded with zero weights.
+    xidx: Vec<u32>,
+    xw: Vec<f32>,
+    /// One source row as f32.
+    rowf: Vec<f32>,
+    /// That row resized horizontally, and the running sum of the destination row.
+    buf: Vec<f32>,
+    sum: Vec<f32>,
+}
+
+/// Rounds to the nearest integer, ties to even, as `rintf` does, and saturates to a byte.
+#[inline(always)]
+fn round_to_u8(v: f32) -> u8 {
+    // Adding and taking away 1.5 * 2^23 rounds a float below 2^22 to an integer, ties to even,
+    // without a library call per pixel.
+    const MAGIC: f32 = 12_582_912.0;
+    ((v + MAGIC) - MAGIC).clamp(0.0, 255.0) as u8
+}
+
+/// One source row resized horizontally: for each destination pixel, its `N` taps summed in
+/// order from zero (as OpenCV does), so the result is the same to the bit. Padding taps have
+/// weight zero, and adding +0 to a non-negative sum changes nothing.
+#[inline(always)]
+fn area_row<const CN: usize, const N: usize>(rowf: &[f32], idx: &[u32], w: &[f32], buf: &mut [f32]) {
+    // Indices were checked against the row when the table was built (`shrink_area`).
+    assert!(idx.len() >= buf.len() / CN * N && w.len() >= idx.len());
+    let groups = buf.len() / CN;
+    let mut d = 0;
+    if CN == 1 {
+        // Four destination pixels at a time: their sums are independent, so they fill the
+        // processor's vector lanes while each keeps OpenCV's order of additions. (Pixels of
+        // several channels fill the lanes by themselves.)
+        const L: usize = 4;
+        while d + L <= groups {
+            let mut acc = [0.0f32; L];
+            for t in 0..N {
+                for (l, a) in acc.iter_mut().enumerate() {
+                    let k = (d + l) * N + t;
+                    // SAFETY: k < idx.len() <= w.len() (asserted above), and `shrink_area`
+                    // checked every index against the row's length.
+                    unsafe {
+                        *a += *rowf.get_unchecked(*idx.get_unchecked(k) as usize) * *w.get_unchecked(k);
+                    }
+                }
+            }
+            buf[d..d + L].copy_from_slice(&acc);
+            d += L;
+        }
+    }
+    for (px, d) in buf[d * CN..].chunks_exact_mut(CN).zip(d..) {
+        px.fill(0.0);
+        for t in 0..N {
+            let k = d * N + t;
+            // SAFETY: as above.
+            let (i, wt) = unsafe { (*idx.get_unchecked(k) as usize, *w.get_unchecked(k)) };
+            for (c, a) in px.iter_mut().enumerate() {
+                *a += unsafe { *rowf.get_unchecked(i * CN + c) } * wt;
+            }
+        }
+    }
+}
+
+fn area_row_n<const CN: usize>(n: usize, rowf: &[f32], idx: &[u32], w: &[f32], buf: &mut [f32]) {
+    match n {
+        1 => area_row::<CN, 1>(rowf, idx, w, buf),
+        2 => area_row::<CN, 2>(rowf, idx, w, buf),
+        3 => area_row::<CN, 3>(rowf, idx, w, buf),
+        4 => area_row::<CN, 4>(rowf, idx, w, buf),
+        5 => area_row::<CN, 5>(rowf, idx, w, buf),
+        6 => area_row::<CN, 6>(rowf, idx, w, buf),
+        7 => area_row::<CN, 7>(rowf, idx, w, buf),
+        8 => area_row::<CN, 8>(rowf, idx, w, buf),
+        _ => {
+            for ((px, idx), w) in buf.chunks_exact_mut(CN).zip(idx.chunks_exact(n)).zip(w.chunks_exact(n)) {
+                let mut acc = [0.0f32; CN];
+                for (&i, &wt) in idx.iter().zip(w) {
+                    let src = &rowf[i as usize * CN..][..CN];
+                    for c in 0..CN {
+                        acc[c] += src[c] * wt;
+                    }
+                }
+                px.copy_from_slice(&acc);
+            }
+        }
+    }
+}
+
+/// Area resize for reductions by any factor (at least 1 on both axes), equal to OpenCV's
+/// `INTER_AREA` general path to the bit: each source row is first resized horizontally in f32
+/// (taps added in OpenCV's order), then rows are weighted and summed into the destination row.
+///
+/// OpenCV walks a table with one multiply-add through memory per tap and converts a byte to a
+/// float for each; here a row is converted once and each destination pixel's taps are summed
+/// in registers, a fixed number of them, which makes face crops several times faster.
+fn shrink_area<const CN: usize>(
+    plane: &[u8],
+    stride: usize,
+    roi: (usize, usize, usize, usize),
+    (dw, dh): (usize, usize),
+    a: &mut AreaScratch,
+    out: &mut [u8],
+) {
+    let (x, y, w, _) = roi;
+    area_taps(w, dw, &mut a.xtaps);
+    area_taps(roi.3, dh, &mut a.ytaps);
+    // Taps per destination column, the most any column has.
+    let mut n = 0;
+    let mut run = 0;
+    for (k, t) in a.xtaps.iter().enumerate() {
+        run = if k > 0 && a.xtaps[k - 1].1 == t.1 { run + 1 } else { 1 };
+        n = n.max(run);
+    }
+    a.xidx.clear();
+    a.xw.clear();
+    for group in a.xtaps.chunk_by(|p, q| p.1 == q.1) {
+        for &(si, _, alpha) in group {
+            a.xidx.push(si);
+            a.xw.push(alpha);
+        }
+        let last = group[group.len() - 1].0;
+        for _ in group.len()..n {
+            a.xidx.push(last);
+            a.xw.push(0.0);
+        }
+    }
+    // What makes the unchecked reads of `area_row` sound.
+    assert!(a.xidx.iter().all(|&i| (i as usize) < w));
+    let width = dw * CN;
+    a.rowf.resize(w * CN, 0.0);
+    a.buf.resize(width, 0.0);
+    a.sum.clear();
+    a.sum.resize(width, 0.0);
+    let mut prev = a.ytaps.first().map_or(0, |t| t.1 as usize);
+    let store = |sum: &[f32], out: &mut [u8], dy: usize| {
+        for (d, &v) in out[dy * width..][..width].iter_mut().zip(sum) {
+            *d = round_to_u8(v);
+        }
+    };
+    let mut in_buf = u32::MAX;
+    for &(sy, dy, beta) in &a.ytaps {
+        // A source row straddling two destination rows comes twice in a row: resize it once.
+        if sy != in_buf {
+            let row = &plane[(y + sy as usize) * stride + x * CN..][..w * CN];
+            for (f, &b) in a.rowf.iter_mut().zip(row) {
+                *f = b as f32;
+            }
+            area_row_n::<CN>(n, &a.rowf, &a.xidx, &a.xw, &mut a.buf);
+            in_buf = sy;
+        }
+        let dy = dy as usize;
+        if dy != prev {
+            store(&a.sum, out, prev);
+            for (s, &b) in a.sum.iter_mut().zip(&a.buf) {
+                *s = beta * b;
+            }
+            prev = dy;
+        } else {
+            for (s, &b) in a.sum.iter_mut().zip(&a.buf) {
+                *s += beta * b;
+            }
+        }
+    }
+    store(&a.sum, out, prev);
 }
 
 impl Resampler {
@@ -179,7 +377,8 @@ impl Resampler {
         let (kx, ky) = (roi.2 / size.0, roi.3 / size.1);
         // u16 column sums hold up to 257 rows of 255. OpenCV has its own vectorised code (and
         // rounding) for halving, so that case stays with it.
-        if roi.2 == kx * size.0 && roi.3 == ky * size.1 && ky <= 257 && kx * ky > 1 && (kx, ky) != (2, 2) {
+        let whole = roi.2 == kx * size.0 && roi.3 == ky * size.1;
+        if whole && ky <= 257 && kx * ky > 1 && (kx, ky) != (2, 2) {
             shrink_whole(
                 img.planes[plane],
                 img.strides[plane],
@@ -190,6 +389,19 @@ impl Resampler {
                 &mut self.column_sums,
                 out,
             );
+            return Ok(());
+        }
+        // Reductions by other factors (face crops larger than the model input): our own
+        // implementation of OpenCV's general area path. Enlargements stay with OpenCV (bilinear).
+        if !whole && roi.2 >= size.0 && roi.3 >= size.1 {
+            let (p, st) = (img.planes[plane], img.strides[plane]);
+            let a = &mut self.area;
+            match elem {
+                1 => shrink_area::<1>(p, st, roi, size, a, out),
+                2 => shrink_area::<2>(p, st, roi, size, a, out),
+                3 => shrink_area::<3>(p, st, roi, size, a, out),
+                _ => shrink_area::<4>(p, st, roi, size, a, out),
+            }
             return Ok(());
         }
         // SAFETY: the plane outlives this call and the wrapped Mat is only read by resize.
@@ -307,33 +519,34 @@ impl Resampler {
     }
 }
 
-/// Turns a small RGB crop into a smaller grey one: grey first (OpenCV's BGR2GRAY weights), then
-/// area resize, the order the grey classifiers were trained with.
+/// Turns a small RGB crop into a smaller grey one: grey first (OpenCV's RGB2GRAY), then area
+/// resize, the order the grey classifiers were trained with. Both steps equal OpenCV's to the bit.
 #[derive(Default)]
 pub struct GreyShrinker {
-    grey: Mat,
-    small: Mat,
+    grey: Vec<u8>,
+    small: Vec<u8>,
+    area: AreaScratch,
 }
 
-// SAFETY: the Mats are owned and only used through &mut self.
-unsafe impl Send for GreyShrinker {}
-
 impl GreyShrinker {
-    /// `rgb` is `n` x `n` packed RGB; returns `m` x `m` grey bytes.
+    /// `rgb` is `n` x `n` packed RGB; returns `m` x `m` grey bytes (`m` <= `n`).
     pub fn grey(&mut self, rgb: &[u8], n: usize, m: usize) -> Result<&[u8], ResampleError> {
         assert_eq!(rgb.len(), n * n * 3);
-        // SAFETY: `rgb` outlives the Mat, which is only read.
-        let src = unsafe { wrap(rgb, n, n, CV_8UC3, n * 3)? };
-        imgproc::cvt_color(&src, &mut self.grey, imgproc::COLOR_RGB2GRAY, 0)?;
-        imgproc::resize(
-            &self.grey,
-            &mut self.small,
-            Size::new(m as i32, m as i32),
-            0.0,
-            0.0,
-            imgproc::INTER_AREA,
-        )?;
-        Ok(self.small.data_bytes()?)
+        assert!(m <= n, "the grey crop only shrinks");
+        self.grey.clear();
+        // OpenCV 4's fixed-point weights for 8-bit RGB2GRAY (0.299, 0.587, 0.114 in 15 bits),
+        // rounded; the 14-bit ones of older versions differ on about 1 pixel in 400.
+        self.grey.extend(
+            rgb.chunks_exact(3)
+                .map(|p| ((p[0] as u32 * 9798 + p[1] as u32 * 19235 + p[2] as u32 * 3735 + (1 << 14)) >> 15) as u8),
+        );
+        self.small.resize(m * m, 0);
+        if m == n {
+            self.small.copy_from_slice(&self.grey);
+        } else {
+            shrink_area::<1>(&self.grey, n, (0, 0, n, n), (m, m), &mut self.area, &mut self.small);
+        }
+        Ok(&self.small)
     }
 }
 
@@ -417,6 +630,84 @@ mod tests {
                 .unwrap();
                 assert_eq!(ours, cv.data_bytes().unwrap(), "{elem} bytes, factors {kx}x{ky}");
             }
+        }
+    }
+
+    #[test]
+    fn general_area_shrink_matches_opencv_to_the_bit() {
+        let mut state = 987654u32;
+        let mut next = || {
+            state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+            (state >> 24) as u8
+        };
+        // Face-crop sizes to the models' 112 and 64, the grey 112 -> 64, odd sizes, and
+        // reductions on one axis only.
+        let sizes = [
+            ((150, 150), (112, 112)),
+            ((113, 113), (112, 112)),
+            ((231, 231), (112, 112)),
+            ((319, 319), (112, 112)),
+            ((112, 112), (64, 64)),
+            ((97, 83), (64, 64)),
+            ((1280, 720), (192, 108)),
+            ((75, 40), (74, 40)),
+            ((40, 75), (40, 31)),
+        ];
+        for (elem, typ) in [(1, CV_8UC1), (2, CV_8UC2), (3, CV_8UC3), (4, CV_8UC4)] {
+            for ((w, h), (dw, dh)) in sizes {
+                let (x, y) = (5, 3);
+                let stride = (x + w + 7) * elem;
+                let plane: Vec<u8> = (0..stride * (y + h + 2)).map(|_| next()).collect();
+                let mut ours = vec![0u8; dw * dh * elem];
+                let mut scratch = AreaScratch::default();
+                let roi = (x, y, w, h);
+                match elem {
+                    1 => shrink_area::<1>(&plane, stride, roi, (dw, dh), &mut scratch, &mut ours),
+                    2 => shrink_area::<2>(&plane, stride, roi, (dw, dh), &mut scratch, &mut ours),
+                    3 => shrink_area::<3>(&plane, stride, roi, (dw, dh), &mut scratch, &mut ours),
+                    _ => shrink_area::<4>(&plane, stride, roi, (dw, dh), &mut scratch, &mut ours),
+                }
+                let full = unsafe { wrap(&plane, y + h + 2, stride / elem, typ, stride).unwrap() };
+                let part = Mat::roi(&full, CvRect::new(x as i32, y as i32, w as i32, h as i32)).unwrap();
+                let mut cv = Mat::default();
+                imgproc::resize(
+                    &part,
+                    &mut cv,
+                    Size::new(dw as i32, dh as i32),
+                    0.0,
+                    0.0,
+                    imgproc::INTER_AREA,
+                )
+                .unwrap();
+                assert_eq!(ours, cv.data_bytes().unwrap(), "{elem} bytes, {w}x{h} -> {dw}x{dh}");
+            }
+        }
+    }
+
+    #[test]
+    fn grey_crop_matches_opencv_to_the_bit() {
+        let mut state = 4242u32;
+        let mut next = || {
+            state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+            (state >> 24) as u8
+        };
+        let mut shrinker = GreyShrinker::default();
+        for (n, m) in [(112, 64), (64, 64), (100, 37)] {
+            let rgb: Vec<u8> = (0..n * n * 3).map(|_| next()).collect();
+            let ours = shrinker.grey(&rgb, n, m).unwrap().to_vec();
+            let src = unsafe { wrap(&rgb, n, n, CV_8UC3, n * 3).unwrap() };
+            let (mut grey, mut small) = (Mat::default(), Mat::default());
+            imgproc::cvt_color(&src, &mut grey, imgproc::COLOR_RGB2GRAY, 0).unwrap();
+            imgproc::resize(
+                &grey,
+                &mut small,
+                Size::new(m as i32, m as i32),
+                0.0,
+                0.0,
+                imgproc::INTER_AREA,
+            )
+            .unwrap();
+            assert_eq!(ours, small.data_bytes().unwrap(), "{n} -> {m}");
         }
     }
 
