@@ -589,21 +589,48 @@ mod tests {
         v
     }
 
+    /// Pseudo-random bytes, so that rounding ties and every carry occur.
+    fn random_bytes(seed: u32, n: usize) -> Vec<u8> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+                (state >> 24) as u8
+            })
+            .collect()
+    }
+
+    /// OpenCV's `INTER_AREA` resize of `roi` of a plane of `rows` rows, the reference.
+    fn opencv_area(
+        plane: &[u8],
+        (rows, stride, elem, typ): (usize, usize, usize, i32),
+        (x, y, w, h): (usize, usize, usize, usize),
+        (dw, dh): (usize, usize),
+    ) -> Vec<u8> {
+        let full = unsafe { wrap(plane, rows, stride / elem, typ, stride).unwrap() };
+        let part = Mat::roi(&full, CvRect::new(x as i32, y as i32, w as i32, h as i32)).unwrap();
+        let mut cv = Mat::default();
+        imgproc::resize(
+            &part,
+            &mut cv,
+            Size::new(dw as i32, dh as i32),
+            0.0,
+            0.0,
+            imgproc::INTER_AREA,
+        )
+        .unwrap();
+        cv.data_bytes().unwrap().to_vec()
+    }
+
     #[test]
     fn whole_factor_shrink_matches_opencv_to_the_bit() {
-        // Pseudo-random bytes, so that rounding ties and every carry occur.
-        let mut state = 12345u32;
-        let mut next = || {
-            state = state.wrapping_mul(1664525).wrapping_add(1013904223);
-            (state >> 24) as u8
-        };
         for (elem, typ) in [(1, CV_8UC1), (2, CV_8UC2), (4, CV_8UC4)] {
             for (kx, ky) in [(2, 3), (3, 5), (10, 10), (5, 5), (20, 20), (1, 4)] {
                 let (dw, dh) = (7, 4);
                 let (x, y) = (3, 2);
                 let (w, h) = (dw * kx, dh * ky);
                 let stride = (x + w + 5) * elem;
-                let plane: Vec<u8> = (0..stride * (y + h + 1)).map(|_| next()).collect();
+                let plane = random_bytes(12345 + kx as u32, stride * (y + h + 1));
                 let mut ours = vec![0u8; dw * dh * elem];
                 let mut sums = Vec::new();
                 shrink_whole(
@@ -616,30 +643,14 @@ mod tests {
                     &mut sums,
                     &mut ours,
                 );
-                let full = unsafe { wrap(&plane, y + h + 1, stride / elem, typ, stride).unwrap() };
-                let part = Mat::roi(&full, CvRect::new(x as i32, y as i32, w as i32, h as i32)).unwrap();
-                let mut cv = Mat::default();
-                imgproc::resize(
-                    &part,
-                    &mut cv,
-                    Size::new(dw as i32, dh as i32),
-                    0.0,
-                    0.0,
-                    imgproc::INTER_AREA,
-                )
-                .unwrap();
-                assert_eq!(ours, cv.data_bytes().unwrap(), "{elem} bytes, factors {kx}x{ky}");
+                let cv = opencv_area(&plane, (y + h + 1, stride, elem, typ), (x, y, w, h), (dw, dh));
+                assert_eq!(ours, cv, "{elem} bytes, factors {kx}x{ky}");
             }
         }
     }
 
     #[test]
     fn general_area_shrink_matches_opencv_to_the_bit() {
-        let mut state = 987654u32;
-        let mut next = || {
-            state = state.wrapping_mul(1664525).wrapping_add(1013904223);
-            (state >> 24) as u8
-        };
         // Face-crop sizes to the models' 112 and 64, the grey 112 -> 64, odd sizes, and
         // reductions on one axis only.
         let sizes = [
@@ -657,7 +668,7 @@ mod tests {
             for ((w, h), (dw, dh)) in sizes {
                 let (x, y) = (5, 3);
                 let stride = (x + w + 7) * elem;
-                let plane: Vec<u8> = (0..stride * (y + h + 2)).map(|_| next()).collect();
+                let plane = random_bytes(987654 + w as u32, stride * (y + h + 2));
                 let mut ours = vec![0u8; dw * dh * elem];
                 let mut scratch = AreaScratch::default();
                 let roi = (x, y, w, h);
@@ -667,33 +678,17 @@ mod tests {
                     3 => shrink_area::<3>(&plane, stride, roi, (dw, dh), &mut scratch, &mut ours),
                     _ => shrink_area::<4>(&plane, stride, roi, (dw, dh), &mut scratch, &mut ours),
                 }
-                let full = unsafe { wrap(&plane, y + h + 2, stride / elem, typ, stride).unwrap() };
-                let part = Mat::roi(&full, CvRect::new(x as i32, y as i32, w as i32, h as i32)).unwrap();
-                let mut cv = Mat::default();
-                imgproc::resize(
-                    &part,
-                    &mut cv,
-                    Size::new(dw as i32, dh as i32),
-                    0.0,
-                    0.0,
-                    imgproc::INTER_AREA,
-                )
-                .unwrap();
-                assert_eq!(ours, cv.data_bytes().unwrap(), "{elem} bytes, {w}x{h} -> {dw}x{dh}");
+                let cv = opencv_area(&plane, (y + h + 2, stride, elem, typ), roi, (dw, dh));
+                assert_eq!(ours, cv, "{elem} bytes, {w}x{h} -> {dw}x{dh}");
             }
         }
     }
 
     #[test]
     fn grey_crop_matches_opencv_to_the_bit() {
-        let mut state = 4242u32;
-        let mut next = || {
-            state = state.wrapping_mul(1664525).wrapping_add(1013904223);
-            (state >> 24) as u8
-        };
         let mut shrinker = GreyShrinker::default();
         for (n, m) in [(112, 64), (64, 64), (100, 37)] {
-            let rgb: Vec<u8> = (0..n * n * 3).map(|_| next()).collect();
+            let rgb = random_bytes(4242 + n as u32, n * n * 3);
             let ours = shrinker.grey(&rgb, n, m).unwrap().to_vec();
             let src = unsafe { wrap(&rgb, n, n, CV_8UC3, n * 3).unwrap() };
             let (mut grey, mut small) = (Mat::default(), Mat::default());
