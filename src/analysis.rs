@@ -365,11 +365,7 @@ impl Analyzer {
                 let batch = &mut self.batches[k];
                 match kind {
                     CropKind::Grey64 if n != 64 => {
-                        let grey = self
-                            .shrink
-                            .grey(&self.crop_rgb, n, 64)
-                            .map_err(|e| ModelError::Image(e.to_string()))?;
-                        CropKind::push_grey(grey, batch);
+                        CropKind::push_grey(self.shrink.grey(&self.crop_rgb, n, 64), batch);
                     }
                     _ => kind.push_input(&self.crop_rgb, batch),
                 }
