@@ -92,13 +92,16 @@ pub fn crop_region(b: &BBox, scale: f32) -> RectF {
 struct Job {
     seq: u64,
     prepared: Prepared,
+    /// Where the faces go: a list handed back by an earlier answer, so none is allocated.
+    dets: Vec<Detection>,
     threshold: f32,
 }
 
 struct Done {
     seq: u64,
     prepared: Prepared,
-    result: Result<Vec<Detection>, ModelError>,
+    dets: Vec<Detection>,
+    result: Result<(), ModelError>,
     model_time: Duration,
     /// The whole job on the thread, model and decoding.
     work_time: Duration,
@@ -107,13 +110,15 @@ struct Done {
 /// The detector on a thread of its own, so that it can look at the next frame while the
 /// classifiers work on this one. Jobs are answered in the order they were given.
 struct DetectorWorker {
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: Option<mpsc::SyncSender<Job>>,
     done: mpsc::Receiver<Done>,
     thread: Option<std::thread::JoinHandle<()>>,
     kind: DetectorKind,
     next_seq: u64,
-    /// Inputs handed back by the thread, for the next frames (no allocation in steady state).
+    /// Inputs and face lists handed back by the thread, for the next frames (no allocation in
+    /// steady state).
     spare: Vec<Prepared>,
+    spare_dets: Vec<Vec<Detection>>,
     model_time: Duration,
     work_time: Duration,
     /// Time the caller spent blocked waiting for answers.
@@ -122,18 +127,22 @@ struct DetectorWorker {
 
 impl DetectorWorker {
     fn spawn(mut detector: Detector) -> Result<Self, ModelError> {
-        let (jobs, job_rx) = mpsc::channel::<Job>();
-        let (done_tx, done) = mpsc::channel::<Done>();
+        // Bounded channels keep their slots for good (unbounded ones allocate as messages
+        // come). At most two jobs are out at a time (a frame and, pipelined, the next), and an
+        // abandoned frame's answer is collected before the next job, so neither ever fills.
+        let (jobs, job_rx) = mpsc::sync_channel::<Job>(JOBS_IN_FLIGHT);
+        let (done_tx, done) = mpsc::sync_channel::<Done>(JOBS_IN_FLIGHT);
         let kind = detector.kind();
         let thread = std::thread::Builder::new()
             .name("faceemotion-detector".into())
             .spawn(move || {
-                for job in job_rx {
+                for mut job in job_rx {
                     let started = std::time::Instant::now();
-                    let result = detector.infer(&job.prepared, job.threshold);
+                    let result = detector.infer(&job.prepared, job.threshold, &mut job.dets);
                     let done = Done {
                         seq: job.seq,
                         prepared: job.prepared,
+                        dets: job.dets,
                         result,
                         model_time: detector.take_model_time(),
                         work_time: started.elapsed(),
@@ -151,6 +160,7 @@ impl DetectorWorker {
             kind,
             next_seq: 0,
             spare: Vec::new(),
+            spare_dets: Vec::new(),
             model_time: Duration::ZERO,
             work_time: Duration::ZERO,
             waited: Duration::ZERO,
@@ -163,6 +173,7 @@ impl DetectorWorker {
         let job = Job {
             seq,
             prepared,
+            dets: self.spare_dets.pop().unwrap_or_default(),
             threshold,
         };
         let sent = self.jobs.as_ref().map(|j| j.send(job));
@@ -172,16 +183,20 @@ impl DetectorWorker {
         }
     }
 
-    /// The answer to job `seq`; answers to jobs given up on (a frame dropped by a flush) are skipped.
-    fn wait(&mut self, seq: u64) -> Result<Vec<Detection>, ModelError> {
+    /// The answer to job `seq`, swapped into `dets`; answers to jobs given up on are skipped.
+    fn wait(&mut self, seq: u64, dets: &mut Vec<Detection>) -> Result<(), ModelError> {
         loop {
             let started = std::time::Instant::now();
             let done = self.done.recv();
             self.waited += started.elapsed();
-            let done = done.map_err(|_| ModelError::Worker("it ended without an answer".into()))?;
+            let mut done = done.map_err(|_| ModelError::Worker("it ended without an answer".into()))?;
             self.spare.push(done.prepared);
             self.model_time += done.model_time;
             self.work_time += done.work_time;
+            if done.seq == seq {
+                std::mem::swap(dets, &mut done.dets);
+            }
+            self.spare_dets.push(done.dets);
             match done.seq.cmp(&seq) {
                 std::cmp::Ordering::Less => continue,
                 std::cmp::Ordering::Equal => return done.result,
@@ -202,6 +217,9 @@ impl Drop for DetectorWorker {
         }
     }
 }
+
+/// Detector jobs that can be waiting at once: two in use (pipelining), the rest is slack.
+const JOBS_IN_FLIGHT: usize = 4;
 
 /// What [`Analyzer::begin`] started for a frame, to be given to [`Analyzer::finish`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +243,11 @@ pub struct Analyzer {
     picked: [Vec<usize>; 2],
     emotion_out: Vec<EmotionScores>,
     gender_out: Vec<GenderScores>,
+    /// The detector's latest faces.
+    dets: Vec<Detection>,
+    /// Which faces of the frame are due for each classifier.
+    emotion_due: Vec<bool>,
+    gender_due: Vec<bool>,
 }
 
 impl Analyzer {
@@ -262,6 +285,9 @@ impl Analyzer {
             picked: [Vec::new(), Vec::new()],
             emotion_out: Vec::new(),
             gender_out: Vec::new(),
+            dets: Vec::new(),
+            emotion_due: Vec::new(),
+            gender_due: Vec::new(),
         })
     }
 
@@ -300,18 +326,21 @@ impl Analyzer {
         self.detector.submit(prepared, params.threshold)
     }
 
-    fn wait_detection(&mut self, seq: u64, params: &Params) -> Result<Vec<Detection>, ModelError> {
-        let mut dets = self.detector.wait(seq)?;
+    /// Waits for job `seq` and leaves its faces, filtered and capped by `params`, in `self.dets`.
+    fn wait_detection(&mut self, seq: u64, params: &Params) -> Result<(), ModelError> {
+        self.detector.wait(seq, &mut self.dets)?;
         let min = params.min_face_size as f32;
-        dets.retain(|d| d.bbox.width().max(d.bbox.height()) >= min.max(1.0));
-        dets.truncate(params.max_faces);
-        Ok(dets)
+        self.dets
+            .retain(|d| d.bbox.width().max(d.bbox.height()) >= min.max(1.0));
+        self.dets.truncate(params.max_faces);
+        Ok(())
     }
 
     /// Detects faces, filtered and capped by `params`, strongest first.
     pub fn detect(&mut self, img: &ImageView, params: &Params) -> Result<Vec<Detection>, ModelError> {
         let seq = self.submit_detection(img, params)?;
-        self.wait_detection(seq, params)
+        self.wait_detection(seq, params)?;
+        Ok(self.dets.clone())
     }
 
     /// Classifies faces, each model in one batch: emotion on the faces `emotion` selects, gender
@@ -397,7 +426,9 @@ impl Analyzer {
         frame_index: u64,
     ) -> Result<Vec<Face>, ModelError> {
         let ticket = self.begin(img, params, frame_index)?;
-        self.finish(img, params, tracker, ticket)
+        let mut faces = Vec::new();
+        self.finish(img, params, tracker, ticket, &mut faces)?;
+        Ok(faces)
     }
 
     /// First half of [`Analyzer::analyze_video`]: starts the detector on the frame, when it is a
@@ -415,42 +446,68 @@ impl Analyzer {
     }
 
     /// Second half of [`Analyzer::analyze_video`]: waits for the frame's faces, updates the
-    /// tracker and classifies the faces that are due.
+    /// tracker, classifies the faces that are due, and leaves them in `faces` (whose room is
+    /// reused from frame to frame).
     pub fn finish(
         &mut self,
         img: &ImageView,
         params: &Params,
         tracker: &mut Tracker,
         ticket: Ticket,
-    ) -> Result<Vec<Face>, ModelError> {
+        faces: &mut Vec<Face>,
+    ) -> Result<(), ModelError> {
+        faces.clear();
         let detecting = ticket.detection.is_some();
         if let Some(seq) = ticket.detection {
-            let dets = self.wait_detection(seq, params)?;
-            tracker.update(dets);
+            self.wait_detection(seq, params)?;
+            tracker.update(&self.dets);
         } else {
             tracker.predict(img.width as f32, img.height as f32);
         }
-        let mut faces = tracker.faces();
+        tracker.faces_into(faces);
         let gender_interval = match params.gender_interval {
             0 => params.reclassify_interval,
             n => n,
         };
-        let mut due = tracker.due(params.reclassify_interval, gender_interval);
+        let (mut emotion_due, mut gender_due) = (
+            std::mem::take(&mut self.emotion_due),
+            std::mem::take(&mut self.gender_due),
+        );
+        tracker.due_into(
+            params.reclassify_interval,
+            gender_interval,
+            &mut emotion_due,
+            &mut gender_due,
+        );
         if detecting && params.inference_interval > 1 {
             // Spread the work: a detector frame classifies only new faces, and known faces
             // that are due wait one frame, so that no frame carries both loads.
-            for (d, never) in due.iter_mut().zip(tracker.never_classified()) {
-                d.0 &= never.0;
-                d.1 &= never.1;
+            for ((e, g), never) in emotion_due
+                .iter_mut()
+                .zip(gender_due.iter_mut())
+                .zip(tracker.never_classified())
+            {
+                *e &= never.0;
+                *g &= never.1;
             }
         }
-        let emotion_due: Vec<bool> = due.iter().map(|d| d.0).collect();
-        let gender_due: Vec<bool> = due.iter().map(|d| d.1).collect();
-        if due.iter().any(|d| d.0 || d.1) {
-            self.classify(img, &mut faces, Some(&emotion_due), Some(&gender_due), params)?;
-            tracker.store_labels(&faces, &emotion_due, &gender_due);
+        let mut result = Ok(());
+        if emotion_due.iter().chain(&gender_due).any(|&d| d) {
+            result = self.classify(img, faces, Some(&emotion_due), Some(&gender_due), params);
+            if result.is_ok() {
+                tracker.store_labels(faces, &emotion_due, &gender_due);
+            }
         }
-        Ok(faces)
+        (self.emotion_due, self.gender_due) = (emotion_due, gender_due);
+        result
+    }
+
+    /// Gives up on a begun frame (dropped by a flush): waits for its detector job, if any, so
+    /// that no answer is left waiting, and forgets it.
+    pub fn abandon(&mut self, ticket: Ticket) {
+        if let Some(seq) = ticket.detection {
+            let _ = self.detector.wait(seq, &mut self.dets);
+        }
     }
 
     /// Detects and classifies every face of a still frame.

@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use ort::value::TensorRef;
-
 use crate::runtime::{Model, ModelError, ModelRole};
 
 /// The FER-2013 classes, in the order of the mini-Xception output.
@@ -147,16 +145,19 @@ fn check_input(model: &Model) -> Result<CropKind, ModelError> {
 /// A classifier network with what it wants to see: the part both classifiers share.
 struct Net {
     model: Model,
+    /// The model's path, apart from the model so errors can name it while the model is busy.
+    path: std::path::PathBuf,
     crop: CropKind,
-    input_name: String,
 }
 
 impl Net {
     fn load(role: ModelRole, path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
-        let model = Model::load(role, path, threads, ort_library)?;
+        let mut model = Model::load(role, path, threads, ort_library)?;
         let crop = check_input(&model)?;
+        let (n, c) = (crop.size(), crop.channels());
+        model.probe([1, n, n, c])?;
         Ok(Self {
-            input_name: model.input_name(0),
+            path: model.path.clone(),
             model,
             crop,
         })
@@ -170,21 +171,14 @@ impl Net {
     ) -> Result<R, ModelError> {
         let (n, c) = (self.crop.size(), self.crop.channels());
         let faces = batch.len() / (n * n * c);
-        let tensor = TensorRef::from_array_view(([faces, n, n, c], batch)).map_err(|e| self.model.run_error(e))?;
-        let (role, path) = (self.model.role, self.model.path.clone());
-        let outputs = self
-            .model
-            .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(|e| ModelError::Run {
-                role,
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        read(&outputs).map_err(|e| ModelError::Run {
+        let (role, path) = (self.model.role, &self.path);
+        let run_err = |e: ort::Error| ModelError::Run {
             role,
-            path,
+            path: path.clone(),
             reason: e.to_string(),
-        })
+        };
+        let outputs = self.model.run(batch, [faces, n, n, c]).map_err(run_err)?;
+        read(&outputs).map_err(run_err)
     }
 }
 

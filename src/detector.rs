@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use ort::value::TensorRef;
-
 use crate::image::ImageView;
 use crate::resample::{Border, Placement, RectF, Resampler};
 use crate::runtime::{Model, ModelError, ModelRole};
@@ -117,10 +115,17 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 /// Turns raw regressors (16 per anchor) and logits into detections in normalised input
-/// coordinates (0..1 of the square input), keeping those scoring above `threshold`.
-pub fn decode(regressors: &[f32], logits: &[f32], anchors: &[[f32; 2]], size: usize, threshold: f32) -> Vec<Detection> {
+/// coordinates (0..1 of the square input), keeping those scoring above `threshold`; appends
+/// them to `out`.
+pub fn decode(
+    regressors: &[f32],
+    logits: &[f32],
+    anchors: &[[f32; 2]],
+    size: usize,
+    threshold: f32,
+    out: &mut Vec<Detection>,
+) {
     let s = size as f32;
-    let mut out = Vec::new();
     for (i, (&logit, a)) in logits.iter().zip(anchors).enumerate() {
         let score = sigmoid(logit);
         if score <= threshold {
@@ -144,27 +149,34 @@ pub fn decode(regressors: &[f32], logits: &[f32], anchors: &[[f32; 2]], size: us
             keypoints,
         });
     }
-    out
 }
 
 /// MediaPipe's weighted non-maximum suppression: the strongest box absorbs every box overlapping
 /// it by more than `iou`, and the result is their score-weighted average (with the top score).
-pub fn weighted_nms(dets: &mut [Detection], iou: f32) -> Vec<Detection> {
-    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut out = Vec::new();
-    let mut taken = vec![false; dets.len()];
+/// Appends the results to `out`; `dets` is left sorted, its absorbed boxes marked by a score of -1.
+pub fn weighted_nms(dets: &mut [Detection], iou: f32, out: &mut Vec<Detection>) {
+    // Unstable (a stable sort allocates for long lists), with ties broken by position so that
+    // the order is still the same on every run.
+    dets.sort_unstable_by(|a, b| {
+        (b.score.total_cmp(&a.score))
+            .then(a.bbox.x1.total_cmp(&b.bbox.x1))
+            .then(a.bbox.y1.total_cmp(&b.bbox.y1))
+    });
+    // Scores are probabilities, so a negative one can mark a box already absorbed, which keeps
+    // this free of a per-frame "taken" list.
+    let taken = |d: &Detection| d.score < 0.0;
     for i in 0..dets.len() {
-        if taken[i] {
+        if taken(&dets[i]) {
             continue;
         }
         let top = dets[i];
         let (mut sum, mut acc) = (0.0f32, [0.0f32; 16]);
-        for j in i..dets.len() {
-            if taken[j] || top.bbox.iou(&dets[j].bbox) <= iou && j != i {
+        for (j, other) in dets.iter_mut().enumerate().skip(i) {
+            if taken(other) || top.bbox.iou(&other.bbox) <= iou && j != i {
                 continue;
             }
-            taken[j] = true;
-            let d = &dets[j];
+            let d = *other;
+            other.score = -1.0;
             let vals = [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2];
             for (k, v) in vals
                 .iter()
@@ -175,7 +187,7 @@ pub fn weighted_nms(dets: &mut [Detection], iou: f32) -> Vec<Detection> {
             }
             sum += d.score;
         }
-        let m: Vec<f32> = acc.iter().map(|v| v / sum).collect();
+        let m = acc.map(|v| v / sum);
         let mut keypoints = [(0.0, 0.0); 6];
         for (k, kp) in keypoints.iter_mut().enumerate() {
             *kp = (m[4 + 2 * k], m[5 + 2 * k]);
@@ -191,7 +203,6 @@ pub fn weighted_nms(dets: &mut [Detection], iou: f32) -> Vec<Detection> {
             keypoints,
         });
     }
-    out
 }
 
 /// The square, centred on the frame, that the detector sees (the letterbox).
@@ -236,6 +247,7 @@ pub struct Prepared {
 pub struct Letterboxer {
     resampler: Resampler,
     rgb: Vec<u8>,
+    regions: Vec<RectF>,
 }
 
 impl Letterboxer {
@@ -245,7 +257,8 @@ impl Letterboxer {
         out.placements.clear();
         (out.size, out.width, out.height) = (size, img.width, img.height);
         self.rgb.resize(size * size * 3, 0);
-        for region in tile_regions(img.width, img.height, tiles) {
+        tile_regions_into(img.width, img.height, tiles, &mut self.regions);
+        for &region in &self.regions {
             let placement = self
                 .resampler
                 .resample(img, region, size, size, Border::Black, &mut self.rgb)
@@ -263,14 +276,13 @@ pub struct Detector {
     path: std::path::PathBuf,
     kind: DetectorKind,
     anchors: Vec<[f32; 2]>,
-    input_name: String,
     raw: Vec<Detection>,
 }
 
 impl Detector {
     /// Loads a BlazeFace model; which one it is follows from its input size.
     pub fn load(path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
-        let model = Model::load(ModelRole::Detector, path, threads, ort_library)?;
+        let mut model = Model::load(ModelRole::Detector, path, threads, ort_library)?;
         let shape = model.input_shape(0);
         let kind = match shape.as_slice() {
             [1 | -1, 192, 192, 3] => DetectorKind::FullRange,
@@ -286,9 +298,10 @@ impl Detector {
         if !model.has_output(reg) || !model.has_output(cls) {
             return Err(model.contract_error(format!("outputs {reg} and {cls} are missing")));
         }
+        let n = kind.input_size();
+        model.probe([1, n, n, 3])?;
         Ok(Self {
             path: model.path.clone(),
-            input_name: model.input_name(0),
             model,
             kind,
             anchors: kind.anchors(),
@@ -307,8 +320,9 @@ impl Detector {
 
     /// Runs the model on each input of `prepared` (the whole frame, then any tiles, which find
     /// faces too small to be seen when the whole frame is squeezed into the input); faces in
-    /// frame pixels, strongest first.
-    pub fn infer(&mut self, prepared: &Prepared, threshold: f32) -> Result<Vec<Detection>, ModelError> {
+    /// frame pixels, strongest first, replace the contents of `out`.
+    pub fn infer(&mut self, prepared: &Prepared, threshold: f32, out: &mut Vec<Detection>) -> Result<(), ModelError> {
+        out.clear();
         let n = self.kind.input_size();
         if prepared.size != n {
             return Err(self
@@ -325,17 +339,14 @@ impl Detector {
             }
         }
         let (w, h) = (prepared.width as f32, prepared.height as f32);
-        let dets = result.map(|_| {
-            weighted_nms(&mut raw, NMS_IOU)
-                .into_iter()
-                .map(|mut d| {
-                    d.bbox = d.bbox.clip(w, h);
-                    d
-                })
-                .collect()
-        });
+        if result.is_ok() {
+            weighted_nms(&mut raw, NMS_IOU, out);
+            for d in out.iter_mut() {
+                d.bbox = d.bbox.clip(w, h);
+            }
+        }
         self.raw = raw;
-        dets
+        result
     }
 
     /// Runs the model once and appends its detections in frame pixels.
@@ -348,24 +359,20 @@ impl Detector {
     ) -> Result<(), ModelError> {
         let n = self.kind.input_size();
         let (reg_name, cls_name) = self.kind.outputs();
-        let tensor = TensorRef::from_array_view(([1usize, n, n, 3], input)).map_err(|e| self.model.run_error(e))?;
         let path = &self.path;
         let run_err = |e: ort::Error| ModelError::Run {
             role: ModelRole::Detector,
             path: path.clone(),
             reason: e.to_string(),
         };
-        let outputs = self
-            .model
-            .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(run_err)?;
+        let outputs = self.model.run(input, [1, n, n, 3]).map_err(run_err)?;
         let (_, reg) = outputs[reg_name].try_extract_tensor::<f32>().map_err(run_err)?;
         let (_, cls) = outputs[cls_name].try_extract_tensor::<f32>().map_err(run_err)?;
-        out.extend(
-            decode(reg, cls, &self.anchors, n, threshold)
-                .iter()
-                .map(|d| to_frame(d, placement, n)),
-        );
+        let start = out.len();
+        decode(reg, cls, &self.anchors, n, threshold, out);
+        for d in &mut out[start..] {
+            *d = to_frame(d, placement, n);
+        }
         Ok(())
     }
 }
@@ -374,9 +381,17 @@ impl Detector {
 /// grid of `tiles` columns and as many rows as keep the tiles about square, overlapping by a
 /// quarter so that a face cut by one tile's edge is whole in its neighbour.
 pub fn tile_regions(width: usize, height: usize, tiles: u32) -> Vec<RectF> {
-    let mut regions = vec![letterbox_region(width, height)];
+    let mut regions = Vec::new();
+    tile_regions_into(width, height, tiles, &mut regions);
+    regions
+}
+
+/// [`tile_regions`] into `regions`, replacing its contents.
+pub fn tile_regions_into(width: usize, height: usize, tiles: u32, regions: &mut Vec<RectF>) {
+    regions.clear();
+    regions.push(letterbox_region(width, height));
     if tiles <= 1 {
-        return regions;
+        return;
     }
     let (w, h) = (width as f32, height as f32);
     let cols = tiles as usize;
@@ -402,7 +417,6 @@ pub fn tile_regions(width: usize, height: usize, tiles: u32) -> Vec<RectF> {
             });
         }
     }
-    regions
 }
 
 #[cfg(test)]
@@ -430,7 +444,8 @@ mod tests {
         // Second anchor: shifted by (19.2, -9.6) px of 192, size 48 x 96 px, right eye at +(0, -19.2).
         reg[16..22].copy_from_slice(&[19.2, -9.6, 48.0, 96.0, 0.0, -19.2]);
         let logits = [-3.0, 2.0];
-        let d = decode(&reg, &logits, &anchors, 192, 0.5);
+        let mut d = Vec::new();
+        decode(&reg, &logits, &anchors, 192, 0.5, &mut d);
         assert_eq!(d.len(), 1);
         let d = d[0];
         assert!((d.score - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6);
@@ -439,7 +454,9 @@ mod tests {
         assert!((d.bbox.width() - 0.25).abs() < 1e-6 && (d.bbox.height() - 0.5).abs() < 1e-6);
         assert!((d.keypoints[0].0 - 0.75).abs() < 1e-6 && (d.keypoints[0].1 - 0.4).abs() < 1e-6);
         // Extreme logits do not overflow.
-        assert_eq!(decode(&reg, &[1e9, -1e9], &anchors, 192, 0.5).len(), 1);
+        let mut d = Vec::new();
+        decode(&reg, &[1e9, -1e9], &anchors, 192, 0.5, &mut d);
+        assert_eq!(d.len(), 1);
     }
 
     fn det(x1: f32, y1: f32, x2: f32, y2: f32, score: f32) -> Detection {
@@ -458,7 +475,8 @@ mod tests {
             det(50.0, 50.0, 60.0, 60.0, 0.7),
             det(0.0, 0.0, 4.0, 4.0, 0.8), // inside the first but IoU 0.16: a separate face
         ];
-        let out = weighted_nms(&mut dets, NMS_IOU);
+        let mut out = Vec::new();
+        weighted_nms(&mut dets, NMS_IOU, &mut out);
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].score, 0.9);
         // Blend of the two overlapping boxes, weighted by score: x1 = 0.6 / 1.5.

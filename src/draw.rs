@@ -35,8 +35,17 @@ fn text_colour(bg: [u8; 3]) -> [u8; 3] {
 /// The label drawn above a face, e.g. `happy 93% | F 33`.
 pub fn label(face: &Face) -> String {
     let mut s = String::new();
+    write_label(face, &mut s);
+    s
+}
+
+/// [`label`], written into `s` (cleared first), so that a kept string's room is reused.
+pub fn write_label(face: &Face, s: &mut String) {
+    use std::fmt::Write;
+    s.clear();
+    // Writing into a String cannot fail.
     if let Some(e) = &face.emotion {
-        s.push_str(&format!("{} {:.0}%", e.label(), e.confidence() * 100.0));
+        let _ = write!(s, "{} {:.0}%", e.label(), e.confidence() * 100.0);
     }
     if let Some(g) = &face.gender {
         if !s.is_empty() {
@@ -44,13 +53,12 @@ pub fn label(face: &Face) -> String {
         }
         s.push_str(g.gender().letter());
         if let Some(age) = g.age {
-            s.push_str(&format!(" {age:.0}"));
+            let _ = write!(s, " {age:.0}");
         }
     }
     if s.is_empty() {
-        s = format!("face {:.0}%", face.detection.score * 100.0);
+        let _ = write!(s, "face {:.0}%", face.detection.score * 100.0);
     }
-    s
 }
 
 pub fn colour(face: &Face) -> [u8; 3] {
@@ -61,25 +69,143 @@ pub fn colour(face: &Face) -> [u8; 3] {
 #[error("drawing the overlay failed: {0}")]
 pub struct DrawError(#[from] opencv::Error);
 
-/// Draws faces on frames; keeps the text mask between frames.
+const FONT: i32 = imgproc::FONT_HERSHEY_SIMPLEX;
+/// Printable ASCII, the characters a label is made of; others are drawn as `?`, as OpenCV does.
+const FIRST_CHAR: u8 = b' ';
+const LAST_CHAR: u8 = b'~';
+
+/// One character at one size, rendered by OpenCV once: a coverage mask as tall as the label.
+struct Glyph {
+    width: usize,
+    mask: Vec<u8>,
+    /// Hershey advance in font units (OpenCV moves the pen by this times the scale).
+    advance: i32,
+}
+
+/// The label font at one size. Labels change on most frames (the confidence in them does), so
+/// they are put together from glyphs rendered once rather than by `putText` per label.
+struct Font {
+    /// Scale in hundredths, so that sizes a hair apart share a font.
+    scale: i32,
+    font_scale: f64,
+    thickness: i32,
+    /// Margin around the text inside the label box, as before glyphs were cached.
+    pad: i32,
+    /// Height of the label box: text, descent and margins.
+    height: usize,
+    /// Baseline of the text from the top of the box.
+    baseline_y: i32,
+    /// Room left of a glyph's pen position for strokes and their anti-aliasing.
+    bleed: i32,
+    glyphs: Vec<Option<Glyph>>,
+}
+
+impl Font {
+    fn new(scale: i32) -> Result<Self, DrawError> {
+        let font_scale = scale as f64 / 100.0;
+        let thickness = (font_scale * 1.6).round().max(1.0) as i32;
+        let mut descent = 0;
+        let sz = imgproc::get_text_size("A", FONT, font_scale, thickness, &mut descent)?;
+        let pad = (sz.height / 4).max(2);
+        Ok(Self {
+            scale,
+            font_scale,
+            thickness,
+            pad,
+            height: (sz.height + descent + 2 * pad) as usize,
+            baseline_y: pad + sz.height,
+            bleed: thickness + 2,
+            glyphs: (FIRST_CHAR..=LAST_CHAR).map(|_| None).collect(),
+        })
+    }
+
+    fn glyph(&mut self, c: char) -> Result<&Glyph, DrawError> {
+        let c = if (FIRST_CHAR as char..=LAST_CHAR as char).contains(&c) {
+            c as u8
+        } else {
+            b'?'
+        };
+        let i = (c - FIRST_CHAR) as usize;
+        if self.glyphs[i].is_none() {
+            let text = std::str::from_utf8(std::slice::from_ref(&c)).unwrap_or("?");
+            // At scale 1 and thickness 1 OpenCV's text width is the advance plus one.
+            let mut unused = 0;
+            let advance = imgproc::get_text_size(text, FONT, 1.0, 1, &mut unused)?.width - 1;
+            let width = (advance as f64 * self.font_scale).ceil() as i32 + self.thickness + 2 * self.bleed;
+            let mut mask = Mat::new_size_with_default(Size::new(width, self.height as i32), CV_8UC1, Scalar::all(0.0))?;
+            imgproc::put_text(
+                &mut mask,
+                text,
+                Point::new(self.bleed, self.baseline_y),
+                FONT,
+                self.font_scale,
+                Scalar::all(255.0),
+                self.thickness,
+                imgproc::LINE_AA,
+                false,
+            )?;
+            self.glyphs[i] = Some(Glyph {
+                width: width as usize,
+                mask: mask.data_bytes()?.to_vec(),
+                advance,
+            });
+        }
+        Ok(self.glyphs[i].as_ref().unwrap_or_else(|| unreachable!()))
+    }
+
+    /// Width of the label box for `text`, as OpenCV's `getTextSize` plus the margins.
+    fn width(&mut self, text: &str) -> Result<usize, DrawError> {
+        let mut units = 0;
+        for c in text.chars() {
+            units += self.glyph(c)?.advance;
+        }
+        Ok(((units as f64 * self.font_scale + self.thickness as f64).round() as i32 + 2 * self.pad) as usize)
+    }
+
+    /// Renders `text` into `mask` (`width` x `self.height`), each glyph where OpenCV's pen
+    /// would put it, rounded to the pixel, overlapping edges keeping the larger coverage.
+    fn render(&mut self, text: &str, mask: &mut Vec<u8>, width: usize) -> Result<(), DrawError> {
+        mask.clear();
+        mask.resize(width * self.height, 0);
+        let mut pen = 0.0f64;
+        for c in text.chars() {
+            let x0 = self.pad as i64 + pen.round() as i64 - self.bleed as i64;
+            let font_scale = self.font_scale;
+            let height = self.height;
+            let g = self.glyph(c)?;
+            pen += g.advance as f64 * font_scale;
+            let (from, to) = (
+                (-x0).max(0) as usize,
+                (width as i64 - x0).clamp(0, g.width as i64) as usize,
+            );
+            if from >= to {
+                continue;
+            }
+            for y in 0..height {
+                let src = &g.mask[y * g.width..][from..to];
+                let dst = &mut mask[y * width + (x0 + from as i64) as usize..][..to - from];
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = (*d).max(s);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fonts kept at most; a frame's faces use a few sizes.
+const FONT_CACHE: usize = 16;
+
+/// Draws faces on frames; keeps the fonts and scratch between frames, so that steady state
+/// allocates nothing.
 #[derive(Default)]
 pub struct Painter {
-    /// Rendered labels, reused while a face's text and size stay the same (labels change only
-    /// when a face is classified, which with `reclassify-interval` > 1 is not every frame).
-    labels: Vec<Label>,
-}
-
-struct Label {
+    fonts: Vec<Font>,
     text: String,
-    /// Font scale in hundredths, so that sizes a hair apart share a label.
-    scale: i32,
-    mask: Mat,
+    mask: Vec<u8>,
 }
 
-/// Labels kept at most; more than the faces of a busy frame, few enough to look through.
-const LABEL_CACHE: usize = 128;
-
-// SAFETY: the Mats are owned and only used through &mut self.
+// SAFETY: the Mats inside are temporaries of `Font::glyph`; nothing is shared.
 unsafe impl Send for Painter {}
 
 impl Painter {
@@ -87,44 +213,18 @@ impl Painter {
         Self::default()
     }
 
-    /// The label mask for `text` at `scale` (hundredths), rendered once.
-    fn label_mask(&mut self, text: &str, scale: i32) -> Result<&Mat, DrawError> {
-        if let Some(i) = self.labels.iter().position(|l| l.scale == scale && l.text == text) {
-            return Ok(&self.labels[i].mask);
-        }
-        let font_scale = scale as f64 / 100.0;
-        let font_thick = (font_scale * 1.6).round().max(1.0) as i32;
-        let mut baseline = 0;
-        let sz = imgproc::get_text_size(
-            text,
-            imgproc::FONT_HERSHEY_SIMPLEX,
-            font_scale,
-            font_thick,
-            &mut baseline,
-        )?;
-        let pad = (sz.height / 4).max(2);
-        let size = Size::new(sz.width + 2 * pad, sz.height + baseline + 2 * pad);
-        let mut mask = Mat::new_size_with_default(size, CV_8UC1, Scalar::all(0.0))?;
-        imgproc::put_text(
-            &mut mask,
-            text,
-            Point::new(pad, pad + sz.height),
-            imgproc::FONT_HERSHEY_SIMPLEX,
-            font_scale,
-            Scalar::all(255.0),
-            font_thick,
-            imgproc::LINE_AA,
-            false,
-        )?;
-        if self.labels.len() >= LABEL_CACHE {
-            self.labels.remove(0);
-        }
-        self.labels.push(Label {
-            text: text.to_string(),
-            scale,
-            mask,
-        });
-        Ok(&self.labels.last().unwrap().mask)
+    fn font(&mut self, scale: i32) -> Result<&mut Font, DrawError> {
+        let i = match self.fonts.iter().position(|f| f.scale == scale) {
+            Some(i) => i,
+            None => {
+                if self.fonts.len() >= FONT_CACHE {
+                    self.fonts.remove(0);
+                }
+                self.fonts.push(Font::new(scale)?);
+                self.fonts.len() - 1
+            }
+        };
+        Ok(&mut self.fonts[i])
     }
 
     pub fn draw(&mut self, img: &mut ImageViewMut, faces: &[Face]) -> Result<(), DrawError> {
@@ -132,6 +232,9 @@ impl Painter {
         let short = img.width.min(img.height) as f32;
         let thickness = (short / 240.0).round().max(2.0) as i64;
         let frame_font = short / 900.0;
+        let mut text = std::mem::take(&mut self.text);
+        let mut mask = std::mem::take(&mut self.mask);
+        let mut result = Ok(());
         for face in faces {
             let b = face.bbox().clip(img.width as f32, img.height as f32);
             let (x1, y1, x2, y2) = (b.x1 as i64, b.y1 as i64, b.x2 as i64, b.y2 as i64);
@@ -145,15 +248,27 @@ impl Painter {
             // Follows the frame, but no bigger than suits the face, so that crowds stay legible.
             let font_scale = frame_font.min(b.width().max(b.height()) / 110.0).max(0.35);
             let scale = (font_scale * 20.0).round() as i32 * 5;
-            let mask = self.label_mask(&label(face), scale)?;
-            let (lw, lh) = (mask.cols() as i64, mask.rows() as i64);
+            write_label(face, &mut text);
+            let rendered = self.font(scale).and_then(|font| {
+                let lw = font.width(&text)?;
+                font.render(&text, &mut mask, lw)?;
+                Ok((lw, font.height))
+            });
+            let (lw, lh) = match rendered {
+                Ok((w, h)) => (w as i64, h as i64),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
             // Above the box when it fits, else just inside its top edge.
             let ly = if y1 - lh >= 0 { y1 - lh } else { y1 };
             let lx = x1.min(img.width as i64 - lw).max(0);
             fill_rect(img, lx, ly, lx + lw, ly + lh, c);
-            blend_mask(img, mask, lx, ly, text_colour(c))?;
+            blend_mask(img, &mask, lw, lx, ly, text_colour(c));
         }
-        Ok(())
+        (self.text, self.mask) = (text, mask);
+        result
     }
 }
 
@@ -223,15 +338,14 @@ pub fn fill_rect(img: &mut ImageViewMut, x1: i64, y1: i64, x2: i64, y2: i64, rgb
     }
 }
 
-/// Blends `rgb` into the frame at (`x0`, `y0`) with the mask's values as coverage.
-fn blend_mask(img: &mut ImageViewMut, mask: &Mat, x0: i64, y0: i64, rgb: [u8; 3]) -> opencv::Result<()> {
-    let (mw, mh) = (mask.cols() as i64, mask.rows() as i64);
-    let data = mask.data_bytes()?;
+/// Blends `rgb` into the frame at (`x0`, `y0`) with the mask's values (rows of `mw`) as coverage.
+fn blend_mask(img: &mut ImageViewMut, data: &[u8], mw: i64, x0: i64, y0: i64, rgb: [u8; 3]) {
+    let mh = data.len() as i64 / mw.max(1);
     // The part of the mask inside the frame.
     let (cx0, cy0) = ((-x0).max(0), (-y0).max(0));
     let (cx1, cy1) = ((img.width as i64 - x0).min(mw), (img.height as i64 - y0).min(mh));
     if cx0 >= cx1 || cy0 >= cy1 {
-        return Ok(());
+        return;
     }
     let luma = img.yuv.rgb_to_yuv(rgb)[0];
     let stride = img.strides[0];
@@ -266,7 +380,6 @@ fn blend_mask(img: &mut ImageViewMut, mask: &Mat, x0: i64, y0: i64, rgb: [u8; 3]
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -289,6 +402,65 @@ mod tests {
                 age: Some(33.2),
             }),
             id: 0,
+        }
+    }
+
+    #[test]
+    fn labels_from_glyphs_match_put_text_of_the_whole_string() {
+        for scale in [35, 60, 100, 120, 200] {
+            let mut font = Font::new(scale).unwrap();
+            for text in [
+                "happy 93% | F 33",
+                "surprise 100% | M 7",
+                "face 61%",
+                "fear 50% | F 104",
+            ] {
+                let w = font.width(text).unwrap();
+                let mut mask = Vec::new();
+                font.render(text, &mut mask, w).unwrap();
+                // The whole string by OpenCV, laid out as labels were before glyphs were cached.
+                let mut descent = 0;
+                let sz = imgproc::get_text_size(text, FONT, font.font_scale, font.thickness, &mut descent).unwrap();
+                assert_eq!(w as i32, sz.width + 2 * font.pad, "{text} at {scale}");
+                assert_eq!(font.height as i32, sz.height + descent + 2 * font.pad);
+                let mut reference =
+                    Mat::new_size_with_default(Size::new(w as i32, font.height as i32), CV_8UC1, Scalar::all(0.0))
+                        .unwrap();
+                imgproc::put_text(
+                    &mut reference,
+                    text,
+                    Point::new(font.pad, font.baseline_y),
+                    FONT,
+                    font.font_scale,
+                    Scalar::all(255.0),
+                    font.thickness,
+                    imgproc::LINE_AA,
+                    false,
+                )
+                .unwrap();
+                let reference = reference.data_bytes().unwrap();
+                // Glyphs sit on whole pixels where OpenCV's pen is fractional: the ink is the
+                // same up to that half pixel, which at thin strokes moves a fair part of it.
+                let ink = |m: &[u8], i: usize| m[i] >= 128;
+                let both = (0..mask.len()).filter(|&i| ink(&mask, i) && ink(reference, i)).count();
+                let either = (0..mask.len()).filter(|&i| ink(&mask, i) || ink(reference, i)).count();
+                let mean_diff = mask
+                    .iter()
+                    .zip(reference)
+                    .map(|(&a, &b)| a.abs_diff(b) as f64)
+                    .sum::<f64>()
+                    / mask.len() as f64;
+                if scale % 100 == 0 {
+                    // Whole scales put every pen position on a pixel: the same to the bit.
+                    assert!(mask == reference, "{text} at {scale}: differs from putText");
+                } else {
+                    assert!(
+                        both * 100 >= 65 * either,
+                        "{text} at {scale}: ink overlap {both}/{either}"
+                    );
+                    assert!(mean_diff < 14.0, "{text} at {scale}: mean difference {mean_diff:.1}");
+                }
+            }
         }
     }
 

@@ -264,7 +264,7 @@ fn check_planes(
     format: PixelFormat,
     width: usize,
     height: usize,
-    lens_strides: &[(usize, usize)],
+    lens_strides: impl ExactSizeIterator<Item = (usize, usize)> + Clone,
 ) -> Result<(), ImageError> {
     if width == 0 || height == 0 {
         return Err(ImageError::Empty(width, height));
@@ -276,7 +276,7 @@ fn check_planes(
             got: lens_strides.len(),
         });
     }
-    for (plane, &(len, stride)) in lens_strides.iter().enumerate() {
+    for (plane, (len, stride)) in lens_strides.enumerate() {
         let (row_bytes, rows) = format.plane_size(plane, width, height);
         if stride < row_bytes || len < stride * (rows - 1) + row_bytes {
             return Err(ImageError::PlaneTooSmall {
@@ -312,8 +312,8 @@ impl<'a> ImageView<'a> {
         strides: &[usize],
         yuv: YuvMatrix,
     ) -> Result<Self, ImageError> {
-        let ls: Vec<_> = planes.iter().map(|p| p.len()).zip(strides.iter().copied()).collect();
-        check_planes(format, width, height, &ls)?;
+        let ls = planes.iter().map(|p| p.len()).zip(strides.iter().copied());
+        check_planes(format, width, height, ls)?;
         let mut p = [&[][..]; 3];
         let mut s = [0; 3];
         p[..planes.len()].copy_from_slice(planes);
@@ -330,17 +330,18 @@ impl<'a> ImageView<'a> {
 
     /// A tightly packed frame in one contiguous buffer (planes one after another).
     pub fn packed(format: PixelFormat, width: usize, height: usize, data: &'a [u8]) -> Result<Self, ImageError> {
-        let mut planes = Vec::new();
-        let mut strides = Vec::new();
+        let n = format.n_planes();
+        let mut planes = [&[][..]; 3];
+        let mut strides = [0; 3];
         let mut rest = data;
-        for i in 0..format.n_planes() {
+        for i in 0..n {
             let (row, rows) = format.plane_size(i, width, height);
             let (p, r) = rest.split_at((row * rows).min(rest.len()));
-            planes.push(p);
-            strides.push(row);
+            planes[i] = p;
+            strides[i] = row;
             rest = r;
         }
-        Self::new(format, width, height, &planes, &strides, YuvMatrix::BT601)
+        Self::new(format, width, height, &planes[..n], &strides[..n], YuvMatrix::BT601)
     }
 
     /// The RGB value of one pixel; used where only a few pixels are read.
@@ -386,22 +387,30 @@ pub struct ImageViewMut<'a> {
 }
 
 impl<'a> ImageViewMut<'a> {
+    /// `planes`: the format's planes, in Y, U, V order for YUV (at most 3).
     pub fn new(
         format: PixelFormat,
         width: usize,
         height: usize,
-        planes: Vec<&'a mut [u8]>,
+        planes: impl IntoIterator<Item = &'a mut [u8]>,
         strides: &[usize],
         yuv: YuvMatrix,
     ) -> Result<Self, ImageError> {
-        let ls: Vec<_> = planes.iter().map(|p| p.len()).zip(strides.iter().copied()).collect();
-        check_planes(format, width, height, &ls)?;
-        let mut it = planes.into_iter();
-        let p = [
-            it.next().unwrap_or_default(),
-            it.next().unwrap_or_default(),
-            it.next().unwrap_or_default(),
-        ];
+        let mut p: [&'a mut [u8]; 3] = Default::default();
+        let mut count = 0;
+        for plane in planes {
+            if count == 3 {
+                return Err(ImageError::PlaneCount {
+                    format,
+                    expected: format.n_planes(),
+                    got: count + 1,
+                });
+            }
+            p[count] = plane;
+            count += 1;
+        }
+        let ls = p[..count].iter().map(|p| p.len()).zip(strides.iter().copied());
+        check_planes(format, width, height, ls)?;
         let mut s = [0; 3];
         s[..strides.len()].copy_from_slice(strides);
         Ok(Self {

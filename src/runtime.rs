@@ -3,7 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use ort::session::{builder::GraphOptimizationLevel, Session};
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::{
+    builder::GraphOptimizationLevel, HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionOutputs,
+};
+use ort::value::{Shape, Tensor, TensorElementType, TensorRefMut};
 use thiserror::Error;
 
 /// Version of the ONNX Runtime library the `ort` crate was built for.
@@ -164,8 +168,26 @@ pub enum ModelError {
     },
 }
 
+/// Input views kept at most: a few input buffers (the detector's circulate) times a few batch sizes.
+const BOUND_INPUTS: usize = 16;
+
+/// What a run needs besides the data, made once and reused, so that a run allocates nothing
+/// in Rust (ort wraps every tensor it is given or returns in a new `Arc`) and ONNX Runtime
+/// writes the outputs into tensors that already exist.
+struct Bindings {
+    /// Input tensors over the callers' buffers, by (address, batch size). Fields drop in
+    /// order: these views go before the session.
+    inputs: Vec<(usize, usize, TensorRefMut<'static, f32>)>,
+    /// Output tensors per batch size, written in place by each run.
+    outputs: Vec<(usize, RunOptions<HasSelectedOutputs>)>,
+    /// Off when running into the tensors made from the model's declared output shapes failed
+    /// (a model that declares them wrongly); ONNX Runtime then allocates the outputs.
+    preallocate: bool,
+}
+
 /// A loaded model with its path and role, for errors that name them.
 pub struct Model {
+    bindings: Bindings,
     pub session: Session,
     pub path: PathBuf,
     pub role: ModelRole,
@@ -204,6 +226,11 @@ impl Model {
             .map_err(|e| load(e.to_string()))?;
         let session = builder.commit_from_file(path).map_err(|e| load(e.to_string()))?;
         Ok(Self {
+            bindings: Bindings {
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+                preallocate: true,
+            },
             session,
             path: path.to_path_buf(),
             role,
@@ -211,15 +238,80 @@ impl Model {
         })
     }
 
-    /// Runs the model, adding the time it took to [`Model::take_busy`]'s account.
-    pub fn run<'s, 'i, 'v: 'i, const N: usize>(
-        &'s mut self,
-        inputs: impl Into<ort::session::SessionInputs<'i, 'v, N>>,
-    ) -> ort::Result<ort::session::SessionOutputs<'s>> {
+    /// Runs the model on its one input, `data` of `shape` (batch first), adding the time it
+    /// took to [`Model::take_busy`]'s account. Once a buffer and batch size have been seen,
+    /// a run allocates nothing on this side.
+    pub fn run(&mut self, data: &[f32], shape: [usize; 4]) -> ort::Result<SessionOutputs<'_>> {
+        if data.len() != shape.iter().product::<usize>() {
+            return Err(ort::Error::new(format!(
+                "{} values for an input of shape {shape:?}",
+                data.len()
+            )));
+        }
+        let (key, batch) = (data.as_ptr() as usize, shape[0]);
+        let inputs = &mut self.bindings.inputs;
+        let i = match inputs.iter().position(|(p, b, _)| (*p, *b) == (key, batch)) {
+            Some(i) => i,
+            None => {
+                if inputs.len() >= BOUND_INPUTS {
+                    inputs.remove(0);
+                }
+                let cpu = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default)?;
+                // SAFETY: ONNX Runtime reads a view's memory only while running, and a view runs
+                // only when its address and batch size (hence length) are those of `data`,
+                // which is borrowed for the run. A view outlived by its buffer is only dropped.
+                let view =
+                    unsafe { TensorRefMut::<f32>::from_raw(cpu, data.as_ptr().cast_mut().cast(), Shape::from(shape)) }?;
+                inputs.push((key, batch, view));
+                inputs.len() - 1
+            }
+        };
         let t = std::time::Instant::now();
-        let out = self.session.run(inputs);
+        let out = if self.bindings.preallocate {
+            let o = match self.bindings.outputs.iter().position(|(b, _)| *b == batch) {
+                Some(o) => o,
+                None => {
+                    let options = output_tensors(&self.session, batch)?;
+                    self.bindings.outputs.push((batch, options));
+                    self.bindings.outputs.len() - 1
+                }
+            };
+            let out = self
+                .session
+                .run_with_options(ort::inputs![&*self.bindings.inputs[i].2], &self.bindings.outputs[o].1);
+            if out.is_err() {
+                // Next time without them; this run's error is reported as it is.
+                self.bindings.preallocate = false;
+            }
+            out
+        } else {
+            self.session.run(ort::inputs![&*self.bindings.inputs[i].2])
+        };
         self.busy += t.elapsed();
         out
+    }
+
+    /// Runs the model once on zeros of `shape`, so that a model that cannot run is refused at
+    /// load, and one whose declared output shapes are wrong runs without tensors made from them.
+    pub fn probe(&mut self, shape: [usize; 4]) -> Result<(), ModelError> {
+        let zeros = vec![0.0f32; shape.iter().product()];
+        let first = self.run(&zeros, shape).map(|_| ()).map_err(|e| e.to_string());
+        let result = match first {
+            Err(_) if !self.bindings.preallocate => self.run(&zeros, shape).map(|_| ()).map_err(|e| e.to_string()),
+            r => r,
+        };
+        self.bindings.inputs.clear();
+        self.busy = Default::default();
+        result.map_err(|reason| ModelError::Run {
+            role: self.role,
+            path: self.path.clone(),
+            reason,
+        })
+    }
+
+    /// Whether runs write into tensors made once (for the tests).
+    pub fn preallocates(&self) -> bool {
+        self.bindings.preallocate
     }
 
     /// Time spent running the model since the last call.
@@ -253,14 +345,6 @@ impl Model {
             .unwrap_or_default()
     }
 
-    pub fn input_name(&self, i: usize) -> String {
-        self.session
-            .inputs()
-            .get(i)
-            .map(|o| o.name().to_string())
-            .unwrap_or_default()
-    }
-
     pub fn has_output(&self, name: &str) -> bool {
         self.session.outputs().iter().any(|o| o.name() == name)
     }
@@ -278,5 +362,70 @@ impl Model {
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// Run options whose outputs are tensors of the model's declared shapes, dynamic batch
+/// dimension set to `batch`; outputs of another type or shape are left to ONNX Runtime.
+fn output_tensors(session: &Session, batch: usize) -> ort::Result<RunOptions<HasSelectedOutputs>> {
+    let mut selector = OutputSelector::default();
+    for out in session.outputs() {
+        let Some(dims) = out.dtype().tensor_shape() else {
+            continue;
+        };
+        let dims: Vec<i64> = dims
+            .iter()
+            .enumerate()
+            .map(|(k, &d)| if k == 0 && d < 0 { batch as i64 } else { d })
+            .collect();
+        if out.dtype().tensor_type() != Some(TensorElementType::Float32) || dims.iter().any(|&d| d <= 0) {
+            continue;
+        }
+        selector = selector.preallocate(out.name(), Tensor::<f32>::new(&Allocator::default(), Shape::new(dims))?);
+    }
+    Ok(RunOptions::new()?.with_outputs(selector))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs into tensors made once must give what ONNX Runtime's own outputs give, batch after
+    /// batch, from the same and from different buffers.
+    #[test]
+    fn bound_runs_match_plain_runs() {
+        let path = default_model_path(GENDER_MODEL);
+        let mut model = Model::load(ModelRole::Gender, &path, 1, None).unwrap();
+        model.probe([1, 112, 112, 3]).unwrap();
+        assert!(model.preallocates(), "the shipped model's declared outputs fit");
+        let mut seed = 7u32;
+        let mut noise = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (seed >> 24) as f32
+                })
+                .collect()
+        };
+        let (a, b) = (noise(3 * 112 * 112 * 3), noise(2 * 112 * 112 * 3));
+        for (data, n) in [(&a, 3), (&b, 2), (&a, 3), (&b, 2)] {
+            let shape = [n, 112, 112, 3];
+            let bound: Vec<f32> = {
+                let out = model.run(data, shape).unwrap();
+                out["gender"].try_extract_tensor::<f32>().unwrap().1.to_vec()
+            };
+            let tensor = ort::value::TensorRef::from_array_view((shape, data.as_slice())).unwrap();
+            let plain = model.session.run(ort::inputs![tensor]).unwrap();
+            let plain = plain["gender"].try_extract_tensor::<f32>().unwrap().1.to_vec();
+            assert_eq!(bound.len(), n * 2);
+            assert_eq!(bound, plain);
+        }
+    }
+
+    #[test]
+    fn input_of_the_wrong_length_is_an_error() {
+        let path = default_model_path(EMOTION_MODEL);
+        let mut model = Model::load(ModelRole::Emotion, &path, 1, None).unwrap();
+        assert!(model.run(&[0.0; 100], [1, 64, 64, 1]).is_err());
     }
 }

@@ -40,14 +40,19 @@ pub struct Tracker {
     next_id: u64,
     /// Detection rounds a face may be missed before its track (and id) is dropped.
     pub max_misses: u32,
+    /// Matching scratch, kept so that steady state allocates nothing: candidate pairs
+    /// (IoU, track, detection) and which tracks and detections are taken.
+    pairs: Vec<(f32, usize, usize)>,
+    track_used: Vec<bool>,
+    det_used: Vec<bool>,
 }
 
 impl Tracker {
     pub fn new() -> Self {
         Self {
-            tracks: Vec::new(),
             next_id: 1,
             max_misses: 2,
+            ..Self::default()
         }
     }
 
@@ -56,14 +61,15 @@ impl Tracker {
     }
 
     /// A frame the detector ran on: continue, start and end tracks.
-    pub fn update(&mut self, detections: Vec<Detection>) {
+    pub fn update(&mut self, detections: &[Detection]) {
         for t in &mut self.tracks {
             t.frames_since_seen += 1;
             t.since_classified = t.since_classified.map(|n| n + 1);
             t.since_gender = t.since_gender.map(|n| n + 1);
         }
         // Greedy matching, best overlap first: enough for faces, which rarely cross.
-        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        let mut pairs = std::mem::take(&mut self.pairs);
+        pairs.clear();
         for (ti, t) in self.tracks.iter().enumerate() {
             for (di, d) in detections.iter().enumerate() {
                 let iou = t.face.bbox().iou(&d.bbox);
@@ -72,10 +78,14 @@ impl Tracker {
                 }
             }
         }
-        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut track_used = vec![false; self.tracks.len()];
-        let mut det_used = vec![false; detections.len()];
-        for (_, ti, di) in pairs {
+        // Ties go to the earlier track and detection (an unstable sort does not allocate).
+        pairs.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let (mut track_used, mut det_used) = (std::mem::take(&mut self.track_used), std::mem::take(&mut self.det_used));
+        track_used.clear();
+        track_used.resize(self.tracks.len(), false);
+        det_used.clear();
+        det_used.resize(detections.len(), false);
+        for &(_, ti, di) in &pairs {
             if track_used[ti] || det_used[di] {
                 continue;
             }
@@ -100,7 +110,7 @@ impl Tracker {
         }
         let max = self.max_misses;
         self.tracks.retain(|t| t.misses <= max);
-        for (di, d) in detections.into_iter().enumerate() {
+        for (di, &d) in detections.iter().enumerate() {
             if !det_used[di] {
                 let id = self.next_id;
                 self.next_id += 1;
@@ -119,6 +129,7 @@ impl Tracker {
                 });
             }
         }
+        (self.pairs, self.track_used, self.det_used) = (pairs, track_used, det_used);
     }
 
     /// A frame the detector skipped: move each face along at its last speed.
@@ -148,26 +159,40 @@ impl Tracker {
 
     /// The faces to report: those the latest detection round saw.
     pub fn faces(&self) -> Vec<Face> {
-        self.tracks
-            .iter()
-            .filter(|t| t.visible())
-            .map(|t| t.face.clone())
-            .collect()
+        let mut faces = Vec::new();
+        self.faces_into(&mut faces);
+        faces
+    }
+
+    /// [`faces`](Self::faces), appended to `out`.
+    pub fn faces_into(&self, out: &mut Vec<Face>) {
+        out.extend(self.visible().map(|t| t.face.clone()));
     }
 
     /// For each face, in the order of [`faces`](Self::faces): whether its emotion, and whether
     /// its gender, are due: never classified, or not for `emotion_interval` (`gender_interval`)
     /// frames or more.
     pub fn due(&self, emotion_interval: u32, gender_interval: u32) -> Vec<(bool, bool)> {
+        let (mut e, mut g) = (Vec::new(), Vec::new());
+        self.due_into(emotion_interval, gender_interval, &mut e, &mut g);
+        e.into_iter().zip(g).collect()
+    }
+
+    /// [`due`](Self::due) as two lists, emotion and gender, replacing their contents.
+    pub fn due_into(
+        &self,
+        emotion_interval: u32,
+        gender_interval: u32,
+        emotion: &mut Vec<bool>,
+        gender: &mut Vec<bool>,
+    ) {
         let due = |since: Option<u32>, interval: u32| since.is_none_or(|n| n >= interval.max(1));
-        self.visible()
-            .map(|t| {
-                (
-                    due(t.since_classified, emotion_interval),
-                    due(t.since_gender, gender_interval),
-                )
-            })
-            .collect()
+        emotion.clear();
+        gender.clear();
+        for t in self.visible() {
+            emotion.push(due(t.since_classified, emotion_interval));
+            gender.push(due(t.since_gender, gender_interval));
+        }
     }
 
     /// For each face, in the order of [`faces`](Self::faces): whether its emotion, and whether
@@ -218,15 +243,11 @@ mod tests {
     #[test]
     fn ids_stay_with_moving_faces_and_new_faces_get_new_ids() {
         let mut t = Tracker::new();
-        t.update(vec![det(0.0, 0.0, 100.0), det(500.0, 0.0, 100.0)]);
+        t.update(&[det(0.0, 0.0, 100.0), det(500.0, 0.0, 100.0)]);
         let ids: Vec<u64> = t.faces().iter().map(|f| f.id).collect();
         assert_eq!(ids, vec![1, 2]);
         // Both move 20 px right; a third face appears.
-        t.update(vec![
-            det(520.0, 0.0, 100.0),
-            det(20.0, 0.0, 100.0),
-            det(900.0, 900.0, 50.0),
-        ]);
+        t.update(&[det(520.0, 0.0, 100.0), det(20.0, 0.0, 100.0), det(900.0, 900.0, 50.0)]);
         let mut got: Vec<(u64, f32)> = t.faces().iter().map(|f| (f.id, f.bbox().x1)).collect();
         got.sort_by_key(|g| g.0);
         assert_eq!(got, vec![(1, 20.0), (2, 520.0), (3, 900.0)]);
@@ -235,8 +256,8 @@ mod tests {
     #[test]
     fn predict_moves_faces_between_detections() {
         let mut t = Tracker::new();
-        t.update(vec![det(0.0, 0.0, 100.0)]);
-        t.update(vec![det(30.0, 0.0, 100.0)]);
+        t.update(&[det(0.0, 0.0, 100.0)]);
+        t.update(&[det(30.0, 0.0, 100.0)]);
         t.predict(1000.0, 1000.0);
         let x = t.faces()[0].bbox().x1;
         assert!(x > 30.0 && x <= 60.0, "{x}");
@@ -250,22 +271,22 @@ mod tests {
     #[test]
     fn missed_faces_are_hidden_then_dropped_and_can_come_back_with_their_id() {
         let mut t = Tracker::new();
-        t.update(vec![det(0.0, 0.0, 100.0)]);
-        t.update(vec![]);
+        t.update(&[det(0.0, 0.0, 100.0)]);
+        t.update(&[]);
         assert!(t.faces().is_empty());
-        t.update(vec![det(2.0, 0.0, 100.0)]);
+        t.update(&[det(2.0, 0.0, 100.0)]);
         assert_eq!(t.faces()[0].id, 1);
         for _ in 0..3 {
-            t.update(vec![]);
+            t.update(&[]);
         }
-        t.update(vec![det(2.0, 0.0, 100.0)]);
+        t.update(&[det(2.0, 0.0, 100.0)]);
         assert_eq!(t.faces()[0].id, 2);
     }
 
     #[test]
     fn classification_is_due_for_new_faces_and_after_the_interval() {
         let mut t = Tracker::new();
-        t.update(vec![det(0.0, 0.0, 100.0)]);
+        t.update(&[det(0.0, 0.0, 100.0)]);
         assert_eq!(t.due(3, 10), vec![(true, true)]);
         let faces = t.faces();
         t.store_labels(&faces, &[true], &[true]);

@@ -212,6 +212,8 @@ struct State {
     /// With pipelining, the frame whose detection has started and whose classification waits
     /// for the next frame to arrive.
     pending: Option<Pending>,
+    /// The faces of the frame being finished; its room is reused from frame to frame.
+    faces: Vec<Face>,
 }
 
 /// A frame between [`Analyzer::begin`] and [`Analyzer::finish`], mapped for writing.
@@ -229,7 +231,9 @@ struct Pending {
 /// A frame ready to go downstream, with what the bus message and the counters need.
 struct Finished {
     buffer: gst::Buffer,
-    faces: Vec<Face>,
+    /// The frame's bus message, built with the faces at hand and posted with no lock held.
+    message: Option<gst::Message>,
+    faces: usize,
     busy: std::time::Duration,
     model: std::time::Duration,
 }
@@ -289,7 +293,8 @@ impl FaceEmotion {
         }
     }
 
-    fn post_message(&self, buf: &gst::BufferRef, faces: &[Face]) {
+    /// The `faceemotion` element message of a frame.
+    fn message(&self, buf: &gst::BufferRef, faces: &[Face]) -> gst::Message {
         let segment = self.obj().segment();
         let segment = segment.downcast_ref::<gst::ClockTime>();
         let pts = buf.pts();
@@ -326,9 +331,7 @@ impl FaceEmotion {
             .field("running-time", running_time)
             .field("faces", list)
             .build();
-        let _ = self
-            .obj()
-            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        gst::message::Element::builder(s).src(&*self.obj()).build()
     }
 }
 
@@ -336,12 +339,9 @@ fn add_meta(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32, c
     if faces.is_empty() {
         return;
     }
-    let model_name = |p: &Option<PathBuf>| {
-        p.as_ref()
-            .and_then(|p| p.file_stem())
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
+    fn model_name(p: &Option<PathBuf>) -> &str {
+        p.as_ref().and_then(|p| p.file_stem()?.to_str()).unwrap_or("")
+    }
     let (emotion_model, gender_model) = (model_name(&config.emotion), model_name(&config.gender));
     let (w, h) = (width as f32, height as f32);
     for (i, f) in faces.iter().enumerate() {
@@ -369,7 +369,7 @@ fn add_meta(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32, c
                 .field("label", e.label())
                 .field("label_id", e.best() as i32)
                 .field("confidence", e.confidence() as f64)
-                .field("model_name", emotion_model.as_str())
+                .field("model_name", emotion_model)
                 .build();
             for (name, p) in EMOTIONS.iter().zip(e.0) {
                 s.set(*name, p as f64);
@@ -382,7 +382,7 @@ fn add_meta(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32, c
                     .field("label", g.gender().label())
                     .field("label_id", g.gender() as i32)
                     .field("confidence", g.confidence() as f64)
-                    .field("model_name", gender_model.as_str())
+                    .field("model_name", gender_model)
                     .build(),
             );
             if let Some(age) = g.age {
@@ -390,7 +390,7 @@ fn add_meta(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32, c
                     gst::Structure::builder("age")
                         .field("label", format!("{:.0}", age))
                         .field("age", age as f64)
-                        .field("model_name", gender_model.as_str())
+                        .field("model_name", gender_model)
                         .build(),
                 );
             }
@@ -687,6 +687,7 @@ impl BaseTransformImpl for FaceEmotion {
             tracker: Tracker::new(),
             frame_index: 0,
             pending: None,
+            faces: Vec::new(),
         });
         *self.live.lock().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
@@ -700,7 +701,9 @@ impl BaseTransformImpl for FaceEmotion {
                 if let Some(state) = self.state.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
                     state.tracker.reset();
                     state.frame_index = 0;
-                    state.pending = None;
+                    if let Some(p) = state.pending.take() {
+                        state.analyzer.abandon(p.ticket);
+                    }
                 }
             }
             // A held frame came before this event (EOS, caps, segment, ...): it goes first.
@@ -794,7 +797,8 @@ impl BaseTransformImpl for FaceEmotion {
                     }
                     second = Some(Finished {
                         buffer: b,
-                        faces: Vec::new(),
+                        message: None,
+                        faces: 0,
                         busy: Default::default(),
                         model: Default::default(),
                     });
@@ -802,10 +806,7 @@ impl BaseTransformImpl for FaceEmotion {
             }
         }
         // Bus messages and pushes happen with no lock held: an application may act on them.
-        let mut out = [first, second]
-            .into_iter()
-            .flatten()
-            .map(|f| self.account(&per_frame, f));
+        let mut out = [first, second].into_iter().flatten().map(|f| self.account(f));
         match (out.next(), out.next()) {
             (Some(a), Some(b)) => {
                 self.obj().src_pad().push(a)?;
@@ -849,7 +850,7 @@ impl FaceEmotion {
             }
         };
         gst::debug!(CAT, imp = self, "pushing the held frame");
-        let buf = self.account(&per_frame, finished);
+        let buf = self.account(finished);
         self.obj().src_pad().push(buf)
     }
 
@@ -922,29 +923,31 @@ impl FaceEmotion {
             params,
             busy,
         } = p;
-        let faces = match image_of(&mut frame, format, yuv) {
+        let mut faces = std::mem::take(&mut state.faces);
+        faces.clear();
+        match image_of(&mut frame, format, yuv) {
             Ok(mut img) => match state
                 .analyzer
-                .finish(&img.as_view(), &params, &mut state.tracker, ticket)
+                .finish(&img.as_view(), &params, &mut state.tracker, ticket, &mut faces)
             {
-                Ok(faces) => {
+                Ok(()) => {
                     if per_frame.draw && !faces.is_empty() {
                         if let Err(e) = state.painter.draw(&mut img, &faces) {
                             self.warn_once(&mut state.last_warning, e.to_string());
                         }
                     }
-                    faces
                 }
                 Err(e) => {
                     self.warn_once(&mut state.last_warning, e.to_string());
-                    Vec::new()
+                    faces.clear();
                 }
             },
             Err(e) => {
+                // The detector job, if any, still has to be collected.
+                state.analyzer.abandon(ticket);
                 self.warn_once(&mut state.last_warning, format!("unusable frame: {e}"));
-                Vec::new()
             }
-        };
+        }
         let (width, height) = (frame.width(), frame.height());
         let mut buffer = frame.into_buffer();
         gst::log!(CAT, imp = self, "pts {:?}: {} faces", buffer.pts(), faces.len());
@@ -953,23 +956,27 @@ impl FaceEmotion {
         }
         // The frame held the only reference, so this does not copy.
         add_meta(buffer.make_mut(), &faces, width, height, state.analyzer.config());
+        let message = per_frame.post_messages.then(|| self.message(&buffer, &faces));
+        let n_faces = faces.len();
+        state.faces = faces;
         let (detector_work, waited) = state.analyzer.take_detector_times();
         Finished {
             buffer,
-            faces,
+            message,
+            faces: n_faces,
             busy: (busy + started.elapsed()).saturating_sub(waited) + detector_work,
             model: state.analyzer.take_model_time(),
         }
     }
 
     /// Posts the frame's message and counts it; returns the buffer to push.
-    fn account(&self, per_frame: &FrameSettings, f: Finished) -> gst::Buffer {
-        if per_frame.post_messages {
-            self.post_message(&f.buffer, &f.faces);
+    fn account(&self, f: Finished) -> gst::Buffer {
+        if let Some(m) = f.message {
+            let _ = self.obj().post_message(m);
         }
         let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         st.frames += 1;
-        st.faces += f.faces.len() as u64;
+        st.faces += f.faces as u64;
         st.model += f.model;
         st.processing += f.busy;
         f.buffer
@@ -988,21 +995,21 @@ fn image_of(
     for (d, &s) in strides.iter_mut().zip(&frame.plane_stride()[..n]) {
         *d = s as usize;
     }
-    let mut planes: Vec<&mut [u8]> = Vec::with_capacity(n);
-    for i in 0..n as u32 {
+    let mut planes: [&mut [u8]; 3] = Default::default();
+    for (i, plane) in planes.iter_mut().enumerate().take(n) {
         let p = frame
-            .plane_data_mut(i)
-            .map_err(|_| crate::image::ImageError::Plane(i as usize))?;
+            .plane_data_mut(i as u32)
+            .map_err(|_| crate::image::ImageError::Plane(i))?;
         // SAFETY: each plane slice covers its own region of the mapped buffer, and they live no
         // longer than the borrow of `frame`, which stays mapped meanwhile.
-        planes.push(unsafe { std::slice::from_raw_parts_mut(p.as_mut_ptr(), p.len()) });
+        *plane = unsafe { std::slice::from_raw_parts_mut(p.as_mut_ptr(), p.len()) };
     }
     if format == PixelFormat::Yv12 {
         // GStreamer lists YV12 planes as Y, V, U; the core wants Y, U, V.
         planes.swap(1, 2);
         strides.swap(1, 2);
     }
-    ImageViewMut::new(format, w, h, planes, &strides[..n], yuv)
+    ImageViewMut::new(format, w, h, planes.into_iter().take(n), &strides[..n], yuv)
 }
 
 impl VideoFilterImpl for FaceEmotion {

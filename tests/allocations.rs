@@ -1,0 +1,145 @@
+//! "No allocation per frame in steady state": the core (detector and its thread, tracker, crops,
+//! classifiers, overlay) is run on real frames through a counting allocator, pipelined as the
+//! element runs it, and must not allocate once every buffer has reached its working size.
+//! ONNX Runtime's own (C++) memory is its arena's business and not seen here.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use gstfaceemotion::analysis::{Analyzer, Face, ModelConfig, Params, Ticket};
+use gstfaceemotion::draw::Painter;
+use gstfaceemotion::image::{ImageViewMut, PixelFormat, YuvMatrix};
+use gstfaceemotion::runtime::{default_model_path, EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL};
+use gstfaceemotion::tracker::Tracker;
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+fn count() {
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const W: usize = 1920;
+const H: usize = 1080;
+
+/// The six group photos as 1080p I420 frames, tightly packed.
+fn frames() -> Vec<Vec<u8>> {
+    (1..=6)
+        .map(|i| {
+            let (_, buf) = common::decode(
+                &common::group_photo(i),
+                &format!("video/x-raw,format=I420,width={W},height={H},pixel-aspect-ratio=1/1"),
+            );
+            let map = buf.map_readable().unwrap();
+            assert_eq!(map.len(), W * H * 3 / 2, "packed I420 expected");
+            map.to_vec()
+        })
+        .collect()
+}
+
+fn view(data: &mut [u8]) -> ImageViewMut<'_> {
+    let (y, uv) = data.split_at_mut(W * H);
+    let (u, v) = uv.split_at_mut(W * H / 4);
+    ImageViewMut::new(PixelFormat::I420, W, H, [y, u, v], &[W, W / 2, W / 2], YuvMatrix::BT601).unwrap()
+}
+
+/// Runs `rounds` passes over the frames, pipelined (frame N+1 begun before frame N is
+/// finished); returns the allocations counted in the last pass and the faces seen in it.
+fn run(analyzer: &mut Analyzer, params: &Params, sources: &[Vec<u8>], rounds: usize) -> (usize, usize) {
+    let mut tracker = Tracker::new();
+    let mut painter = Painter::new();
+    let mut faces: Vec<Face> = Vec::new();
+    // Two frame buffers, as the element holds two frames; each gets a fresh copy of its
+    // source so that drawn overlays do not pile up.
+    let mut bufs = [sources[0].clone(), sources[0].clone()];
+    let total = rounds * sources.len();
+    let mut seen = 0;
+    let mut pending: Option<(usize, Ticket)> = None;
+    for n in 0..=total {
+        if n == total - sources.len() {
+            ALLOCATIONS.store(0, Ordering::SeqCst);
+            COUNTING.store(true, Ordering::SeqCst);
+        }
+        let begun = if n < total {
+            let buf = &mut bufs[n % 2];
+            buf.copy_from_slice(&sources[n % sources.len()]);
+            Some(analyzer.begin(&view(buf).as_view(), params, n as u64).unwrap())
+        } else {
+            None
+        };
+        if let Some((m, ticket)) = pending.take() {
+            let mut img = view(bufs[m % 2].as_mut_slice());
+            analyzer
+                .finish(&img.as_view(), params, &mut tracker, ticket, &mut faces)
+                .unwrap();
+            painter.draw(&mut img, &faces).unwrap();
+            if COUNTING.load(Ordering::SeqCst) {
+                seen += faces.len();
+            }
+        }
+        pending = begun.map(|t| (n, t));
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    (ALLOCATIONS.load(Ordering::SeqCst), seen)
+}
+
+#[test]
+fn steady_state_allocates_nothing() {
+    common::init();
+    let sources = frames();
+    let mut analyzer = Analyzer::new(ModelConfig {
+        detector: default_model_path(FULL_RANGE_MODEL),
+        emotion: Some(default_model_path(EMOTION_MODEL)),
+        gender: Some(default_model_path(GENDER_MODEL)),
+        threads: 0,
+        ort_library: None,
+    })
+    .unwrap();
+    for (name, params) in [
+        ("every face every frame", Params::default()),
+        (
+            "inference-interval=3 reclassify-interval=3",
+            Params {
+                inference_interval: 3,
+                reclassify_interval: 3,
+                ..Params::default()
+            },
+        ),
+    ] {
+        let (allocations, faces) = run(&mut analyzer, &params, &sources, 4);
+        assert!(faces >= 6 * 3, "{name}: only {faces} faces in six group photos");
+        assert_eq!(
+            allocations,
+            0,
+            "{name}: {allocations} allocations over {} frames",
+            sources.len()
+        );
+    }
+}
