@@ -295,6 +295,27 @@ fn overlay_changes_pixels_only_when_drawing() {
         .any(|ex| after[512 * 512 + (mid_y / 2) * 256 + ex / 2] < 100));
 }
 
+/// A frame someone else still holds (a decoder's reference picture) must come back to them as
+/// it was: drawing works on a copy; with `draw=false` the frame is only read, and the buffer
+/// that carries the metadata shares its memory instead of copying the pixels.
+#[test]
+fn frames_held_elsewhere_are_never_written() {
+    let (caps, buf) = astronaut("I420");
+    let before = buf.map_readable().unwrap().to_vec();
+    for draw in ["false", "true"] {
+        let held = buf.copy();
+        let out = run_one(&[("draw", draw)], &caps, held.clone());
+        assert_eq!(roi_faces(&out).len(), 1, "draw={draw}");
+        assert_eq!(
+            held.map_readable().unwrap().as_slice(),
+            before.as_slice(),
+            "draw={draw}: held frame changed"
+        );
+        let shared = out.peek_memory(0).as_ptr() == held.peek_memory(0).as_ptr();
+        assert_eq!(shared, draw == "false", "draw={draw}: memory shared {shared}");
+    }
+}
+
 #[test]
 fn bus_messages_carry_every_face() {
     let desc = format!(

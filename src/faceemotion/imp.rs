@@ -13,7 +13,7 @@ use gst_video::subclass::prelude::*;
 use crate::analysis::{Analyzer, Face, ModelConfig, Params, Ticket};
 use crate::classifier::EMOTIONS;
 use crate::draw::Painter;
-use crate::image::{ImageViewMut, PixelFormat, YuvMatrix};
+use crate::image::{ImageView, ImageViewMut, PixelFormat, YuvMatrix};
 use crate::runtime;
 use crate::tracker::Tracker;
 
@@ -216,9 +216,44 @@ struct State {
     faces: Vec<Face>,
 }
 
-/// A frame between [`Analyzer::begin`] and [`Analyzer::finish`], mapped for writing.
+/// A frame mapped for the analysis: for writing when the overlay is drawn, else for reading,
+/// so that a frame the decoder still holds (a reference picture) is not copied just to be
+/// looked at; the metadata then goes on a new buffer that shares the frame's memory.
+enum Mapped {
+    Writable(gst_video::VideoFrame<gst_video::video_frame::Writable>),
+    Readable(gst_video::VideoFrame<gst_video::video_frame::Readable>),
+}
+
+impl Mapped {
+    fn map(buf: gst::Buffer, info: &gst_video::VideoInfo, draw: bool) -> Result<Self, gst::Buffer> {
+        if draw {
+            let mut buf = buf;
+            // Copies only if another element still holds a reference (what in-place transforms do).
+            buf.make_mut();
+            gst_video::VideoFrame::from_buffer_writable(buf, info).map(Mapped::Writable)
+        } else {
+            gst_video::VideoFrame::from_buffer_readable(buf, info).map(Mapped::Readable)
+        }
+    }
+
+    fn into_buffer(self) -> gst::Buffer {
+        match self {
+            Mapped::Writable(f) => f.into_buffer(),
+            Mapped::Readable(f) => f.into_buffer(),
+        }
+    }
+
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Mapped::Writable(f) => (f.width(), f.height()),
+            Mapped::Readable(f) => (f.width(), f.height()),
+        }
+    }
+}
+
+/// A frame between [`Analyzer::begin`] and [`Analyzer::finish`].
 struct Pending {
-    frame: gst_video::VideoFrame<gst_video::video_frame::Writable>,
+    frame: Mapped,
     format: PixelFormat,
     yuv: YuvMatrix,
     ticket: Ticket,
@@ -784,7 +819,7 @@ impl BaseTransformImpl for FaceEmotion {
             if reload {
                 self.reload(state, per_frame.models_generation);
             }
-            match self.begin_frame(state, &per_frame.params, buf)? {
+            match self.begin_frame(state, &per_frame.params, per_frame.draw, buf)? {
                 Begun::Started(p) if pipelined => {
                     if let Some(prev) = state.pending.replace(p) {
                         second = Some(self.finish_frame(state, &per_frame, prev));
@@ -874,25 +909,30 @@ impl FaceEmotion {
         }
     }
 
-    /// Maps the frame for writing and starts its analysis (the detector, on its own thread).
-    fn begin_frame(&self, state: &mut State, params: &Params, mut buf: gst::Buffer) -> Result<Begun, gst::FlowError> {
+    /// Maps the frame (for writing when `draw`) and starts its analysis (the detector, on its
+    /// own thread).
+    fn begin_frame(
+        &self,
+        state: &mut State,
+        params: &Params,
+        draw: bool,
+        buf: gst::Buffer,
+    ) -> Result<Begun, gst::FlowError> {
         let started = std::time::Instant::now();
         let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
-        // Copies only if another element still holds a reference (what in-place transforms do).
-        buf.make_mut();
-        let mut frame = gst_video::VideoFrame::from_buffer_writable(buf, info).map_err(|_| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["could not map the buffer for writing"]);
+        let frame = Mapped::map(buf, info, draw).map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["could not map the buffer"]);
             gst::FlowError::Error
         })?;
         let frame_index = state.frame_index;
         state.frame_index += 1;
         let yuv = state.yuv;
-        let ticket = match image_of(&mut frame, format, yuv) {
+        let ticket = match view_of(&frame, format, yuv) {
             Ok(img) => state
                 .analyzer
-                .begin(&img.as_view(), params, frame_index)
+                .begin(&img, params, frame_index)
                 .map_err(|e| e.to_string()),
             Err(e) => Err(format!("unusable frame: {e}")),
         };
@@ -925,36 +965,40 @@ impl FaceEmotion {
         } = p;
         let mut faces = std::mem::take(&mut state.faces);
         faces.clear();
-        match image_of(&mut frame, format, yuv) {
-            Ok(mut img) => match state
+        let analysed = match view_of(&frame, format, yuv) {
+            Ok(img) => state
                 .analyzer
-                .finish(&img.as_view(), &params, &mut state.tracker, ticket, &mut faces)
-            {
-                Ok(()) => {
-                    if per_frame.draw && !faces.is_empty() {
-                        if let Err(e) = state.painter.draw(&mut img, &faces) {
-                            self.warn_once(&mut state.last_warning, e.to_string());
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.warn_once(&mut state.last_warning, e.to_string());
-                    faces.clear();
-                }
-            },
+                .finish(&img, &params, &mut state.tracker, ticket, &mut faces)
+                .map_err(|e| e.to_string()),
             Err(e) => {
                 // The detector job, if any, still has to be collected.
                 state.analyzer.abandon(ticket);
-                self.warn_once(&mut state.last_warning, format!("unusable frame: {e}"));
+                Err(format!("unusable frame: {e}"))
+            }
+        };
+        if let Err(msg) = analysed {
+            self.warn_once(&mut state.last_warning, msg);
+            faces.clear();
+        }
+        // Mapped for writing only when the overlay was wanted as the frame came in.
+        if let Mapped::Writable(f) = &mut frame {
+            if per_frame.draw && !faces.is_empty() {
+                let drawn = image_of(f, format, yuv)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut img| state.painter.draw(&mut img, &faces).map_err(|e| e.to_string()));
+                if let Err(msg) = drawn {
+                    self.warn_once(&mut state.last_warning, msg);
+                }
             }
         }
-        let (width, height) = (frame.width(), frame.height());
+        let (width, height) = frame.size();
         let mut buffer = frame.into_buffer();
         gst::log!(CAT, imp = self, "pts {:?}: {} faces", buffer.pts(), faces.len());
         for f in &faces {
             gst::trace!(CAT, imp = self, "face {:?}", f);
         }
-        // The frame held the only reference, so this does not copy.
+        // Mapped for writing, the frame held the only reference, so this does not copy; mapped
+        // for reading, a buffer the decoder still holds is copied shallowly (memory shared).
         add_meta(buffer.make_mut(), &faces, width, height, state.analyzer.config());
         let message = per_frame.post_messages.then(|| self.message(&buffer, &faces));
         let n_faces = faces.len();
@@ -983,7 +1027,37 @@ impl FaceEmotion {
     }
 }
 
-/// The core's view of a mapped frame.
+/// The core's read-only view of a mapped frame.
+fn view_of(frame: &Mapped, format: PixelFormat, yuv: YuvMatrix) -> Result<ImageView<'_>, crate::image::ImageError> {
+    fn planes<T>(
+        frame: &gst_video::VideoFrame<T>,
+        format: PixelFormat,
+        yuv: YuvMatrix,
+    ) -> Result<ImageView<'_>, crate::image::ImageError> {
+        let (w, h) = (frame.width() as usize, frame.height() as usize);
+        let n = format.n_planes();
+        let mut strides = [0usize; 3];
+        let mut planes: [&[u8]; 3] = [&[]; 3];
+        for i in 0..n {
+            strides[i] = frame.plane_stride()[i] as usize;
+            planes[i] = frame
+                .plane_data(i as u32)
+                .map_err(|_| crate::image::ImageError::Plane(i))?;
+        }
+        if format == PixelFormat::Yv12 {
+            // GStreamer lists YV12 planes as Y, V, U; the core wants Y, U, V.
+            planes.swap(1, 2);
+            strides.swap(1, 2);
+        }
+        ImageView::new(format, w, h, &planes[..n], &strides[..n], yuv)
+    }
+    match frame {
+        Mapped::Writable(f) => planes(f, format, yuv),
+        Mapped::Readable(f) => planes(f, format, yuv),
+    }
+}
+
+/// The core's writable view of a frame mapped for writing.
 fn image_of(
     frame: &mut gst_video::VideoFrame<gst_video::video_frame::Writable>,
     format: PixelFormat,
