@@ -172,6 +172,8 @@ impl Tracker {
     /// For each face, in the order of [`faces`](Self::faces): whether its emotion, and whether
     /// its gender, are due: never classified, or not for `emotion_interval` (`gender_interval`)
     /// frames or more.
+    /// The element uses [`due_into`](Self::due_into); this pairwise form reads better in tests.
+    #[cfg(test)]
     pub fn due(&self, emotion_interval: u32, gender_interval: u32) -> Vec<(bool, bool)> {
         let (mut e, mut g) = (Vec::new(), Vec::new());
         self.due_into(emotion_interval, gender_interval, &mut e, &mut g);

@@ -963,8 +963,8 @@ impl FaceEmotion {
             params,
             busy,
         } = p;
+        // `finish` replaces its contents; the error paths below empty it.
         let mut faces = std::mem::take(&mut state.faces);
-        faces.clear();
         let analysed = match view_of(&frame, format, yuv) {
             Ok(img) => state
                 .analyzer
