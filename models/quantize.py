@@ -17,7 +17,8 @@ Steps (each says what it does):
      3.3.6 (assets/screenshot-facematch.jpg, assets/samples.jpg), men and women of many ages;
   3. static quantisation (MinMax calibration, QDQ, uint8 activations, int8 per-channel weights)
      of everything up to the global pooling; the two small heads (gender softmax, age regression)
-     stay fp32: quantising them moved some ages by 19 years;
+     stay fp32: quantising them moved some ages by 19 years. Then the input's mean and scale are
+     rewritten into a form ONNX Runtime runs fast (`fast_front`: the network 1.15x faster);
   4. the check: on the check faces the INT8 network must give the same gender decision as fp32 on
      every face, female probability within 0.15, age within 6 years (mean within 1.5), and run
      faster than fp32 on one thread. Then the file is compared with the one in models/.
@@ -148,6 +149,41 @@ class Reader(CalibrationDataReader):
 
 quantize_static(str(pre), str(out), Reader(cal), quant_format=QuantFormat.QDQ, per_channel=True,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=heads)
+
+def fast_front(path):
+    """The network opens with Transpose(NHWC -> NCHW), Sub(mean [1,3,1,1]), Mul(1/255). For the INT8
+    kernels ONNX Runtime moves the transpose below the Sub, which then broadcasts a 3-vector over
+    NHWC data, three values at a time: 13 % of the INT8 network's time. Here the mean is tiled to
+    the input's size (one long broadcast over the batch), and the 1/255 goes into the input's
+    quantisation scale (integers unchanged, one rounding fewer): Sub -> Q -> Transpose."""
+    m = onnx.load(str(path)); g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    val = lambda n: onnx.numpy_helper.to_array(inits[n])
+    by_input = lambda name: [n for n in g.node if name in n.input]
+    t, = [n for n in g.node if n.op_type == "Transpose" and n.input[0] == "input"]
+    sub, = by_input(t.output[0]); q1, = by_input(sub.output[0]); dq1, = by_input(q1.output[0])
+    mul, = by_input(dq1.output[0]); q2, = by_input(mul.output[0])
+    assert (sub.op_type, q1.op_type, dq1.op_type, mul.op_type, q2.op_type) == ("Sub", "QuantizeLinear", "DequantizeLinear", "Mul", "QuantizeLinear")
+    dqs, = [n for n in g.node if n.output[0] == mul.input[1]]
+    s = float((val(dqs.input[0]).astype(np.float32) - val(dqs.input[2])) * val(dqs.input[1]))
+    mean = val(sub.input[1]).reshape(1, 1, 1, 3)
+    h, w = [d.dim_value for d in g.input[0].type.tensor_type.shape.dim[1:3]]
+    g.initializer.extend([onnx.numpy_helper.from_array(np.ascontiguousarray(np.broadcast_to(mean, (1, h, w, 3)), np.float32), "mean_nhwc"),
+                          onnx.numpy_helper.from_array(np.array(float(val(q2.input[1])) / s, np.float32), "input_scale")])
+    front = [onnx.helper.make_node("Sub", ["input", "mean_nhwc"], ["input_centred"], name="front_sub"),
+             onnx.helper.make_node("QuantizeLinear", ["input_centred", "input_scale", q2.input[2]], ["input_q"], name="front_q"),
+             onnx.helper.make_node("Transpose", ["input_q"], [q2.output[0]], perm=[0, 3, 1, 2], name="front_transpose")]
+    gone = {id(n) for n in (t, sub, q1, dq1, mul, q2, dqs)}
+    rest = [n for n in g.node if id(n) not in gone]
+    del g.node[:]; g.node.extend(front + rest)
+    used = {i for n in g.node for i in n.input}
+    for i in list(g.initializer):
+        if i.name not in used:
+            g.initializer.remove(i)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+fast_front(out)
 
 x = np.stack(check)
 f32, i8 = session(models / "faceapi_age_gender.onnx"), session(out)
