@@ -1027,6 +1027,25 @@ impl FaceEmotion {
     }
 }
 
+/// GStreamer's index of the core's plane `i`: GStreamer lists YV12 planes as Y, V, U, the core
+/// wants Y, U, V.
+fn gst_plane(format: PixelFormat, i: usize) -> u32 {
+    match (format, i) {
+        (PixelFormat::Yv12, 1) => 2,
+        (PixelFormat::Yv12, 2) => 1,
+        _ => i as u32,
+    }
+}
+
+/// The strides of the frame's planes, in the core's plane order.
+fn plane_strides<T>(frame: &gst_video::VideoFrame<T>, format: PixelFormat) -> [usize; 3] {
+    let mut strides = [0usize; 3];
+    for (i, s) in strides.iter_mut().enumerate().take(format.n_planes()) {
+        *s = frame.plane_stride()[gst_plane(format, i) as usize] as usize;
+    }
+    strides
+}
+
 /// The core's read-only view of a mapped frame.
 fn view_of(frame: &Mapped, format: PixelFormat, yuv: YuvMatrix) -> Result<ImageView<'_>, crate::image::ImageError> {
     fn planes<T>(
@@ -1036,18 +1055,12 @@ fn view_of(frame: &Mapped, format: PixelFormat, yuv: YuvMatrix) -> Result<ImageV
     ) -> Result<ImageView<'_>, crate::image::ImageError> {
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         let n = format.n_planes();
-        let mut strides = [0usize; 3];
+        let strides = plane_strides(frame, format);
         let mut planes: [&[u8]; 3] = [&[]; 3];
-        for i in 0..n {
-            strides[i] = frame.plane_stride()[i] as usize;
-            planes[i] = frame
-                .plane_data(i as u32)
+        for (i, plane) in planes.iter_mut().enumerate().take(n) {
+            *plane = frame
+                .plane_data(gst_plane(format, i))
                 .map_err(|_| crate::image::ImageError::Plane(i))?;
-        }
-        if format == PixelFormat::Yv12 {
-            // GStreamer lists YV12 planes as Y, V, U; the core wants Y, U, V.
-            planes.swap(1, 2);
-            strides.swap(1, 2);
         }
         ImageView::new(format, w, h, &planes[..n], &strides[..n], yuv)
     }
@@ -1065,23 +1078,15 @@ fn image_of(
 ) -> Result<ImageViewMut<'_>, crate::image::ImageError> {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
     let n = format.n_planes();
-    let mut strides = [0usize; 4];
-    for (d, &s) in strides.iter_mut().zip(&frame.plane_stride()[..n]) {
-        *d = s as usize;
-    }
+    let strides = plane_strides(frame, format);
     let mut planes: [&mut [u8]; 3] = Default::default();
     for (i, plane) in planes.iter_mut().enumerate().take(n) {
         let p = frame
-            .plane_data_mut(i as u32)
+            .plane_data_mut(gst_plane(format, i))
             .map_err(|_| crate::image::ImageError::Plane(i))?;
         // SAFETY: each plane slice covers its own region of the mapped buffer, and they live no
         // longer than the borrow of `frame`, which stays mapped meanwhile.
         *plane = unsafe { std::slice::from_raw_parts_mut(p.as_mut_ptr(), p.len()) };
-    }
-    if format == PixelFormat::Yv12 {
-        // GStreamer lists YV12 planes as Y, V, U; the core wants Y, U, V.
-        planes.swap(1, 2);
-        strides.swap(1, 2);
     }
     ImageViewMut::new(format, w, h, planes.into_iter().take(n), &strides[..n], yuv)
 }
