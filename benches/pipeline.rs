@@ -228,8 +228,8 @@ fn floor(clip: &Path) -> (Vec<Duration>, Vec<Duration>) {
     gst::init().unwrap();
     let mut analyzer = Analyzer::new(ModelConfig {
         detector: default_model_path(gstfaceemotion::runtime::FULL_RANGE_MODEL),
-        emotion: Some(default_model_path(gstfaceemotion::runtime::EMOTION_MODEL)),
-        gender: Some(default_model_path(gstfaceemotion::runtime::GENDER_MODEL)),
+        emotion: vec![default_model_path(gstfaceemotion::runtime::EMOTION_MODEL)],
+        gender: vec![default_model_path(gstfaceemotion::runtime::GENDER_MODEL)],
         threads: 0,
         ort_library: None,
     })

@@ -9,9 +9,10 @@
 mod common;
 
 use common::*;
-use gstfaceemotion::analysis::{Analyzer, Face, ModelConfig, Params};
+use gstfaceemotion::analysis::{Analyzer, ModelConfig, Params};
 use gstfaceemotion::detector::letterbox_region;
 use gstfaceemotion::draw::Painter;
+use gstfaceemotion::face::Face;
 use gstfaceemotion::image::{ImageView, ImageViewMut, PixelFormat, YuvMatrix};
 use gstfaceemotion::resample::{Border, Resampler};
 use gstfaceemotion::runtime::default_model_path;
@@ -120,8 +121,8 @@ fn main() {
 
     let config = ModelConfig {
         detector: default_model_path(gstfaceemotion::runtime::FULL_RANGE_MODEL),
-        emotion: Some(default_model_path(gstfaceemotion::runtime::EMOTION_MODEL)),
-        gender: Some(default_model_path(gstfaceemotion::runtime::GENDER_MODEL)),
+        emotion: vec![default_model_path(gstfaceemotion::runtime::EMOTION_MODEL)],
+        gender: vec![default_model_path(gstfaceemotion::runtime::GENDER_MODEL)],
         threads: 0,
         ort_library: None,
     };
@@ -148,25 +149,18 @@ fn main() {
     assert_eq!(dets.len(), 5, "sample5 has five faces");
     // The shipped INT8 age/gender network, then the fp32 one it was made from, for comparison.
     let fp32 = Analyzer::new(ModelConfig {
-        gender: Some(default_model_path("faceapi_age_gender.onnx")),
+        gender: vec![default_model_path("faceapi_age_gender.onnx")],
         ..analyzer.config().clone()
     })
     .expect("models");
     for (label, a) in [("", &mut analyzer), (" (fp32 age/gender)", &mut { fp32 })] {
         for n in [1, 4, 16] {
-            let faces: Vec<Face> = (0..n)
-                .map(|i| Face {
-                    detection: dets[i % dets.len()],
-                    emotion: None,
-                    gender: None,
-                    id: 0,
-                })
-                .collect();
+            let faces: Vec<Face> = (0..n).map(|i| Face::new(dets[i % dets.len()])).collect();
             let mut model = Vec::new();
+            let mut answers = Vec::new();
             let total = median_ms(30, || {
-                let mut f = faces.clone();
                 a.take_model_time();
-                a.classify(&img, &mut f, None, None, &params).unwrap();
+                a.classify(&img, &faces, None, None, &params, &mut answers).unwrap();
                 model.push(a.take_model_time());
             });
             println!(
@@ -178,16 +172,7 @@ fn main() {
 
     println!("\n## Drawing 5 faces (ms, median)\n");
     println!("| format | 1920x1080 |\n|---|---|");
-    let mut faces: Vec<Face> = dets
-        .iter()
-        .map(|d| Face {
-            detection: *d,
-            emotion: None,
-            gender: None,
-            id: 0,
-        })
-        .collect();
-    analyzer.classify(&img, &mut faces, None, None, &params).unwrap();
+    let faces = analyzer.analyze(&img, &params).unwrap();
     let mut painter = Painter::new();
     for f in [
         PixelFormat::I420,

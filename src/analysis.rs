@@ -1,28 +1,42 @@
-//! Frame in, faces out: detection, crops, batched classification.
+//! Frame in, faces out: the models, detection (on a thread of its own), crops, and batched
+//! classification, with the answers of an ensemble averaged.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::classifier::{CropKind, EmotionClassifier, EmotionScores, GenderClassifier, GenderScores};
-use crate::detector::{BBox, Detection, Detector, DetectorKind, Letterboxer, Prepared};
+use crate::classifier::{CropKind, EmotionClassifier, GenderClassifier};
+use crate::detector::{Detector, DetectorKind, Letterboxer, Prepared};
+use crate::face::{BBox, Detection, EmotionScores, Face, GenderScores};
 use crate::image::ImageView;
 use crate::resample::{Border, RectF, Resampler};
-use crate::runtime::ModelError;
-use crate::tracker::Tracker;
+use crate::runtime::{ModelError, ModelRole};
 
-/// Which models to load and how; changing any of these means loading the models again.
+/// Which models to load and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelConfig {
     pub detector: PathBuf,
-    /// `None` skips emotion classification.
-    pub emotion: Option<PathBuf>,
-    /// `None` skips gender classification.
-    pub gender: Option<PathBuf>,
+    /// Emotion models: none (no emotion), one, or two whose probabilities are averaged.
+    pub emotion: Vec<PathBuf>,
+    /// Gender models, the same way; the age comes from those that give it.
+    pub gender: Vec<PathBuf>,
     /// Intra-op threads per model; 0: automatic (the detector one, the classifiers one per core).
     pub threads: usize,
     /// ONNX Runtime library; `None` uses `$ORT_DYLIB_PATH` or the installed one.
     pub ort_library: Option<String>,
+}
+
+impl ModelConfig {
+    /// Intra-op threads of the detector and of the classifiers. Measured here: BlazeFace runs no
+    /// faster on two threads than on one, while the batched classifiers gain about 1.5x. So in
+    /// auto mode the detector leaves the other core to the rest of the pipeline (the decoder,
+    /// typically).
+    fn threads(&self) -> (usize, usize) {
+        match self.threads {
+            0 => (1, std::thread::available_parallelism().map_or(1, |n| n.get())),
+            n => (n, n),
+        }
+    }
 }
 
 /// Per-frame knobs; cheap to change at any time.
@@ -45,6 +59,10 @@ pub struct Params {
     /// Video only: run the gender and age model on a tracked face every Nth frame (they do not
     /// change for a person); 0 follows `reclassify_interval`.
     pub gender_interval: u32,
+    /// Video only: how per-frame answers become a person's.
+    pub smoothing: crate::person::Smoothing,
+    /// Video only: how long (ns of stream time) a face the detector no longer finds keeps its id.
+    pub track_timeout: u64,
 }
 
 impl Default for Params {
@@ -58,24 +76,14 @@ impl Default for Params {
             inference_interval: 1,
             reclassify_interval: 1,
             gender_interval: 0,
+            smoothing: Default::default(),
+            track_timeout: crate::tracker::DEFAULT_TIMEOUT_NS,
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Face {
-    pub detection: Detection,
-    pub emotion: Option<EmotionScores>,
-    pub gender: Option<GenderScores>,
-    /// Stable identity across frames, given by the tracker; 0 when not tracked.
-    pub id: u64,
-}
-
-impl Face {
-    pub fn bbox(&self) -> BBox {
-        self.detection.bbox
-    }
-}
+/// One face's answers from the classifiers (averaged over an ensemble).
+pub type Answer = (Option<EmotionScores>, Option<GenderScores>);
 
 /// The square around a detection that the classifiers see.
 pub fn crop_region(b: &BBox, scale: f32) -> RectF {
@@ -105,6 +113,7 @@ struct Done {
     model_time: Duration,
     /// The whole job on the thread, model and decoding.
     work_time: Duration,
+    nonfinite: usize,
 }
 
 /// The detector on a thread of its own, so that it can look at the next frame while the
@@ -114,6 +123,7 @@ struct DetectorWorker {
     done: mpsc::Receiver<Done>,
     thread: Option<std::thread::JoinHandle<()>>,
     kind: DetectorKind,
+    path: PathBuf,
     next_seq: u64,
     /// Inputs and face lists handed back by the thread, for the next frames (no allocation in
     /// steady state).
@@ -123,6 +133,7 @@ struct DetectorWorker {
     work_time: Duration,
     /// Time the caller spent blocked waiting for answers.
     waited: Duration,
+    nonfinite: usize,
 }
 
 impl DetectorWorker {
@@ -133,12 +144,21 @@ impl DetectorWorker {
         let (jobs, job_rx) = mpsc::sync_channel::<Job>(JOBS_IN_FLIGHT);
         let (done_tx, done) = mpsc::sync_channel::<Done>(JOBS_IN_FLIGHT);
         let kind = detector.kind();
+        let path = detector.path().to_path_buf();
         let thread = std::thread::Builder::new()
             .name("faceemotion-detector".into())
             .spawn(move || {
                 for mut job in job_rx {
                     let started = std::time::Instant::now();
-                    let result = detector.infer(&job.prepared, job.threshold, &mut job.dets);
+                    // A fault in the model's outputs must come back as an error on this frame,
+                    // not end the thread and every frame after it.
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        detector.infer(&job.prepared, job.threshold, &mut job.dets)
+                    }))
+                    .unwrap_or_else(|_| {
+                        job.dets.clear();
+                        Err(ModelError::Worker("the detector failed on a frame".into()))
+                    });
                     let done = Done {
                         seq: job.seq,
                         prepared: job.prepared,
@@ -146,6 +166,7 @@ impl DetectorWorker {
                         result,
                         model_time: detector.take_model_time(),
                         work_time: started.elapsed(),
+                        nonfinite: detector.take_nonfinite(),
                     };
                     if done_tx.send(done).is_err() {
                         break;
@@ -158,12 +179,14 @@ impl DetectorWorker {
             done,
             thread: Some(thread),
             kind,
+            path,
             next_seq: 0,
             spare: Vec::new(),
             spare_dets: Vec::new(),
             model_time: Duration::ZERO,
             work_time: Duration::ZERO,
             waited: Duration::ZERO,
+            nonfinite: 0,
         })
     }
 
@@ -193,6 +216,7 @@ impl DetectorWorker {
             self.spare.push(done.prepared);
             self.model_time += done.model_time;
             self.work_time += done.work_time;
+            self.nonfinite += done.nonfinite;
             if done.seq == seq {
                 std::mem::swap(dets, &mut done.dets);
             }
@@ -221,57 +245,46 @@ impl Drop for DetectorWorker {
 /// Detector jobs that can be waiting at once: two in use (pipelining), the rest is slack.
 const JOBS_IN_FLIGHT: usize = 4;
 
-/// What [`Analyzer::begin`] started for a frame, to be given to [`Analyzer::finish`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ticket {
-    /// The detector job of this frame; `None` on frames where the tracker alone moves the faces.
-    detection: Option<u64>,
+/// A model that gave NaN or infinite values since the last look, and on how many faces (or
+/// anchors, for the detector).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonFinite {
+    pub role: ModelRole,
+    pub path: PathBuf,
+    pub count: usize,
 }
 
 pub struct Analyzer {
     config: ModelConfig,
     detector: DetectorWorker,
     letterboxer: Letterboxer,
-    emotion: Option<EmotionClassifier>,
-    gender: Option<GenderClassifier>,
+    emotion: Vec<EmotionClassifier>,
+    gender: Vec<GenderClassifier>,
     resampler: Resampler,
     shrink: crate::resample::GreyShrinker,
     crop_rgb: Vec<u8>,
-    /// Model inputs of the faces to classify: emotion, gender.
-    batches: [Vec<f32>; 2],
-    /// Which faces went into each batch.
+    /// Model inputs of the faces to classify, one batch per network: the emotion networks',
+    /// then the gender networks'.
+    batches: Vec<Vec<f32>>,
+    /// Which faces went into the emotion and the gender batches.
     picked: [Vec<usize>; 2],
-    emotion_out: Vec<EmotionScores>,
-    gender_out: Vec<GenderScores>,
+    emotion_out: Vec<Vec<Option<EmotionScores>>>,
+    gender_out: Vec<Vec<Option<GenderScores>>>,
     /// The detector's latest faces.
     dets: Vec<Detection>,
-    /// Which faces of the frame are due for each classifier.
-    emotion_due: Vec<bool>,
-    gender_due: Vec<bool>,
+}
+
+fn load_all<T>(paths: &[PathBuf], mut load: impl FnMut(&Path) -> Result<T, ModelError>) -> Result<Vec<T>, ModelError> {
+    paths.iter().map(|p| load(p)).collect()
 }
 
 impl Analyzer {
     /// Loads and checks every model; errors name the file and what is wrong with it.
     pub fn new(config: ModelConfig) -> Result<Self, ModelError> {
-        let lib = config.ort_library.as_deref();
-        // Measured here: BlazeFace runs no faster on two threads than on one, while the batched
-        // classifiers gain about 1.5x. So in auto mode the detector leaves the other core to the
-        // rest of the pipeline (the decoder, typically).
-        let (det_threads, cls_threads) = match config.threads {
-            0 => (1, std::thread::available_parallelism().map_or(1, |n| n.get())),
-            n => (n, n),
-        };
-        let detector = DetectorWorker::spawn(Detector::load(&config.detector, det_threads, lib)?)?;
-        let emotion = config
-            .emotion
-            .as_ref()
-            .map(|p| EmotionClassifier::load(p, cls_threads, lib))
-            .transpose()?;
-        let gender = config
-            .gender
-            .as_ref()
-            .map(|p| GenderClassifier::load(p, cls_threads, lib))
-            .transpose()?;
+        let detector = Self::load_detector(&config)?;
+        let emotion = Self::load_emotion(&config)?;
+        let gender = Self::load_gender(&config)?;
+        let nets = emotion.len() + gender.len();
         Ok(Self {
             config,
             detector,
@@ -281,25 +294,91 @@ impl Analyzer {
             resampler: Resampler::new(),
             shrink: Default::default(),
             crop_rgb: Vec::new(),
-            batches: [Vec::new(), Vec::new()],
+            batches: vec![Vec::new(); nets],
             picked: [Vec::new(), Vec::new()],
             emotion_out: Vec::new(),
             gender_out: Vec::new(),
             dets: Vec::new(),
-            emotion_due: Vec::new(),
-            gender_due: Vec::new(),
         })
+    }
+
+    fn load_detector(config: &ModelConfig) -> Result<DetectorWorker, ModelError> {
+        let lib = config.ort_library.as_deref();
+        DetectorWorker::spawn(Detector::load(&config.detector, config.threads().0, lib)?)
+    }
+
+    fn load_emotion(config: &ModelConfig) -> Result<Vec<EmotionClassifier>, ModelError> {
+        let lib = config.ort_library.as_deref();
+        load_all(&config.emotion, |p| EmotionClassifier::load(p, config.threads().1, lib))
+    }
+
+    fn load_gender(config: &ModelConfig) -> Result<Vec<GenderClassifier>, ModelError> {
+        let lib = config.ort_library.as_deref();
+        load_all(&config.gender, |p| GenderClassifier::load(p, config.threads().1, lib))
+    }
+
+    /// Loads the detector of `config` in place of the current one; on error the current one
+    /// stays. Only the detector's part of `config` is looked at.
+    pub fn replace_detector(&mut self, config: &ModelConfig) -> Result<(), ModelError> {
+        let next = ModelConfig {
+            detector: config.detector.clone(),
+            threads: config.threads,
+            ..self.config.clone()
+        };
+        self.detector = Self::load_detector(&next)?;
+        self.config = next;
+        Ok(())
+    }
+
+    /// Loads the emotion models of `config` in place of the current ones (none: no emotion);
+    /// on error the current ones stay.
+    pub fn replace_emotion(&mut self, config: &ModelConfig) -> Result<(), ModelError> {
+        let next = ModelConfig {
+            emotion: config.emotion.clone(),
+            threads: config.threads,
+            ..self.config.clone()
+        };
+        self.emotion = Self::load_emotion(&next)?;
+        self.config = next;
+        self.batches.resize(self.emotion.len() + self.gender.len(), Vec::new());
+        Ok(())
+    }
+
+    /// The same for the gender (and age) models.
+    pub fn replace_gender(&mut self, config: &ModelConfig) -> Result<(), ModelError> {
+        let next = ModelConfig {
+            gender: config.gender.clone(),
+            threads: config.threads,
+            ..self.config.clone()
+        };
+        self.gender = Self::load_gender(&next)?;
+        self.config = next;
+        self.batches.resize(self.emotion.len() + self.gender.len(), Vec::new());
+        Ok(())
     }
 
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }
 
+    pub fn has_emotion(&self) -> bool {
+        !self.emotion.is_empty()
+    }
+
+    pub fn has_gender(&self) -> bool {
+        !self.gender.is_empty()
+    }
+
+    /// Whether a gender model gives the age too.
+    pub fn gives_age(&self) -> bool {
+        self.gender.iter().any(|g| g.gives_age())
+    }
+
     /// Time spent inside the models (detector, classifiers) since the last call.
     pub fn take_model_time(&mut self) -> std::time::Duration {
         std::mem::take(&mut self.detector.model_time)
-            + self.emotion.as_mut().map(|c| c.take_model_time()).unwrap_or_default()
-            + self.gender.as_mut().map(|c| c.take_model_time()).unwrap_or_default()
+            + self.emotion.iter_mut().map(|c| c.take_model_time()).sum::<Duration>()
+            + self.gender.iter_mut().map(|c| c.take_model_time()).sum::<Duration>()
     }
 
     /// Since the last call: the detector thread's working time, and the time this thread spent
@@ -311,12 +390,36 @@ impl Analyzer {
         )
     }
 
+    /// The models that gave NaN or infinite values since the last call, appended to `out`.
+    /// Such answers are no answers: the face gets no label from that model, the anchor no face.
+    pub fn take_nonfinite(&mut self, out: &mut Vec<NonFinite>) {
+        let mut push = |role, path: &Path, count| {
+            if count > 0 {
+                out.push(NonFinite {
+                    role,
+                    path: path.to_path_buf(),
+                    count,
+                });
+            }
+        };
+        let det = std::mem::take(&mut self.detector.nonfinite);
+        push(ModelRole::Detector, &self.detector.path, det);
+        for c in &mut self.emotion {
+            let n = c.take_nonfinite();
+            push(ModelRole::Emotion, c.path(), n);
+        }
+        for c in &mut self.gender {
+            let n = c.take_nonfinite();
+            push(ModelRole::Gender, c.path(), n);
+        }
+    }
+
     pub fn detector_kind(&self) -> DetectorKind {
         self.detector.kind
     }
 
     /// Letterboxes `img` and gives it to the detector thread; the answer is read with `wait_detection`.
-    fn submit_detection(&mut self, img: &ImageView, params: &Params) -> Result<u64, ModelError> {
+    pub fn submit_detection(&mut self, img: &ImageView, params: &Params) -> Result<u64, ModelError> {
         let mut prepared = self.detector.spare.pop().unwrap_or_default();
         let size = self.detector.kind.input_size();
         if let Err(e) = self.letterboxer.prepare(img, size, params.tiles, &mut prepared) {
@@ -326,36 +429,49 @@ impl Analyzer {
         self.detector.submit(prepared, params.threshold)
     }
 
-    /// Waits for job `seq` and leaves its faces, filtered and capped by `params`, in `self.dets`.
-    fn wait_detection(&mut self, seq: u64, params: &Params) -> Result<(), ModelError> {
-        self.detector.wait(seq, &mut self.dets)?;
+    /// Waits for job `seq` and returns its faces, filtered and capped by `params`.
+    pub fn wait_detection(&mut self, seq: u64, params: &Params) -> Result<&[Detection], ModelError> {
+        let result = self.detector.wait(seq, &mut self.dets);
+        if result.is_err() {
+            self.dets.clear();
+        }
+        result?;
         let min = params.min_face_size as f32;
         self.dets
             .retain(|d| d.bbox.width().max(d.bbox.height()) >= min.max(1.0));
         self.dets.truncate(params.max_faces);
-        Ok(())
+        Ok(&self.dets)
+    }
+
+    /// Gives up on a detector job (its frame was dropped): waits for it, so that no answer is
+    /// left waiting, and forgets it.
+    pub fn abandon_detection(&mut self, seq: u64) {
+        let _ = self.detector.wait(seq, &mut self.dets);
     }
 
     /// Detects faces, filtered and capped by `params`, strongest first.
     pub fn detect(&mut self, img: &ImageView, params: &Params) -> Result<Vec<Detection>, ModelError> {
         let seq = self.submit_detection(img, params)?;
-        self.wait_detection(seq, params)?;
-        Ok(self.dets.clone())
+        Ok(self.wait_detection(seq, params)?.to_vec())
     }
 
-    /// Classifies faces, each model in one batch: emotion on the faces `emotion` selects, gender
-    /// (and age) on those `gender` selects; `None` selects every face.
+    /// Classifies faces, each network in one batch: emotion on the faces `emotion` selects,
+    /// gender (and age) on those `gender` selects; `None` selects every face. Each face's
+    /// answers, averaged over the networks of an ensemble, replace the contents of `answers`
+    /// (one per face; `None` where not selected or no network gave a finite answer).
     pub fn classify(
         &mut self,
         img: &ImageView,
-        faces: &mut [Face],
+        faces: &[Face],
         emotion: Option<&[bool]>,
         gender: Option<&[bool]>,
         params: &Params,
+        answers: &mut Vec<Answer>,
     ) -> Result<(), ModelError> {
+        answers.clear();
+        answers.resize(faces.len(), (None, None));
         let pick = |w: Option<&[bool]>, i: usize| w.is_none_or(|w| w.get(i).copied().unwrap_or(false));
-        let emotion_kind = self.emotion.as_ref().map(|c| c.crop_kind());
-        let gender_kind = self.gender.as_ref().map(|c| c.crop_kind());
+        let ne = self.emotion.len();
         for b in &mut self.batches {
             b.clear();
         }
@@ -363,21 +479,16 @@ impl Analyzer {
             p.clear();
         }
         for (i, face) in faces.iter().enumerate() {
-            let wants = [
-                emotion_kind.filter(|_| pick(emotion, i)),
-                gender_kind.filter(|_| pick(gender, i)),
-            ];
-            if wants.iter().all(Option::is_none) {
+            let wanted = [ne > 0 && pick(emotion, i), !self.gender.is_empty() && pick(gender, i)];
+            if !wanted[0] && !wanted[1] {
                 continue;
             }
+            let rgb = (wanted[0] && self.emotion.iter().any(|c| c.crop_kind() == CropKind::Rgb112))
+                || (wanted[1] && self.gender.iter().any(|c| c.crop_kind() == CropKind::Rgb112));
             // One trip to the frame per face: the 112 RGB crop when a model wants it, and the
             // 64 grey crop derived from it (grey, then area resize, as the models were trained),
             // since resampling the frame's planes is what costs here, not the small crop.
-            let n = if wants.contains(&Some(CropKind::Rgb112)) {
-                112
-            } else {
-                64
-            };
+            let n = if rgb { 112 } else { 64 };
             self.crop_rgb.resize(n * n * 3, 0);
             self.resampler
                 .resample(
@@ -389,8 +500,15 @@ impl Analyzer {
                     &mut self.crop_rgb,
                 )
                 .map_err(|e| ModelError::Image(e.to_string()))?;
-            for (k, kind) in wants.into_iter().enumerate() {
-                let Some(kind) = kind else { continue };
+            let kinds = self
+                .emotion
+                .iter()
+                .map(|c| (0, c.crop_kind()))
+                .chain(self.gender.iter().map(|c| (1, c.crop_kind())));
+            for (k, (attr, kind)) in kinds.enumerate() {
+                if !wanted[attr] {
+                    continue;
+                }
                 let batch = &mut self.batches[k];
                 match kind {
                     CropKind::Grey64 if n != 64 => {
@@ -398,133 +516,70 @@ impl Analyzer {
                     }
                     _ => kind.push_input(&self.crop_rgb, batch),
                 }
-                self.picked[k].push(i);
+            }
+            for (attr, p) in self.picked.iter_mut().enumerate() {
+                if wanted[attr] {
+                    p.push(i);
+                }
             }
         }
-        if let Some(c) = self.emotion.as_mut() {
-            c.classify(&self.batches[0], &mut self.emotion_out)?;
-            for (&i, e) in self.picked[0].iter().zip(&self.emotion_out) {
-                faces[i].emotion = Some(*e);
-            }
+        self.emotion_out.resize_with(self.emotion.len(), Vec::new);
+        self.gender_out.resize_with(self.gender.len(), Vec::new);
+        for (k, c) in self.emotion.iter_mut().enumerate() {
+            c.classify(&self.batches[k], &mut self.emotion_out[k])?;
         }
-        if let Some(c) = self.gender.as_mut() {
-            c.classify(&self.batches[1], &mut self.gender_out)?;
-            for (&i, g) in self.picked[1].iter().zip(&self.gender_out) {
-                faces[i].gender = Some(*g);
-            }
+        for (k, c) in self.gender.iter_mut().enumerate() {
+            c.classify(&self.batches[ne + k], &mut self.gender_out[k])?;
+        }
+        for (j, &i) in self.picked[0].iter().enumerate() {
+            answers[i].0 = average_emotion(self.emotion_out.iter().filter_map(|o| o.get(j).copied().flatten()));
+        }
+        for (j, &i) in self.picked[1].iter().enumerate() {
+            answers[i].1 = average_gender(self.gender_out.iter().filter_map(|o| o.get(j).copied().flatten()));
         }
         Ok(())
-    }
-
-    /// One frame of a video: detects (every `inference_interval` frames; in between the tracker
-    /// moves the faces), classifies the faces that are due, and returns them with their ids.
-    pub fn analyze_video(
-        &mut self,
-        img: &ImageView,
-        params: &Params,
-        tracker: &mut Tracker,
-        frame_index: u64,
-    ) -> Result<Vec<Face>, ModelError> {
-        let ticket = self.begin(img, params, frame_index)?;
-        let mut faces = Vec::new();
-        self.finish(img, params, tracker, ticket, &mut faces)?;
-        Ok(faces)
-    }
-
-    /// First half of [`Analyzer::analyze_video`]: starts the detector on the frame, when it is a
-    /// detection frame, and returns at once. Calling `begin` for frame N+1 before `finish` for
-    /// frame N lets the detector work on N+1 while the classifiers work on N: frames must be
-    /// finished in the order they were begun.
-    pub fn begin(&mut self, img: &ImageView, params: &Params, frame_index: u64) -> Result<Ticket, ModelError> {
-        let detecting = frame_index % params.inference_interval.max(1) as u64 == 0;
-        let detection = if detecting {
-            Some(self.submit_detection(img, params)?)
-        } else {
-            None
-        };
-        Ok(Ticket { detection })
-    }
-
-    /// Second half of [`Analyzer::analyze_video`]: waits for the frame's faces, updates the
-    /// tracker, classifies the faces that are due, and leaves them in `faces` (whose room is
-    /// reused from frame to frame).
-    pub fn finish(
-        &mut self,
-        img: &ImageView,
-        params: &Params,
-        tracker: &mut Tracker,
-        ticket: Ticket,
-        faces: &mut Vec<Face>,
-    ) -> Result<(), ModelError> {
-        faces.clear();
-        let detecting = ticket.detection.is_some();
-        if let Some(seq) = ticket.detection {
-            self.wait_detection(seq, params)?;
-            tracker.update(&self.dets);
-        } else {
-            tracker.predict(img.width as f32, img.height as f32);
-        }
-        tracker.faces_into(faces);
-        let gender_interval = match params.gender_interval {
-            0 => params.reclassify_interval,
-            n => n,
-        };
-        let (mut emotion_due, mut gender_due) = (
-            std::mem::take(&mut self.emotion_due),
-            std::mem::take(&mut self.gender_due),
-        );
-        tracker.due_into(
-            params.reclassify_interval,
-            gender_interval,
-            &mut emotion_due,
-            &mut gender_due,
-        );
-        if detecting && params.inference_interval > 1 {
-            // Spread the work: a detector frame classifies only new faces, and known faces
-            // that are due wait one frame, so that no frame carries both loads.
-            for ((e, g), never) in emotion_due
-                .iter_mut()
-                .zip(gender_due.iter_mut())
-                .zip(tracker.never_classified())
-            {
-                *e &= never.0;
-                *g &= never.1;
-            }
-        }
-        let mut result = Ok(());
-        if emotion_due.iter().chain(&gender_due).any(|&d| d) {
-            result = self.classify(img, faces, Some(&emotion_due), Some(&gender_due), params);
-            if result.is_ok() {
-                tracker.store_labels(faces, &emotion_due, &gender_due);
-            }
-        }
-        (self.emotion_due, self.gender_due) = (emotion_due, gender_due);
-        result
-    }
-
-    /// Gives up on a begun frame (dropped by a flush): waits for its detector job, if any, so
-    /// that no answer is left waiting, and forgets it.
-    pub fn abandon(&mut self, ticket: Ticket) {
-        if let Some(seq) = ticket.detection {
-            let _ = self.detector.wait(seq, &mut self.dets);
-        }
     }
 
     /// Detects and classifies every face of a still frame.
     pub fn analyze(&mut self, img: &ImageView, params: &Params) -> Result<Vec<Face>, ModelError> {
         let dets = self.detect(img, params)?;
-        let mut faces: Vec<Face> = dets
-            .into_iter()
-            .map(|detection| Face {
-                detection,
-                emotion: None,
-                gender: None,
-                id: 0,
-            })
-            .collect();
-        self.classify(img, &mut faces, None, None, params)?;
+        let mut faces: Vec<Face> = dets.into_iter().map(Face::new).collect();
+        let mut answers = Vec::new();
+        self.classify(img, &faces, None, None, params, &mut answers)?;
+        for (f, (e, g)) in faces.iter_mut().zip(answers) {
+            (f.emotion, f.emotion_raw, f.gender) = (e, e, g);
+        }
         Ok(faces)
     }
+}
+
+/// The seed paper's ensemble: the mean of the networks' class probabilities.
+fn average_emotion(answers: impl Iterator<Item = EmotionScores>) -> Option<EmotionScores> {
+    let (mut sum, mut n) = ([0.0f32; 7], 0);
+    for a in answers {
+        for (s, p) in sum.iter_mut().zip(a.0) {
+            *s += p;
+        }
+        n += 1;
+    }
+    (n > 0).then(|| EmotionScores(sum.map(|s| s / n as f32)))
+}
+
+/// The mean female probability of the networks, and the mean age of those that give one.
+fn average_gender(answers: impl Iterator<Item = GenderScores>) -> Option<GenderScores> {
+    let (mut female, mut n, mut age, mut na) = (0.0f32, 0, 0.0f32, 0);
+    for a in answers {
+        female += a.female;
+        n += 1;
+        if let Some(x) = a.age {
+            age += x;
+            na += 1;
+        }
+    }
+    (n > 0).then(|| GenderScores {
+        female: female / n as f32,
+        age: (na > 0).then(|| age / na as f32),
+    })
 }
 
 #[cfg(test)]
@@ -542,5 +597,32 @@ mod tests {
         let r = crop_region(&b, 1.3);
         assert!((r.w - 130.0).abs() < 1e-4 && (r.h - 130.0).abs() < 1e-4);
         assert!((r.x - 85.0).abs() < 1e-4 && (r.y - 25.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn ensembles_average_probabilities_and_ages() {
+        let e = average_emotion(
+            [
+                EmotionScores([0.0, 0.0, 0.0, 0.8, 0.0, 0.0, 0.2]),
+                EmotionScores([0.0, 0.0, 0.0, 0.4, 0.0, 0.0, 0.6]),
+            ]
+            .into_iter(),
+        )
+        .unwrap();
+        assert!((e.0[3] - 0.6).abs() < 1e-6 && (e.0[6] - 0.4).abs() < 1e-6);
+        let g = average_gender(
+            [
+                GenderScores {
+                    female: 0.4,
+                    age: Some(30.0),
+                },
+                GenderScores { female: 0.9, age: None },
+            ]
+            .into_iter(),
+        )
+        .unwrap();
+        assert!((g.female - 0.65).abs() < 1e-6);
+        assert_eq!(g.age, Some(30.0));
+        assert!(average_gender(std::iter::empty()).is_none());
     }
 }

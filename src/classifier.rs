@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
+use crate::face::{EmotionScores, GenderScores};
 use crate::runtime::{Model, ModelError, ModelRole};
 
-/// The FER-2013 classes, in the order of the mini-Xception output.
-pub const EMOTIONS: [&str; 7] = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+pub use crate::face::EMOTIONS;
 
 /// What a classifier wants to see of a face.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +33,10 @@ impl CropKind {
         let n = self.size() as i64;
         [n, n, self.channels() as i64]
     }
+    /// Values of one face's input.
+    pub fn input_len(self) -> usize {
+        self.size() * self.size() * self.channels()
+    }
 
     /// Appends one grey 64x64 face to a Grey64 batch.
     pub fn push_grey(grey: &[u8], batch: &mut Vec<f32>) {
@@ -49,64 +53,6 @@ impl CropKind {
             })),
             CropKind::Rgb112 => batch.extend(rgb.iter().map(|&v| v as f32)),
         }
-    }
-}
-
-/// Class probabilities in the FER-2013 order of [`EMOTIONS`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EmotionScores(pub [f32; 7]);
-
-impl EmotionScores {
-    pub fn best(&self) -> usize {
-        (0..7).max_by(|&a, &b| self.0[a].total_cmp(&self.0[b])).unwrap_or(6)
-    }
-    pub fn label(&self) -> &'static str {
-        EMOTIONS[self.best()]
-    }
-    pub fn confidence(&self) -> f32 {
-        self.0[self.best()]
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gender {
-    Male = 0,
-    Female = 1,
-}
-
-impl Gender {
-    pub fn label(self) -> &'static str {
-        match self {
-            Gender::Male => "male",
-            Gender::Female => "female",
-        }
-    }
-    pub fn letter(self) -> &'static str {
-        match self {
-            Gender::Male => "M",
-            Gender::Female => "F",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GenderScores {
-    /// Probability that the face is female.
-    pub female: f32,
-    /// Age in years, when the model gives it.
-    pub age: Option<f32>,
-}
-
-impl GenderScores {
-    pub fn gender(&self) -> Gender {
-        if self.female >= 0.5 {
-            Gender::Female
-        } else {
-            Gender::Male
-        }
-    }
-    pub fn confidence(&self) -> f32 {
-        self.female.max(1.0 - self.female)
     }
 }
 
@@ -148,38 +94,81 @@ struct Net {
     /// The model's path, apart from the model so errors can name it while the model is busy.
     path: std::path::PathBuf,
     crop: CropKind,
+    /// Faces one run may take: 1 for a model whose input batch is fixed at one, which then runs
+    /// once per face.
+    max_batch: usize,
+    /// Faces whose outputs were not finite since the last [`Net::take_nonfinite`].
+    nonfinite: usize,
 }
 
 impl Net {
-    fn load(role: ModelRole, path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
+    /// Loads the model, works out what it wants to see, and checks every output it is read by
+    /// (`outputs`: name, values per face, what they mean) on one face and on a batch of two, so
+    /// that a model giving a fixed number of answers whatever the batch is refused here.
+    fn load(
+        role: ModelRole,
+        path: &Path,
+        threads: usize,
+        ort_library: Option<&str>,
+        outputs: impl FnOnce(&Model) -> Vec<(&'static str, usize, &'static str)>,
+    ) -> Result<Self, ModelError> {
         let mut model = Model::load(role, path, threads, ort_library)?;
         let crop = check_input(&model)?;
+        let max_batch = if model.input_shape(0).first() == Some(&1) {
+            1
+        } else {
+            usize::MAX
+        };
         let (n, c) = (crop.size(), crop.channels());
-        model.probe([1, n, n, c])?;
+        let wanted = outputs(&model);
+        let batches: &[usize] = if max_batch == 1 { &[1] } else { &[1, 2] };
+        for &b in batches {
+            let probed = model.probe([b, n, n, c])?;
+            for &(name, per_face, meaning) in &wanted {
+                model.check_output(&probed, name, b, per_face, meaning)?;
+            }
+        }
         Ok(Self {
             path: model.path.clone(),
             model,
             crop,
+            max_batch,
+            nonfinite: 0,
         })
     }
 
-    /// Runs the network on a batch and hands its outputs to `read`.
-    fn run<R>(
+    /// Runs the network on a batch, in as many runs as its batch limit needs, handing each
+    /// run's outputs and number of faces to `read`.
+    fn run(
         &mut self,
         batch: &[f32],
-        read: impl FnOnce(&ort::session::SessionOutputs) -> Result<R, ort::Error>,
-    ) -> Result<R, ModelError> {
+        mut read: impl FnMut(&ort::session::SessionOutputs, usize) -> Result<(), ort::Error>,
+    ) -> Result<(), ModelError> {
         let (n, c) = (self.crop.size(), self.crop.channels());
-        let faces = batch.len() / (n * n * c);
+        let per_face = self.crop.input_len();
         let (role, path) = (self.model.role, &self.path);
         let run_err = |e: ort::Error| ModelError::Run {
             role,
             path: path.clone(),
             reason: e.to_string(),
         };
-        let outputs = self.model.run(batch, [faces, n, n, c]).map_err(run_err)?;
-        read(&outputs).map_err(run_err)
+        for chunk in batch.chunks(per_face * self.max_batch.min(batch.len() / per_face).max(1)) {
+            let faces = chunk.len() / per_face;
+            let outputs = self.model.run(chunk, [faces, n, n, c]).map_err(run_err)?;
+            read(&outputs, faces).map_err(run_err)?;
+        }
+        Ok(())
     }
+
+    fn take_nonfinite(&mut self) -> usize {
+        std::mem::take(&mut self.nonfinite)
+    }
+}
+
+/// Output values of a run that are fewer than the faces need (a model whose output size
+/// changes at run time): an error, never an index out of bounds.
+fn short_output(name: &str, got: usize, want: usize) -> ort::Error {
+    ort::Error::new(format!("output `{name}` gave {got} values, {want} expected"))
 }
 
 pub struct EmotionClassifier {
@@ -189,16 +178,29 @@ pub struct EmotionClassifier {
 
 impl EmotionClassifier {
     pub fn load(path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
-        let net = Net::load(ModelRole::Emotion, path, threads, ort_library)?;
-        let (crop, model) = (net.crop, &net.model);
-        let kind =
-            match (crop, model.has_output("predictions"), model.has_output("expressions")) {
-                (CropKind::Grey64, true, _) => EmotionKind::MiniXception,
-                (CropKind::Rgb112, _, true) => EmotionKind::FaceApi,
-                _ => return Err(model.contract_error(
-                    "expected mini-Xception (output `predictions`) or face-api.js expression (output `expressions`)",
-                )),
+        let mut kind = None;
+        let net = Net::load(ModelRole::Emotion, path, threads, ort_library, |model| {
+            kind = match (
+                check_input(model).ok(),
+                model.has_output("predictions"),
+                model.has_output("expressions"),
+            ) {
+                (Some(CropKind::Grey64), true, _) => Some(EmotionKind::MiniXception),
+                (Some(CropKind::Rgb112), _, true) => Some(EmotionKind::FaceApi),
+                _ => None,
             };
+            match kind {
+                Some(EmotionKind::MiniXception) => vec![("predictions", 7, "the 7 class probabilities")],
+                Some(EmotionKind::FaceApi) => vec![("expressions", 7, "the 7 class probabilities")],
+                None => vec![],
+            }
+        })?;
+        let kind = kind.ok_or_else(|| {
+            net.model.contract_error(
+                "expected mini-Xception (64x64 grey input, output `predictions`) or face-api.js expression \
+                 (112x112 RGB input, output `expressions`)",
+            )
+        })?;
         Ok(Self { net, kind })
     }
 
@@ -206,13 +208,23 @@ impl EmotionClassifier {
         self.net.crop
     }
 
+    pub fn path(&self) -> &Path {
+        &self.net.path
+    }
+
     /// Time spent inside the model since the last call.
     pub fn take_model_time(&mut self) -> std::time::Duration {
         self.net.model.take_busy()
     }
 
-    /// Scores for each face of `batch` (built with [`CropKind::push_input`]).
-    pub fn classify(&mut self, batch: &[f32], out: &mut Vec<EmotionScores>) -> Result<(), ModelError> {
+    /// Faces whose answer was NaN or infinite (and so given none) since the last call.
+    pub fn take_nonfinite(&mut self) -> usize {
+        self.net.take_nonfinite()
+    }
+
+    /// Scores for each face of `batch` (built with [`CropKind::push_input`]), in the FER order;
+    /// `None` for a face whose answer was not finite.
+    pub fn classify(&mut self, batch: &[f32], out: &mut Vec<Option<EmotionScores>>) -> Result<(), ModelError> {
         out.clear();
         if batch.is_empty() {
             return Ok(());
@@ -223,9 +235,13 @@ impl EmotionClassifier {
         } else {
             "expressions"
         };
-        self.net.run(batch, |o| {
+        let mut nonfinite = 0;
+        self.net.run(batch, |o, faces| {
             let (_, probs) = o[name].try_extract_tensor::<f32>()?;
-            for p in probs.chunks_exact(7) {
+            if probs.len() < faces * 7 {
+                return Err(short_output(name, probs.len(), faces * 7));
+            }
+            for p in probs.chunks_exact(7).take(faces) {
                 let mut s = [0.0; 7];
                 match kind {
                     EmotionKind::MiniXception => s.copy_from_slice(p),
@@ -235,36 +251,74 @@ impl EmotionClassifier {
                         }
                     }
                 }
-                out.push(EmotionScores(s));
+                let s = EmotionScores(s);
+                if s.is_finite() {
+                    out.push(Some(s));
+                } else {
+                    nonfinite += 1;
+                    out.push(None);
+                }
             }
             Ok(())
-        })
+        })?;
+        self.net.nonfinite += nonfinite;
+        Ok(())
     }
 }
 
 pub struct GenderClassifier {
     net: Net,
     kind: GenderKind,
+    has_age: bool,
 }
 
 impl GenderClassifier {
     pub fn load(path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
-        let net = Net::load(ModelRole::Gender, path, threads, ort_library)?;
-        let (crop, model) = (net.crop, &net.model);
-        let kind = match (crop, model.has_output("gender"), model.has_output("probs")) {
-            (CropKind::Rgb112, true, _) => GenderKind::FaceApi,
-            (CropKind::Grey64, _, true) => GenderKind::Hm,
-            _ => {
-                return Err(model.contract_error(
-                    "expected face-api.js age/gender (output `gender`) or human-models gender (output `probs`)",
-                ))
+        let mut kind = None;
+        let mut has_age = false;
+        let net = Net::load(ModelRole::Gender, path, threads, ort_library, |model| {
+            kind = match (
+                check_input(model).ok(),
+                model.has_output("gender"),
+                model.has_output("probs"),
+            ) {
+                (Some(CropKind::Rgb112), true, _) => Some(GenderKind::FaceApi),
+                (Some(CropKind::Grey64), _, true) => Some(GenderKind::Hm),
+                _ => None,
+            };
+            has_age = kind == Some(GenderKind::FaceApi) && model.has_output("age");
+            match kind {
+                Some(GenderKind::FaceApi) if has_age => {
+                    vec![
+                        ("gender", 2, "male and female probabilities"),
+                        ("age", 1, "the age in years"),
+                    ]
+                }
+                Some(GenderKind::FaceApi) => vec![("gender", 2, "male and female probabilities")],
+                Some(GenderKind::Hm) => vec![("probs", 2, "female and male probabilities")],
+                None => vec![],
             }
-        };
-        Ok(Self { net, kind })
+        })?;
+        let kind = kind.ok_or_else(|| {
+            net.model.contract_error(
+                "expected face-api.js age/gender (112x112 RGB input, output `gender`) or human-models gender \
+                 (64x64 grey input, output `probs`)",
+            )
+        })?;
+        Ok(Self { net, kind, has_age })
     }
 
     pub fn crop_kind(&self) -> CropKind {
         self.net.crop
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.net.path
+    }
+
+    /// Whether the model also gives the age.
+    pub fn gives_age(&self) -> bool {
+        self.has_age
     }
 
     /// Time spent inside the model since the last call.
@@ -272,39 +326,53 @@ impl GenderClassifier {
         self.net.model.take_busy()
     }
 
-    pub fn classify(&mut self, batch: &[f32], out: &mut Vec<GenderScores>) -> Result<(), ModelError> {
+    /// Faces whose answer was NaN or infinite (and so given none) since the last call.
+    pub fn take_nonfinite(&mut self) -> usize {
+        self.net.take_nonfinite()
+    }
+
+    /// Gender (and age) for each face of `batch`; `None` for a face whose answer was not finite.
+    pub fn classify(&mut self, batch: &[f32], out: &mut Vec<Option<GenderScores>>) -> Result<(), ModelError> {
         out.clear();
         if batch.is_empty() {
             return Ok(());
         }
-        let kind = self.kind;
-        let has_age = self.net.model.has_output("age");
-        self.net.run(batch, |o| {
-            match kind {
-                GenderKind::FaceApi => {
-                    let (_, g) = o["gender"].try_extract_tensor::<f32>()?;
-                    let ages = if has_age {
-                        Some(o["age"].try_extract_tensor::<f32>()?.1)
-                    } else {
-                        None
-                    };
-                    for (i, p) in g.chunks_exact(2).enumerate() {
-                        out.push(GenderScores {
-                            female: p[1],
-                            age: ages.map(|a| a[i]),
-                        });
-                    }
+        let (kind, has_age) = (self.kind, self.has_age);
+        let mut nonfinite = 0;
+        self.net.run(batch, |o, faces| {
+            let (name, female_at) = match kind {
+                GenderKind::FaceApi => ("gender", 1),
+                GenderKind::Hm => ("probs", 0),
+            };
+            let (_, g) = o[name].try_extract_tensor::<f32>()?;
+            if g.len() < faces * 2 {
+                return Err(short_output(name, g.len(), faces * 2));
+            }
+            let ages = if has_age {
+                let (_, a) = o["age"].try_extract_tensor::<f32>()?;
+                if a.len() < faces {
+                    return Err(short_output("age", a.len(), faces));
                 }
-                GenderKind::Hm => {
-                    let (_, g) = o["probs"].try_extract_tensor::<f32>()?;
-                    out.extend(g.chunks_exact(2).map(|p| GenderScores {
-                        female: p[0],
-                        age: None,
-                    }));
+                Some(a)
+            } else {
+                None
+            };
+            for (i, p) in g.chunks_exact(2).take(faces).enumerate() {
+                let s = GenderScores {
+                    female: p[female_at],
+                    age: ages.map(|a| a[i]),
+                };
+                if s.is_finite() {
+                    out.push(Some(s));
+                } else {
+                    nonfinite += 1;
+                    out.push(None);
                 }
             }
             Ok(())
-        })
+        })?;
+        self.net.nonfinite += nonfinite;
+        Ok(())
     }
 }
 
@@ -328,15 +396,5 @@ mod tests {
         assert!((batch[0] - 1.0).abs() < 1e-5);
         assert!((batch[1] + 1.0).abs() < 1e-5);
         assert!((batch[2] - ((0.299 - 0.5) * 2.0)).abs() < 1e-5);
-    }
-
-    #[test]
-    fn labels_and_confidences() {
-        let e = EmotionScores([0.0, 0.0, 0.1, 0.8, 0.05, 0.0, 0.05]);
-        assert_eq!(e.label(), "happy");
-        assert_eq!(e.confidence(), 0.8);
-        let g = GenderScores { female: 0.3, age: None };
-        assert_eq!(g.gender(), Gender::Male);
-        assert!((g.confidence() - 0.7).abs() < 1e-6);
     }
 }

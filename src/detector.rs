@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::face::{BBox, Detection};
 use crate::image::ImageView;
 use crate::resample::{Border, Placement, RectF, Resampler};
 use crate::runtime::{Model, ModelError, ModelRole};
@@ -52,71 +53,14 @@ impl DetectorKind {
     }
 }
 
-/// Axis-aligned box in pixels: left, top, right, bottom.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct BBox {
-    pub x1: f32,
-    pub y1: f32,
-    pub x2: f32,
-    pub y2: f32,
-}
-
-impl BBox {
-    pub fn width(&self) -> f32 {
-        self.x2 - self.x1
-    }
-    pub fn height(&self) -> f32 {
-        self.y2 - self.y1
-    }
-    pub fn area(&self) -> f32 {
-        self.width().max(0.0) * self.height().max(0.0)
-    }
-    pub fn center(&self) -> (f32, f32) {
-        ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0)
-    }
-    pub fn iou(&self, o: &BBox) -> f32 {
-        let i = BBox {
-            x1: self.x1.max(o.x1),
-            y1: self.y1.max(o.y1),
-            x2: self.x2.min(o.x2),
-            y2: self.y2.min(o.y2),
-        };
-        let inter = if i.x2 > i.x1 && i.y2 > i.y1 { i.area() } else { 0.0 };
-        let union = self.area() + o.area() - inter;
-        if union > 0.0 {
-            inter / union
-        } else {
-            0.0
-        }
-    }
-    /// Clipped to a `w` x `h` frame.
-    pub fn clip(&self, w: f32, h: f32) -> BBox {
-        BBox {
-            x1: self.x1.clamp(0.0, w),
-            y1: self.y1.clamp(0.0, h),
-            x2: self.x2.clamp(0.0, w),
-            y2: self.y2.clamp(0.0, h),
-        }
-    }
-}
-
-/// Keypoint names in the order BlazeFace gives them (the person's right and left).
-pub const KEYPOINTS: [&str; 6] = ["right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Detection {
-    pub bbox: BBox,
-    pub score: f32,
-    pub keypoints: [(f32, f32); 6],
-}
-
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x.clamp(-80.0, 80.0)).exp())
 }
 
 /// Turns raw regressors (16 per anchor) and logits into detections in normalised input
 /// coordinates (0..1 of the square input), keeping those scoring above `threshold`; appends
-/// them to `out`.
+/// them to `out`. Returns how many anchors gave values that are not finite (NaN or infinite),
+/// which are skipped: they are a model fault, not a face.
 pub fn decode(
     regressors: &[f32],
     logits: &[f32],
@@ -124,14 +68,22 @@ pub fn decode(
     size: usize,
     threshold: f32,
     out: &mut Vec<Detection>,
-) {
+) -> usize {
     let s = size as f32;
-    for (i, (&logit, a)) in logits.iter().zip(anchors).enumerate() {
+    let mut nonfinite = 0;
+    for ((&logit, a), r) in logits.iter().zip(anchors).zip(regressors.chunks_exact(16)) {
+        if !logit.is_finite() {
+            nonfinite += 1;
+            continue;
+        }
         let score = sigmoid(logit);
         if score <= threshold {
             continue;
         }
-        let r = &regressors[i * 16..][..16];
+        if !r.iter().all(|v| v.is_finite()) {
+            nonfinite += 1;
+            continue;
+        }
         let (cx, cy) = (r[0] / s + a[0], r[1] / s + a[1]);
         let (w, h) = (r[2] / s, r[3] / s);
         let mut keypoints = [(0.0, 0.0); 6];
@@ -149,6 +101,7 @@ pub fn decode(
             keypoints,
         });
     }
+    nonfinite
 }
 
 /// MediaPipe's weighted non-maximum suppression: the strongest box absorbs every box overlapping
@@ -277,6 +230,8 @@ pub struct Detector {
     kind: DetectorKind,
     anchors: Vec<[f32; 2]>,
     raw: Vec<Detection>,
+    /// Anchors with values that were not finite, since the last [`Detector::take_nonfinite`].
+    nonfinite: usize,
 }
 
 impl Detector {
@@ -299,13 +254,17 @@ impl Detector {
             return Err(model.contract_error(format!("outputs {reg} and {cls} are missing")));
         }
         let n = kind.input_size();
-        model.probe([1, n, n, 3])?;
+        let probed = model.probe([1, n, n, 3])?;
+        let anchors = kind.anchors();
+        model.check_output(&probed, reg, 1, anchors.len() * 16, "16 box values per anchor")?;
+        model.check_output(&probed, cls, 1, anchors.len(), "one score per anchor")?;
         Ok(Self {
             path: model.path.clone(),
             model,
             kind,
-            anchors: kind.anchors(),
+            anchors,
             raw: Vec::new(),
+            nonfinite: 0,
         })
     }
 
@@ -316,6 +275,15 @@ impl Detector {
     /// Time spent inside the model since the last call.
     pub fn take_model_time(&mut self) -> std::time::Duration {
         self.model.take_busy()
+    }
+
+    /// Anchors whose outputs were NaN or infinite since the last call (skipped, not faces).
+    pub fn take_nonfinite(&mut self) -> usize {
+        std::mem::take(&mut self.nonfinite)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Runs the model on each input of `prepared` (the whole frame, then any tiles, which find
@@ -369,7 +337,9 @@ impl Detector {
         let (_, reg) = outputs[reg_name].try_extract_tensor::<f32>().map_err(run_err)?;
         let (_, cls) = outputs[cls_name].try_extract_tensor::<f32>().map_err(run_err)?;
         let start = out.len();
-        decode(reg, cls, &self.anchors, n, threshold, out);
+        // The outputs' sizes were checked at load; a model that changes them at run time
+        // (dynamic shapes) is read only as far as both go.
+        self.nonfinite += decode(reg, cls, &self.anchors, n, threshold, out);
         for d in &mut out[start..] {
             *d = to_frame(d, placement, n);
         }

@@ -8,7 +8,7 @@ use opencv::core::{Mat, Point, Scalar, Size, CV_8UC1};
 use opencv::imgproc;
 use opencv::prelude::*;
 
-use crate::analysis::Face;
+use crate::face::Face;
 use crate::image::{ImageViewMut, Layout};
 
 /// Box colour per FER class (RGB), chosen to be told apart at a glance.
@@ -205,9 +205,6 @@ pub struct Painter {
     mask: Vec<u8>,
 }
 
-// SAFETY: the Mats inside are temporaries of `Font::glyph`; nothing is shared.
-unsafe impl Send for Painter {}
-
 impl Painter {
     pub fn new() -> Self {
         Self::default()
@@ -385,8 +382,7 @@ fn blend_mask(img: &mut ImageViewMut, data: &[u8], mw: i64, x0: i64, y0: i64, rg
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classifier::{EmotionScores, GenderScores};
-    use crate::detector::{BBox, Detection};
+    use crate::face::{BBox, Detection, EmotionScores, GenderScores};
     use crate::image::{ImageView, PixelFormat, YuvMatrix};
 
     fn face(x1: f32, y1: f32, x2: f32, y2: f32) -> Face {
@@ -401,6 +397,7 @@ mod tests {
                 female: 0.8,
                 age: Some(33.2),
             }),
+            emotion_raw: None,
             id: 0,
         }
     }

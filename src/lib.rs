@@ -11,10 +11,14 @@ pub mod analysis;
 pub mod classifier;
 pub mod detector;
 pub mod draw;
+pub mod face;
 pub mod faceemotion;
 pub mod image;
+pub mod mask;
+pub mod person;
 pub mod resample;
 pub mod runtime;
+pub mod stream;
 pub mod tracker;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

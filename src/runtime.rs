@@ -32,8 +32,9 @@ pub fn data_dir() -> PathBuf {
 pub const FULL_RANGE_MODEL: &str = "mp_face_detection_full_range.onnx";
 pub const SHORT_RANGE_MODEL: &str = "mp_face_detection_short_range.onnx";
 pub const EMOTION_MODEL: &str = "emotion_minixception_fer.onnx";
-/// INT8 (`models/quantize.py`): 2x faster than the fp32 network, with the same gender decisions
-/// on 83 check faces and ages within 4 years.
+/// INT8 (`models/quantize.py`, 7-bit weights so that CPUs without VNNI do not saturate): faster
+/// than the fp32 network (how much depends on the CPU: models/README.md), with the same gender decisions
+/// on 83 check faces and ages within 7 years.
 pub const GENDER_MODEL: &str = "faceapi_age_gender_int8.onnx";
 
 pub fn default_model_path(file: &str) -> PathBuf {
@@ -110,6 +111,15 @@ pub fn environment(explicit: Option<&str>) -> Result<(ort::environment::Environm
     Ok((env, path))
 }
 
+/// The ONNX Runtime library this process loaded, if it loaded one.
+pub fn loaded_library() -> Option<PathBuf> {
+    RUNTIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|l| l.path.clone())
+}
+
 /// What a model is for, to name it in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelRole {
@@ -144,6 +154,13 @@ pub enum ModelError {
     Runtime(#[from] RuntimeError),
     #[error("{role} model file {path} does not exist: set the {} property to an existing file (the shipped ones are in models/)", .role.property())]
     NotFound { role: ModelRole, path: PathBuf },
+    #[error("{role} model path {path} is {what}, not a model file: set the {} property to an ONNX file (the shipped ones are in models/)", .role.property())]
+    NotAFile {
+        role: ModelRole,
+        path: PathBuf,
+        /// What the path is instead: "a directory", "a device", ...
+        what: &'static str,
+    },
     #[error("{role} model file {path} could not be loaded ({reason}); the file is damaged or not an ONNX model: re-copy it (models/README.md lists the sha256 of each)")]
     Load {
         role: ModelRole,
@@ -158,7 +175,7 @@ pub enum ModelError {
     },
     #[error("could not prepare the model input from the frame: {0}")]
     Image(String),
-    #[error("the detector thread stopped ({0}); restart the pipeline")]
+    #[error("the detector thread stopped ({0}); set the detector-model or detector property again to restart it")]
     Worker(String),
     #[error("{role} model {path} failed to run: {reason}")]
     Run {
@@ -166,6 +183,44 @@ pub enum ModelError {
         path: PathBuf,
         reason: String,
     },
+}
+
+/// A model path must name an existing regular file; otherwise says what it is.
+pub fn check_model_path(role: ModelRole, path: &Path) -> Result<(), ModelError> {
+    use std::os::unix::fs::FileTypeExt;
+    let path_buf = || path.to_path_buf();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ModelError::NotFound { role, path: path_buf() })
+        }
+        Err(e) => {
+            return Err(ModelError::Load {
+                role,
+                path: path_buf(),
+                reason: format!("cannot read it: {e}"),
+            })
+        }
+    };
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else if t.is_fifo() {
+        "a pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(ModelError::NotAFile {
+        role,
+        path: path_buf(),
+        what,
+    })
 }
 
 /// Input views kept at most: a few input buffers (the detector's circulate) times a few batch sizes.
@@ -199,12 +254,7 @@ pub struct Model {
 impl Model {
     pub fn load(role: ModelRole, path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
         let (env, _) = environment(ort_library)?;
-        if !path.is_file() {
-            return Err(ModelError::NotFound {
-                role,
-                path: path.to_path_buf(),
-            });
-        }
+        check_model_path(role, path)?;
         let load = |reason: String| ModelError::Load {
             role,
             path: path.to_path_buf(),
@@ -293,11 +343,24 @@ impl Model {
 
     /// Runs the model once on zeros of `shape`, so that a model that cannot run is refused at
     /// load, and one whose declared output shapes are wrong runs without tensors made from them.
-    pub fn probe(&mut self, shape: [usize; 4]) -> Result<(), ModelError> {
+    /// Returns each output's name and how many float values it gave (`None`: not floats).
+    pub fn probe(&mut self, shape: [usize; 4]) -> Result<Vec<(String, Option<usize>)>, ModelError> {
         let zeros = vec![0.0f32; shape.iter().product()];
-        let first = self.run(&zeros, shape).map(|_| ()).map_err(|e| e.to_string());
+        let sizes = |out: &SessionOutputs| -> Vec<(String, Option<usize>)> {
+            out.iter()
+                .map(|(name, v)| {
+                    (
+                        name.to_string(),
+                        v.try_extract_tensor::<f32>().ok().map(|(_, d)| d.len()),
+                    )
+                })
+                .collect()
+        };
+        let first = self.run(&zeros, shape).map(|o| sizes(&o)).map_err(|e| e.to_string());
         let result = match first {
-            Err(_) if !self.bindings.preallocate => self.run(&zeros, shape).map(|_| ()).map_err(|e| e.to_string()),
+            Err(_) if !self.bindings.preallocate => {
+                self.run(&zeros, shape).map(|o| sizes(&o)).map_err(|e| e.to_string())
+            }
             r => r,
         };
         self.bindings.inputs.clear();
@@ -307,6 +370,29 @@ impl Model {
             path: self.path.clone(),
             reason,
         })
+    }
+
+    /// Checks at load that output `name` gives `per_item` float values per batch item for a
+    /// batch of `batch` (from [`probe`](Self::probe)'s answer), so that a model of another
+    /// shape is refused with its numbers rather than misread later.
+    pub fn check_output(
+        &self,
+        probed: &[(String, Option<usize>)],
+        name: &str,
+        batch: usize,
+        per_item: usize,
+        meaning: &str,
+    ) -> Result<(), ModelError> {
+        let got = probed.iter().find(|(n, _)| n == name).map(|(_, len)| *len);
+        match got {
+            None => Err(self.contract_error(format!("it has no output `{name}` ({meaning})"))),
+            Some(None) => Err(self.contract_error(format!("output `{name}` is not float32"))),
+            Some(Some(len)) if len != batch * per_item => Err(self.contract_error(format!(
+                "output `{name}` gave {len} values for a batch of {batch} (expected {}: {per_item} per item, {meaning})",
+                batch * per_item
+            ))),
+            Some(Some(_)) => Ok(()),
+        }
     }
 
     /// Whether runs write into tensors made once (for the tests).

@@ -1,45 +1,86 @@
 //! A light IoU tracker: gives each face a stable id, carries faces across frames where the
-//! detector does not run (moving them at their last speed), and says which faces are due for
-//! classification.
+//! detector does not run (moving them at their measured speed) or briefly misses them, says
+//! which faces are due for classification, keeps each person's estimates, and reports when a
+//! person appears and leaves.
 
-use crate::analysis::Face;
-use crate::detector::{BBox, Detection};
+use crate::face::{BBox, Detection, EmotionScores, Face, GenderScores};
+use crate::person::{Person, PersonSummary, Smoothing};
 
 /// Detections overlapping a track's box by more than this continue it.
 pub const MATCH_IOU: f32 = 0.3;
 
+/// How long a face the detector no longer finds keeps its track (and id), by default.
+pub const DEFAULT_TIMEOUT_NS: u64 = 1_000_000_000;
+
+/// When a frame was: its stream time and duration, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameTime {
+    pub ts: u64,
+    pub duration: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackEventKind {
+    Appeared,
+    Left,
+}
+
+impl TrackEventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrackEventKind::Appeared => "appeared",
+            TrackEventKind::Left => "left",
+        }
+    }
+}
+
+/// A person appearing (their first frame) or leaving (their track ended: not seen for the
+/// timeout, the stream ended, or it was restarted).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackEvent {
+    pub kind: TrackEventKind,
+    pub id: u64,
+    pub person: PersonSummary,
+}
+
 #[derive(Debug, Clone)]
 struct Track {
+    /// The box now (moved between detections), id and reported labels.
     face: Face,
-    /// Box change per frame, from the last two detections.
+    /// The box the detector last gave.
+    seen_box: BBox,
+    /// Box change per frame.
     velocity: [f32; 4],
+    /// Detections matched to this track, its first included.
+    hits: u32,
     /// Frames since the detector last saw this face (0: seen on the latest detection frame).
     frames_since_seen: u32,
-    /// Detection rounds in a row that missed this face.
-    misses: u32,
+    /// Missed by the latest detection round.
+    missed: bool,
+    /// Stream time of the last detection that saw this face.
+    seen_at: u64,
     /// Frames since the face's emotion was last classified; `None` when it never was.
     since_classified: Option<u32>,
     /// The same for gender and age.
     since_gender: Option<u32>,
+    person: Person,
 }
 
 impl Track {
     /// Reported: seen by the latest detection round, and not pushed off the frame.
     fn visible(&self) -> bool {
-        self.misses == 0 && self.face.bbox().area() > 0.0
+        !self.missed && self.face.bbox().area() > 0.0
     }
 }
 
-fn boxes(b: &BBox) -> [f32; 4] {
-    [b.x1, b.y1, b.x2, b.y2]
-}
-
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u64,
-    /// Detection rounds a face may be missed before its track (and id) is dropped.
-    pub max_misses: u32,
+    /// A face the detector misses keeps its track this long (ns of stream time) after it was
+    /// last seen; checked on detection frames.
+    pub timeout: u64,
+    events: Vec<TrackEvent>,
     /// Matching scratch, kept so that steady state allocates nothing: candidate pairs
     /// (IoU, track, detection) and which tracks and detections are taken.
     pairs: Vec<(f32, usize, usize)>,
@@ -47,32 +88,59 @@ pub struct Tracker {
     det_used: Vec<bool>,
 }
 
+impl Default for Tracker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Tracker {
     pub fn new() -> Self {
         Self {
+            tracks: Vec::new(),
             next_id: 1,
-            max_misses: 2,
-            ..Self::default()
+            timeout: DEFAULT_TIMEOUT_NS,
+            events: Vec::new(),
+            pairs: Vec::new(),
+            track_used: Vec::new(),
+            det_used: Vec::new(),
         }
     }
 
-    pub fn reset(&mut self) {
-        self.tracks.clear();
+    /// Ends every track (a `left` event each): the stream ended or starts over. Ids keep
+    /// counting, so that an id names one person in the whole stream.
+    pub fn end_all(&mut self, smoothing: Smoothing) {
+        for t in self.tracks.drain(..) {
+            if t.person.summary(smoothing).frames > 0 {
+                self.events.push(TrackEvent {
+                    kind: TrackEventKind::Left,
+                    id: t.face.id,
+                    person: t.person.summary(smoothing),
+                });
+            }
+        }
+    }
+
+    /// Moves the events since the last call to `out`.
+    pub fn take_events(&mut self, out: &mut Vec<TrackEvent>) {
+        out.append(&mut self.events);
     }
 
     /// A frame the detector ran on: continue, start and end tracks.
-    pub fn update(&mut self, detections: &[Detection]) {
+    pub fn update(&mut self, detections: &[Detection], now: FrameTime, smoothing: Smoothing) {
         for t in &mut self.tracks {
             t.frames_since_seen += 1;
             t.since_classified = t.since_classified.map(|n| n + 1);
             t.since_gender = t.since_gender.map(|n| n + 1);
         }
-        // Greedy matching, best overlap first: enough for faces, which rarely cross.
+        // Greedy matching, best overlap first: enough for faces, which rarely cross. A track
+        // matches where its face is expected now, or where it was last seen (a face that
+        // stopped moving while the detector missed it).
         let mut pairs = std::mem::take(&mut self.pairs);
         pairs.clear();
         for (ti, t) in self.tracks.iter().enumerate() {
             for (di, d) in detections.iter().enumerate() {
-                let iou = t.face.bbox().iou(&d.bbox);
+                let iou = t.face.bbox().iou(&d.bbox).max(t.seen_box.iou(&d.bbox));
                 if iou > MATCH_IOU {
                     pairs.push((iou, ti, di));
                 }
@@ -93,60 +161,75 @@ impl Tracker {
             det_used[di] = true;
             let t = &mut self.tracks[ti];
             let d = detections[di];
-            let (old, new) = (boxes(&t.face.detection.bbox), boxes(&d.bbox));
+            // Measured over the frames since the face was last seen: what the detector says
+            // now against what it said then, whatever the prediction did in between.
             let n = t.frames_since_seen.max(1) as f32;
-            // The old box was already moved by the velocity; correct the velocity by what is left.
+            let (then, now_box) = (t.seen_box.as_array(), d.bbox.as_array());
             for k in 0..4 {
-                t.velocity[k] = 0.5 * t.velocity[k] + 0.5 * (t.velocity[k] + (new[k] - old[k]) / n);
+                let measured = (now_box[k] - then[k]) / n;
+                t.velocity[k] = if t.hits == 1 {
+                    measured
+                } else {
+                    0.5 * t.velocity[k] + 0.5 * measured
+                };
             }
             t.face.detection = d;
+            t.seen_box = d.bbox;
+            t.hits += 1;
             t.frames_since_seen = 0;
-            t.misses = 0;
+            t.missed = false;
+            t.seen_at = now.ts;
         }
         for (ti, t) in self.tracks.iter_mut().enumerate() {
             if !track_used[ti] {
-                t.misses += 1;
+                t.missed = true;
             }
         }
-        let max = self.max_misses;
-        self.tracks.retain(|t| t.misses <= max);
+        let timeout = self.timeout;
+        let events = &mut self.events;
+        self.tracks.retain(|t| {
+            let keep = !t.missed || now.ts.saturating_sub(t.seen_at) <= timeout;
+            if !keep && t.person.summary(smoothing).frames > 0 {
+                events.push(TrackEvent {
+                    kind: TrackEventKind::Left,
+                    id: t.face.id,
+                    person: t.person.summary(smoothing),
+                });
+            }
+            keep
+        });
         for (di, &d) in detections.iter().enumerate() {
             if !det_used[di] {
                 let id = self.next_id;
                 self.next_id += 1;
+                let mut face = Face::new(d);
+                face.id = id;
                 self.tracks.push(Track {
-                    face: Face {
-                        detection: d,
-                        emotion: None,
-                        gender: None,
-                        id,
-                    },
+                    face,
+                    seen_box: d.bbox,
                     velocity: [0.0; 4],
+                    hits: 1,
                     frames_since_seen: 0,
-                    misses: 0,
+                    missed: false,
+                    seen_at: now.ts,
                     since_classified: None,
                     since_gender: None,
+                    person: Person::default(),
                 });
             }
         }
         (self.pairs, self.track_used, self.det_used) = (pairs, track_used, det_used);
     }
 
-    /// A frame the detector skipped: move each face along at its last speed.
+    /// A frame the detector skipped: move each face along at its speed.
     pub fn predict(&mut self, width: f32, height: f32) {
         for t in &mut self.tracks {
             let b = &mut t.face.detection.bbox;
-            let mut v = boxes(b);
+            let mut v = b.as_array();
             for (vk, dk) in v.iter_mut().zip(t.velocity) {
                 *vk += dk;
             }
-            *b = BBox {
-                x1: v[0],
-                y1: v[1],
-                x2: v[2],
-                y2: v[3],
-            }
-            .clip(width, height);
+            *b = BBox::from_array(v).clip(width, height);
             for kp in &mut t.face.detection.keypoints {
                 kp.0 += (t.velocity[0] + t.velocity[2]) / 2.0;
                 kp.1 += (t.velocity[1] + t.velocity[3]) / 2.0;
@@ -157,7 +240,7 @@ impl Tracker {
         }
     }
 
-    /// The faces to report: those the latest detection round saw.
+    /// The faces to report: those the latest detection round saw, with the person's labels.
     pub fn faces(&self) -> Vec<Face> {
         let mut faces = Vec::new();
         self.faces_into(&mut faces);
@@ -167,6 +250,12 @@ impl Tracker {
     /// [`faces`](Self::faces), appended to `out`.
     pub fn faces_into(&self, out: &mut Vec<Face>) {
         out.extend(self.visible().map(|t| t.face.clone()));
+    }
+
+    /// Every face the tracker knows on this frame, reported or not (missed by the latest
+    /// detection round but not yet timed out): what a privacy mask must cover. Appended to `out`.
+    pub fn known_boxes_into(&self, out: &mut Vec<BBox>) {
+        out.extend(self.tracks.iter().map(|t| t.face.bbox()).filter(|b| b.area() > 0.0));
     }
 
     /// For each face, in the order of [`faces`](Self::faces): whether its emotion, and whether
@@ -204,20 +293,80 @@ impl Tracker {
             .map(|t| (t.since_classified.is_none(), t.since_gender.is_none()))
     }
 
-    /// Stores the labels of the faces (in the order of [`faces`](Self::faces)) whose emotion,
-    /// or gender, was just classified.
-    pub fn store_labels(&mut self, faces: &[Face], emotion: &[bool], gender: &[bool]) {
+    /// Ends a frame. `faces` are [`faces`](Self::faces) of this frame; those whose emotion, or
+    /// gender, is set in `emotion` (`gender`) were just classified, and their answers are in
+    /// `answers`, one per face, `None` where the model gave none. Each person's estimates take
+    /// the new answers, every face's labels become the person's, and each reported person's
+    /// time is counted.
+    pub fn finish_frame(
+        &mut self,
+        faces: &mut [Face],
+        emotion: &[bool],
+        gender: &[bool],
+        answers: &[(Option<EmotionScores>, Option<GenderScores>)],
+        now: FrameTime,
+        smoothing: Smoothing,
+    ) {
         let visible = self.tracks.iter_mut().filter(|t| t.visible());
-        for (i, t) in visible.enumerate() {
+        for (i, (t, face)) in visible.zip(faces.iter_mut()).enumerate() {
+            let side = t.face.bbox().width().max(t.face.bbox().height());
+            let answer = answers.get(i).copied().unwrap_or((None, None));
             if emotion.get(i).copied().unwrap_or(false) {
-                t.face.emotion = faces[i].emotion;
                 t.since_classified = Some(0);
+                if let Some(e) = answer.0 {
+                    t.person.observe_emotion(e, now.ts, smoothing);
+                }
             }
             if gender.get(i).copied().unwrap_or(false) {
-                t.face.gender = faces[i].gender;
                 t.since_gender = Some(0);
+                if let Some(g) = answer.1 {
+                    t.person.observe_gender(g, side);
+                }
+            }
+            t.face.emotion = t.person.emotion(smoothing);
+            t.face.emotion_raw = t.person.emotion_raw();
+            t.face.gender = t.person.gender(smoothing);
+            (face.emotion, face.emotion_raw, face.gender) = (t.face.emotion, t.face.emotion_raw, t.face.gender);
+            let first = t.person.summary(smoothing).frames == 0;
+            t.person
+                .count_frame(now.ts, now.duration, t.face.emotion.map(|e| e.best()));
+            if first {
+                self.events.push(TrackEvent {
+                    kind: TrackEventKind::Appeared,
+                    id: t.face.id,
+                    person: t.person.summary(smoothing),
+                });
             }
         }
+    }
+
+    /// Forgets every person's emotion (its model changed or was switched off); each face is
+    /// due for the new model at once.
+    pub fn forget_emotion(&mut self) {
+        for t in &mut self.tracks {
+            t.person.forget_emotion();
+            t.face.emotion = None;
+            t.face.emotion_raw = None;
+            t.since_classified = None;
+        }
+    }
+
+    /// The same for gender and age.
+    pub fn forget_gender(&mut self) {
+        for t in &mut self.tracks {
+            t.person.forget_gender();
+            t.face.gender = None;
+            t.since_gender = None;
+        }
+    }
+
+    /// Tracks alive now, reported or not.
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
     }
 
     fn visible(&self) -> impl Iterator<Item = &Track> {
@@ -228,6 +377,15 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FRAME: u64 = 40_000_000;
+
+    fn at(frame: u64) -> FrameTime {
+        FrameTime {
+            ts: frame * FRAME,
+            duration: FRAME,
+        }
+    }
 
     fn det(x: f32, y: f32, s: f32) -> Detection {
         Detection {
@@ -242,28 +400,72 @@ mod tests {
         }
     }
 
+    /// Ends a frame with no classification, as the analysis does on every frame.
+    fn finish(t: &mut Tracker, frame: u64) {
+        let mut faces = t.faces();
+        t.finish_frame(&mut faces, &[], &[], &[], at(frame), Smoothing::default());
+    }
+
     #[test]
     fn ids_stay_with_moving_faces_and_new_faces_get_new_ids() {
         let mut t = Tracker::new();
-        t.update(&[det(0.0, 0.0, 100.0), det(500.0, 0.0, 100.0)]);
+        t.update(
+            &[det(0.0, 0.0, 100.0), det(500.0, 0.0, 100.0)],
+            at(0),
+            Smoothing::default(),
+        );
         let ids: Vec<u64> = t.faces().iter().map(|f| f.id).collect();
         assert_eq!(ids, vec![1, 2]);
         // Both move 20 px right; a third face appears.
-        t.update(&[det(520.0, 0.0, 100.0), det(20.0, 0.0, 100.0), det(900.0, 900.0, 50.0)]);
+        t.update(
+            &[det(520.0, 0.0, 100.0), det(20.0, 0.0, 100.0), det(900.0, 900.0, 50.0)],
+            at(1),
+            Smoothing::default(),
+        );
         let mut got: Vec<(u64, f32)> = t.faces().iter().map(|f| (f.id, f.bbox().x1)).collect();
         got.sort_by_key(|g| g.0);
         assert_eq!(got, vec![(1, 20.0), (2, 520.0), (3, 900.0)]);
     }
 
+    /// A face moving at a constant speed, the detector running every `interval` frames: once
+    /// the speed is measured, the tracker's box is where the face is on every frame, detector
+    /// frame or not, and the speed it uses neither grows nor is scaled by the interval.
     #[test]
-    fn predict_moves_faces_between_detections() {
+    fn constant_velocity_is_followed_without_bias_at_every_interval() {
+        let speed = [3.0f32, -1.5, 3.0, -1.5];
+        for interval in 1..=6u64 {
+            let mut t = Tracker::new();
+            let truth = |f: u64| det(100.0 + speed[0] * f as f32, 400.0 + speed[1] * f as f32, 120.0);
+            for f in 0..120u64 {
+                if f % interval == 0 {
+                    t.update(&[truth(f)], at(f), Smoothing::default());
+                } else {
+                    t.predict(10_000.0, 10_000.0);
+                }
+                finish(&mut t, f);
+                if f >= 3 * interval {
+                    let got = t.faces()[0].bbox();
+                    let want = truth(f).bbox;
+                    assert!(
+                        (got.x1 - want.x1).abs() < 0.01 && (got.y1 - want.y1).abs() < 0.01,
+                        "interval {interval}, frame {f}: {got:?} for {want:?}"
+                    );
+                }
+            }
+            let v = t.tracks[0].velocity;
+            for k in 0..4 {
+                assert!((v[k] - speed[k]).abs() < 1e-3, "interval {interval}: velocity {v:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn predict_moves_faces_between_detections_and_stops_at_the_edge() {
         let mut t = Tracker::new();
-        t.update(&[det(0.0, 0.0, 100.0)]);
-        t.update(&[det(30.0, 0.0, 100.0)]);
+        t.update(&[det(0.0, 0.0, 100.0)], at(0), Smoothing::default());
+        t.update(&[det(30.0, 0.0, 100.0)], at(1), Smoothing::default());
         t.predict(1000.0, 1000.0);
-        let x = t.faces()[0].bbox().x1;
-        assert!(x > 30.0 && x <= 60.0, "{x}");
-        // Clipped at the frame edge.
+        assert_eq!(t.faces()[0].bbox().x1, 60.0);
         for _ in 0..100 {
             t.predict(1000.0, 1000.0);
         }
@@ -271,27 +473,56 @@ mod tests {
     }
 
     #[test]
-    fn missed_faces_are_hidden_then_dropped_and_can_come_back_with_their_id() {
+    fn a_missed_face_keeps_its_id_until_the_timeout() {
         let mut t = Tracker::new();
-        t.update(&[det(0.0, 0.0, 100.0)]);
-        t.update(&[]);
-        assert!(t.faces().is_empty());
-        t.update(&[det(2.0, 0.0, 100.0)]);
-        assert_eq!(t.faces()[0].id, 1);
-        for _ in 0..3 {
-            t.update(&[]);
+        t.timeout = 5 * FRAME;
+        t.update(&[det(0.0, 0.0, 100.0)], at(0), Smoothing::default());
+        finish(&mut t, 0);
+        // Missed for four frames: hidden, but known (a mask still covers it).
+        for f in 1..5 {
+            t.update(&[], at(f), Smoothing::default());
+            finish(&mut t, f);
+            assert!(t.faces().is_empty());
+            let mut known = Vec::new();
+            t.known_boxes_into(&mut known);
+            assert_eq!(known.len(), 1);
         }
-        t.update(&[det(2.0, 0.0, 100.0)]);
+        t.update(&[det(2.0, 0.0, 100.0)], at(5), Smoothing::default());
+        finish(&mut t, 5);
+        assert_eq!(t.faces()[0].id, 1);
+        // Gone for longer than the timeout: the track ends and a new one starts.
+        for f in 6..12 {
+            t.update(&[], at(f), Smoothing::default());
+        }
+        t.update(&[det(2.0, 0.0, 100.0)], at(12), Smoothing::default());
+        finish(&mut t, 12);
         assert_eq!(t.faces()[0].id, 2);
+        let mut events = Vec::new();
+        t.take_events(&mut events);
+        let kinds: Vec<(TrackEventKind, u64)> = events.iter().map(|e| (e.kind, e.id)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (TrackEventKind::Appeared, 1),
+                (TrackEventKind::Left, 1),
+                (TrackEventKind::Appeared, 2)
+            ]
+        );
+        let left = events[1].person;
+        assert_eq!((left.first, left.last, left.frames), (0, 5 * FRAME, 2));
+        assert_eq!(left.duration, 6 * FRAME);
+        t.end_all(Smoothing::default());
+        t.take_events(&mut events);
+        assert_eq!(events.last().map(|e| (e.kind, e.id)), Some((TrackEventKind::Left, 2)));
     }
 
     #[test]
     fn classification_is_due_for_new_faces_and_after_the_interval() {
         let mut t = Tracker::new();
-        t.update(&[det(0.0, 0.0, 100.0)]);
+        t.update(&[det(0.0, 0.0, 100.0)], at(0), Smoothing::default());
         assert_eq!(t.due(3, 10), vec![(true, true)]);
-        let faces = t.faces();
-        t.store_labels(&faces, &[true], &[true]);
+        let mut faces = t.faces();
+        t.finish_frame(&mut faces, &[true], &[true], &[], at(0), Smoothing::default());
         t.predict(1000.0, 1000.0);
         assert_eq!(t.due(3, 10), vec![(false, false)]);
         t.predict(1000.0, 1000.0);
@@ -300,5 +531,29 @@ mod tests {
         assert_eq!(t.due(3, 10), vec![(true, false)]);
         assert_eq!(t.due(1, 1), vec![(true, true)]);
         assert_eq!(t.never_classified().collect::<Vec<_>>(), vec![(false, false)]);
+        t.forget_gender();
+        assert_eq!(t.due(3, 10), vec![(true, true)]);
+    }
+
+    #[test]
+    fn faces_carry_the_persons_labels() {
+        let mut t = Tracker::new();
+        let s = Smoothing::default();
+        let g = |female| GenderScores {
+            female,
+            age: Some(30.0),
+        };
+        for (f, female) in [(0u64, 0.8), (1, 0.45), (2, 0.7)] {
+            t.update(&[det(0.0, 0.0, 150.0)], at(f), s);
+            let mut faces = t.faces();
+            t.finish_frame(&mut faces, &[false], &[true], &[(None, Some(g(female)))], at(f), s);
+            assert_eq!(
+                faces[0].gender.unwrap().gender(),
+                crate::face::Gender::Female,
+                "frame {f}"
+            );
+        }
+        t.forget_gender();
+        assert!(t.faces()[0].gender.is_none());
     }
 }

@@ -8,11 +8,13 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use gstfaceemotion::analysis::{Analyzer, Face, ModelConfig, Params, Ticket};
+use gstfaceemotion::analysis::{Analyzer, ModelConfig, Params};
 use gstfaceemotion::draw::Painter;
 use gstfaceemotion::image::{ImageViewMut, PixelFormat, YuvMatrix};
+use gstfaceemotion::mask::{MaskKind, MaskStyle, Masker};
 use gstfaceemotion::runtime::{default_model_path, EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL};
-use gstfaceemotion::tracker::Tracker;
+use gstfaceemotion::stream::{FrameResult, Stream, Ticket};
+use gstfaceemotion::tracker::{FrameTime, TrackEvent};
 
 struct Counting;
 
@@ -71,11 +73,17 @@ fn view(data: &mut [u8]) -> ImageViewMut<'_> {
 }
 
 /// Runs `rounds` passes over the frames, pipelined (frame N+1 begun before frame N is
-/// finished); returns the allocations counted in the last pass and the faces seen in it.
-fn run(analyzer: &mut Analyzer, params: &Params, sources: &[Vec<u8>], rounds: usize) -> (usize, usize) {
-    let mut tracker = Tracker::new();
+/// finished), masked and drawn; returns the allocations counted in the last pass and the faces
+/// seen in it.
+fn run(stream: &mut Stream, params: &Params, sources: &[Vec<u8>], rounds: usize) -> (usize, usize) {
     let mut painter = Painter::new();
-    let mut faces: Vec<Face> = Vec::new();
+    let mut masker = Masker::new();
+    let style = MaskStyle {
+        kind: MaskKind::Gaussian,
+        ..MaskStyle::default()
+    };
+    let mut result = FrameResult::default();
+    let mut events: Vec<TrackEvent> = Vec::new();
     // Two frame buffers, as the element holds two frames; each gets a fresh copy of its
     // source so that drawn overlays do not pile up.
     let mut bufs = [sources[0].clone(), sources[0].clone()];
@@ -90,18 +98,25 @@ fn run(analyzer: &mut Analyzer, params: &Params, sources: &[Vec<u8>], rounds: us
         let begun = if n < total {
             let buf = &mut bufs[n % 2];
             buf.copy_from_slice(&sources[n % sources.len()]);
-            Some(analyzer.begin(&view(buf).as_view(), params, n as u64).unwrap())
+            let time = FrameTime {
+                ts: n as u64 * 40_000_000,
+                duration: 40_000_000,
+            };
+            Some(stream.begin(&view(buf).as_view(), params, time, false).unwrap())
         } else {
             None
         };
         if let Some((m, ticket)) = pending.take() {
             let mut img = view(bufs[m % 2].as_mut_slice());
-            analyzer
-                .finish(&img.as_view(), params, &mut tracker, ticket, &mut faces)
-                .unwrap();
-            painter.draw(&mut img, &faces).unwrap();
+            stream.finish(&img.as_view(), params, ticket, &mut result).unwrap();
+            masker.mask(&mut img, &result.masks, &style);
+            painter.draw(&mut img, &result.faces).unwrap();
+            // Each photo holds its people for one frame: they appear and leave every frame,
+            // and their events must cost nothing once the lists have grown.
+            stream.take_events(&mut events);
+            events.clear();
             if COUNTING.load(Ordering::SeqCst) {
-                seen += faces.len();
+                seen += result.faces.len();
             }
         }
         pending = begun.map(|t| (n, t));
@@ -114,14 +129,15 @@ fn run(analyzer: &mut Analyzer, params: &Params, sources: &[Vec<u8>], rounds: us
 fn steady_state_allocates_nothing() {
     common::init();
     let sources = frames();
-    let mut analyzer = Analyzer::new(ModelConfig {
+    let analyzer = Analyzer::new(ModelConfig {
         detector: default_model_path(FULL_RANGE_MODEL),
-        emotion: Some(default_model_path(EMOTION_MODEL)),
-        gender: Some(default_model_path(GENDER_MODEL)),
+        emotion: vec![default_model_path(EMOTION_MODEL)],
+        gender: vec![default_model_path(GENDER_MODEL)],
         threads: 0,
         ort_library: None,
     })
     .unwrap();
+    let mut stream = Stream::new(analyzer);
     for (name, params) in [
         ("every face every frame", Params::default()),
         (
@@ -133,7 +149,7 @@ fn steady_state_allocates_nothing() {
             },
         ),
     ] {
-        let (allocations, faces) = run(&mut analyzer, &params, &sources, 4);
+        let (allocations, faces) = run(&mut stream, &params, &sources, 4);
         assert!(faces >= 6 * 3, "{name}: only {faces} faces in six group photos");
         assert_eq!(
             allocations,

@@ -1,21 +1,25 @@
-//! The element: maps frames, calls the analysis core and the painter, writes metadata.
+//! The element: maps frames, drives the stream's analysis, masks and draws, writes metadata.
 
-use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use crate::analysis::{Analyzer, Face, ModelConfig, Params, Ticket};
-use crate::classifier::EMOTIONS;
+use super::frame::{self, Mapped};
+use super::meta::{self, ModelNames};
+use super::settings::{self, role_index, FrameSettings, Pipelining, Settings, ROLES};
+use crate::analysis::{Analyzer, ModelConfig, NonFinite, Params};
 use crate::draw::Painter;
-use crate::image::{ImageView, ImageViewMut, PixelFormat, YuvMatrix};
-use crate::runtime;
-use crate::tracker::Tracker;
+use crate::image::{PixelFormat, YuvMatrix};
+use crate::mask::Masker;
+use crate::runtime::{self, ModelError, ModelRole};
+use crate::stream::{FrameResult, Stream, Ticket};
+use crate::tracker::{FrameTime, TrackEvent, TrackEventKind};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -25,233 +29,36 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-use crate::runtime::{EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL, SHORT_RANGE_MODEL};
-
-const FORMATS: [(gst_video::VideoFormat, PixelFormat); 17] = {
-    use gst_video::VideoFormat as V;
-    use PixelFormat as P;
-    [
-        (V::Yuy2, P::Yuy2),
-        (V::Uyvy, P::Uyvy),
-        (V::I420, P::I420),
-        (V::Yv12, P::Yv12),
-        (V::Nv12, P::Nv12),
-        (V::Nv21, P::Nv21),
-        (V::Rgb, P::Rgb),
-        (V::Bgr, P::Bgr),
-        (V::Rgba, P::Rgba),
-        (V::Bgra, P::Bgra),
-        (V::Rgbx, P::Rgbx),
-        (V::Bgrx, P::Bgrx),
-        (V::Xrgb, P::Xrgb),
-        (V::Xbgr, P::Xbgr),
-        (V::Argb, P::Argb),
-        (V::Abgr, P::Abgr),
-        (V::Gray8, P::Gray8),
-    ]
-};
-
-fn pixel_format(f: gst_video::VideoFormat) -> Option<PixelFormat> {
-    FORMATS.iter().find(|(v, _)| *v == f).map(|(_, p)| *p)
-}
-
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstFaceEmotionDetector")]
-pub enum DetectorChoice {
-    #[enum_value(name = "Full range: faces near and far (192x192 input)", nick = "full-range")]
-    FullRange = 0,
-    #[enum_value(
-        name = "Short range: faces within about 2 m, faster (128x128 input)",
-        nick = "short-range"
-    )]
-    ShortRange = 1,
-}
-
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstFaceEmotionPipelining")]
-pub enum Pipelining {
-    #[enum_value(name = "Auto: on, unless the source is live", nick = "auto")]
-    Auto = 0,
-    #[enum_value(
-        name = "On: the detector looks at the next frame while the classifiers work on this one (holds one frame)",
-        nick = "on"
-    )]
-    On = 1,
-    #[enum_value(name = "Off: each frame analysed on its own, for the lowest latency", nick = "off")]
-    Off = 2,
-}
-
-const DEFAULT_THRESHOLD: f64 = 0.6;
-const DEFAULT_MIN_FACE_SIZE: u32 = 0;
-const DEFAULT_MAX_FACES: u32 = 64;
-const DEFAULT_CROP_SCALE: f64 = 1.3;
-
-#[derive(Debug, Clone)]
-struct Settings {
-    detector: DetectorChoice,
-    detector_model: Option<String>,
-    emotion_model: Option<String>,
-    gender_model: Option<String>,
-    ort_library: Option<String>,
-    threads: u32,
-    threshold: f64,
-    min_face_size: u32,
-    max_faces: u32,
-    crop_scale: f64,
-    tiles: u32,
-    inference_interval: u32,
-    reclassify_interval: u32,
-    gender_interval: u32,
-    draw: bool,
-    post_messages: bool,
-    pipelining: Pipelining,
-    /// Bumped by every property that needs the models loaded again, so the streaming thread
-    /// notices a change with one comparison instead of rebuilding the model paths every frame.
-    models_generation: u64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            detector: DetectorChoice::FullRange,
-            detector_model: None,
-            emotion_model: Some(default_path(EMOTION_MODEL)),
-            gender_model: Some(default_path(GENDER_MODEL)),
-            ort_library: None,
-            threads: 0,
-            threshold: DEFAULT_THRESHOLD,
-            min_face_size: DEFAULT_MIN_FACE_SIZE,
-            max_faces: DEFAULT_MAX_FACES,
-            crop_scale: DEFAULT_CROP_SCALE,
-            tiles: 1,
-            inference_interval: 1,
-            reclassify_interval: 1,
-            gender_interval: 0,
-            draw: true,
-            post_messages: true,
-            pipelining: Pipelining::Auto,
-            models_generation: 0,
-        }
-    }
-}
-
-fn default_path(file: &str) -> String {
-    runtime::default_model_path(file).to_string_lossy().into_owned()
-}
-
-fn non_empty(s: &Option<String>) -> Option<PathBuf> {
-    s.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from)
-}
-
-/// What each frame reads of the settings: copied once per frame, without allocating.
-#[derive(Debug, Clone, Copy)]
-struct FrameSettings {
-    params: Params,
-    draw: bool,
-    post_messages: bool,
-    pipelining: Pipelining,
-    models_generation: u64,
-}
-
-impl Settings {
-    fn per_frame(&self) -> FrameSettings {
-        FrameSettings {
-            params: self.params(),
-            draw: self.draw,
-            post_messages: self.post_messages,
-            pipelining: self.pipelining,
-            models_generation: self.models_generation,
-        }
-    }
-
-    fn model_config(&self) -> ModelConfig {
-        let detector = non_empty(&self.detector_model).unwrap_or_else(|| {
-            runtime::default_model_path(match self.detector {
-                DetectorChoice::FullRange => FULL_RANGE_MODEL,
-                DetectorChoice::ShortRange => SHORT_RANGE_MODEL,
-            })
-        });
-        ModelConfig {
-            detector,
-            emotion: non_empty(&self.emotion_model),
-            gender: non_empty(&self.gender_model),
-            threads: self.threads as usize,
-            ort_library: self.ort_library.clone().filter(|s| !s.is_empty()),
-        }
-    }
-
-    fn params(&self) -> Params {
-        Params {
-            threshold: self.threshold as f32,
-            min_face_size: self.min_face_size,
-            max_faces: self.max_faces as usize,
-            crop_scale: self.crop_scale as f32,
-            tiles: self.tiles,
-            inference_interval: self.inference_interval,
-            reclassify_interval: self.reclassify_interval,
-            gender_interval: self.gender_interval,
-        }
-    }
-}
+/// A frame duration to assume when neither the buffer nor the caps give one.
+const FALLBACK_FRAME_NS: u64 = 33_333_333;
 
 struct State {
-    analyzer: Analyzer,
+    stream: Stream,
+    names: ModelNames,
     painter: Painter,
+    masker: Masker,
     info: Option<gst_video::VideoInfo>,
     format: Option<PixelFormat>,
     yuv: YuvMatrix,
-    /// Last analysis error reported as a warning, so a persistent one is not repeated per frame.
-    last_warning: Option<String>,
-    /// The settings generation the models were last loaded (or refused) for.
-    models_generation: u64,
-    tracker: Tracker,
-    /// Frames seen since start, the last caps change or the last flush.
-    frame_index: u64,
+    /// Warnings already posted, so that a persistent one is not repeated per frame.
+    warned: Vec<String>,
+    /// The settings generation each model role was last loaded (or refused) for.
+    generations: [u64; 3],
     /// With pipelining, the frame whose detection has started and whose classification waits
     /// for the next frame to arrive.
     pending: Option<Pending>,
-    /// The faces of the frame being finished; its room is reused from frame to frame.
-    faces: Vec<Face>,
+    /// The frame being finished; its room is reused from frame to frame.
+    result: FrameResult,
+    /// Track events not yet posted and sent downstream.
+    events: Vec<TrackEvent>,
+    nonfinite: Vec<NonFinite>,
+    /// An error from pushing a held frame ahead of an event: the next frame returns it.
+    flow_error: Option<gst::FlowError>,
+    /// Stream time of the last frame begun, for frames that come without a duration or time.
+    last_ts: Option<u64>,
 }
 
-/// A frame mapped for the analysis: for writing when the overlay is drawn, else for reading,
-/// so that a frame the decoder still holds (a reference picture) is not copied just to be
-/// looked at; the metadata then goes on a new buffer that shares the frame's memory.
-enum Mapped {
-    Writable(gst_video::VideoFrame<gst_video::video_frame::Writable>),
-    Readable(gst_video::VideoFrame<gst_video::video_frame::Readable>),
-}
-
-impl Mapped {
-    fn map(buf: gst::Buffer, info: &gst_video::VideoInfo, draw: bool) -> Result<Self, gst::Buffer> {
-        if draw {
-            let mut buf = buf;
-            // Copies only if another element still holds a reference (what in-place transforms do).
-            buf.make_mut();
-            gst_video::VideoFrame::from_buffer_writable(buf, info).map(Mapped::Writable)
-        } else {
-            gst_video::VideoFrame::from_buffer_readable(buf, info).map(Mapped::Readable)
-        }
-    }
-
-    fn into_buffer(self) -> gst::Buffer {
-        match self {
-            Mapped::Writable(f) => f.into_buffer(),
-            Mapped::Readable(f) => f.into_buffer(),
-        }
-    }
-
-    fn size(&self) -> (u32, u32) {
-        match self {
-            Mapped::Writable(f) => (f.width(), f.height()),
-            Mapped::Readable(f) => (f.width(), f.height()),
-        }
-    }
-}
-
-/// A frame between [`Analyzer::begin`] and [`Analyzer::finish`].
+/// A frame between [`Stream::begin`] and [`Stream::finish`].
 struct Pending {
     frame: Mapped,
     format: PixelFormat,
@@ -260,17 +67,22 @@ struct Pending {
     /// The parameters the detection started with, so that both halves agree.
     params: Params,
     /// Time spent on the frame so far.
-    busy: std::time::Duration,
+    busy: Duration,
 }
 
-/// A frame ready to go downstream, with what the bus message and the counters need.
+/// A frame ready to go downstream, with what the bus and downstream hear of it.
 struct Finished {
     buffer: gst::Buffer,
     /// The frame's bus message, built with the faces at hand and posted with no lock held.
     message: Option<gst::Message>,
+    /// Track events, each posted on the bus (unless messages are off) and sent downstream
+    /// ahead of the buffer.
+    tracks: Vec<gst::Structure>,
+    post_tracks: bool,
     faces: usize,
-    busy: std::time::Duration,
-    model: std::time::Duration,
+    skipped: bool,
+    busy: Duration,
+    model: Duration,
 }
 
 // Boxing the mapped frame would cost an allocation per frame; the value is moved once or twice.
@@ -286,8 +98,17 @@ enum Begun {
 struct Stats {
     frames: u64,
     faces: u64,
-    processing: std::time::Duration,
-    model: std::time::Duration,
+    people: u64,
+    skipped: u64,
+    processing: Duration,
+    model: Duration,
+}
+
+/// What the latency query told of upstream: live or not, and its minimum latency.
+#[derive(Debug, Clone, Copy)]
+struct Upstream {
+    live: bool,
+    latency: gst::ClockTime,
 }
 
 #[derive(Default)]
@@ -295,12 +116,19 @@ pub struct FaceEmotion {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     stats: Mutex<Stats>,
-    /// Whether upstream is live, once asked (pipelining=auto does not hold frames of a live source).
-    live: Mutex<Option<bool>>,
+    /// Upstream's liveness and latency, once asked (pipelining=auto does not hold frames of a
+    /// live source; late frames of a live source are only tracked).
+    upstream: Mutex<Option<Upstream>>,
+    /// Set once a negotiation failure has been explained, so it is said once.
+    negotiation_reported: Mutex<bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl FaceEmotion {
-    fn load(&self, config: ModelConfig) -> Result<Analyzer, runtime::ModelError> {
+    fn load(&self, config: ModelConfig) -> Result<Analyzer, ModelError> {
         gst::debug!(CAT, imp = self, "loading models: {config:?}");
         let analyzer = Analyzer::new(config)?;
         gst::info!(
@@ -313,123 +141,386 @@ impl FaceEmotion {
         Ok(analyzer)
     }
 
-    /// Takes only the last warning, so the streaming thread can call it while it borrows other
-    /// parts of the state.
-    fn warn_once(&self, last_warning: &mut Option<String>, msg: String) {
+    fn names(analyzer: &Analyzer) -> ModelNames {
+        let c = analyzer.config();
+        ModelNames::new(&c.emotion, &c.gender, analyzer.gives_age())
+    }
+
+    /// Posts a warning once per message; takes only the list of those already posted, so the
+    /// streaming thread can call it while it borrows other parts of the state.
+    fn warn_once(&self, warned: &mut Vec<String>, msg: String, debug: &str) {
         gst::warning!(CAT, imp = self, "{msg}");
-        if last_warning.as_deref() != Some(msg.as_str()) {
-            gst::element_imp_warning!(
-                self,
-                gst::StreamError::Failed,
-                ("{msg}"),
-                ["the frame was passed on unanalysed"]
-            );
-            *last_warning = Some(msg);
+        if !warned.contains(&msg) {
+            gst::element_imp_warning!(self, gst::StreamError::Failed, ("{msg}"), ["{debug}"]);
+            warned.push(msg);
         }
     }
 
-    /// The `faceemotion` element message of a frame.
-    fn message(&self, buf: &gst::BufferRef, faces: &[Face]) -> gst::Message {
+    /// Loads again each model role whose properties were set since it was last loaded: each
+    /// on its own, so that one bad path neither blocks the others nor hides them. A role that
+    /// fails keeps its models and says why; a role that changes forgets the labels its old
+    /// models gave.
+    fn reload(&self, state: &mut State, generations: [u64; 3]) {
+        let config = lock(&self.settings).model_config();
+        for role in ROLES {
+            let i = role_index(role);
+            if state.generations[i] == generations[i] {
+                continue;
+            }
+            state.generations[i] = generations[i];
+            let analyzer = state.stream.analyzer_mut();
+            let (result, now) = match role {
+                ModelRole::Detector => (
+                    analyzer.replace_detector(&config),
+                    format!("{}", config.detector.display()),
+                ),
+                ModelRole::Emotion => (analyzer.replace_emotion(&config), format!("{:?}", config.emotion)),
+                ModelRole::Gender => (analyzer.replace_gender(&config), format!("{:?}", config.gender)),
+            };
+            match result {
+                Ok(()) => {
+                    gst::info!(CAT, imp = self, "{role} model(s) now {now}");
+                    match role {
+                        ModelRole::Emotion => state.stream.forget_emotion(),
+                        ModelRole::Gender => state.stream.forget_gender(),
+                        ModelRole::Detector => {}
+                    }
+                    state.names = Self::names(state.stream.analyzer());
+                }
+                // A recording must not stop because of a typo made while it runs: keep the
+                // models that work and say why the new ones were refused.
+                Err(e) => {
+                    let kept = match role {
+                        ModelRole::Detector => format!("{}", state.stream.analyzer().config().detector.display()),
+                        ModelRole::Emotion => format!("{:?}", state.stream.analyzer().config().emotion),
+                        ModelRole::Gender => format!("{:?}", state.stream.analyzer().config().gender),
+                    };
+                    gst::element_imp_warning!(
+                        self,
+                        gst::LibraryError::Settings,
+                        ("{}", e),
+                        ["new {} setting refused; still using {}", role.property(), kept]
+                    );
+                }
+            }
+        }
+    }
+
+    fn upstream(&self) -> Upstream {
+        if let Some(u) = *lock(&self.upstream) {
+            return u;
+        }
+        let mut q = gst::query::Latency::new();
+        let u = if self.obj().sink_pad().peer_query(&mut q) {
+            let (live, min, _) = q.result();
+            Upstream { live, latency: min }
+        } else {
+            Upstream {
+                live: false,
+                latency: gst::ClockTime::ZERO,
+            }
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "upstream is {}live (latency {}): pipelining=auto {} frames",
+            if u.live { "" } else { "not " },
+            u.latency,
+            if u.live { "does not hold" } else { "holds" }
+        );
+        *lock(&self.upstream) = Some(u);
+        u
+    }
+
+    /// Stream time and duration of a frame, with fallbacks for streams without timestamps.
+    fn frame_time(&self, state: &mut State, buf: &gst::BufferRef) -> FrameTime {
         let segment = self.obj().segment();
         let segment = segment.downcast_ref::<gst::ClockTime>();
         let pts = buf.pts();
-        let stream_time = segment.and_then(|s| s.to_stream_time(pts?));
-        let running_time = segment.and_then(|s| s.to_running_time(pts?));
-        let list = gst::List::new(faces.iter().map(|f| {
-            let b = f.bbox();
-            let mut s = gst::Structure::builder("face")
-                .field("x", b.x1.round() as i32)
-                .field("y", b.y1.round() as i32)
-                .field("width", b.width().round() as i32)
-                .field("height", b.height().round() as i32)
-                .field("confidence", f.detection.score as f64)
-                .build();
-            if f.id != 0 {
-                s.set("id", f.id);
-            }
-            if let Some(e) = &f.emotion {
-                s.set("emotion", e.label());
-                s.set("emotion-confidence", e.confidence() as f64);
-            }
-            if let Some(g) = &f.gender {
-                s.set("gender", g.gender().label());
-                s.set("gender-confidence", g.confidence() as f64);
-                if let Some(age) = g.age {
-                    s.set("age", age as f64);
-                }
-            }
-            s.to_send_value()
-        }));
-        let s = gst::Structure::builder("faceemotion")
-            .field("timestamp", pts)
-            .field("stream-time", stream_time)
-            .field("running-time", running_time)
-            .field("faces", list)
-            .build();
-        gst::message::Element::builder(s).src(&*self.obj()).build()
+        let ts = pts
+            .and_then(|p| segment.and_then(|s| s.to_stream_time(p)).or(Some(p)))
+            .map(|t| t.nseconds());
+        let from_fps = state
+            .info
+            .as_ref()
+            .map(|i| i.fps())
+            .filter(|f| f.numer() > 0)
+            .and_then(|f| {
+                gst::ClockTime::SECOND
+                    .mul_div_floor(f.denom() as u64, f.numer() as u64)
+                    .map(|d| d.nseconds())
+            });
+        let duration = buf
+            .duration()
+            .map(|d| d.nseconds())
+            .or(from_fps)
+            .or_else(|| Some(ts?.checked_sub(state.last_ts?)).flatten())
+            .filter(|&d| d > 0)
+            .unwrap_or(FALLBACK_FRAME_NS);
+        let ts = ts.unwrap_or_else(|| state.last_ts.map_or(0, |t| t + duration));
+        state.last_ts = Some(ts);
+        FrameTime { ts, duration }
     }
-}
 
-fn add_meta(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32, config: &ModelConfig) {
-    if faces.is_empty() {
-        return;
-    }
-    fn model_name(p: &Option<PathBuf>) -> &str {
-        p.as_ref().and_then(|p| p.file_stem()?.to_str()).unwrap_or("")
-    }
-    let (emotion_model, gender_model) = (model_name(&config.emotion), model_name(&config.gender));
-    let (w, h) = (width as f32, height as f32);
-    for (i, f) in faces.iter().enumerate() {
-        let b = f.bbox();
-        let (x, y) = (b.x1.round().max(0.0) as u32, b.y1.round().max(0.0) as u32);
-        let rw = (b.x2.round() as u32).min(width).saturating_sub(x);
-        let rh = (b.y2.round() as u32).min(height).saturating_sub(y);
-        let mut meta = gst_video::VideoRegionOfInterestMeta::add(buf, "face", (x, y, rw, rh));
-        // The tracker's id, stable across frames (DL Streamer's object id).
-        meta.set_id(if f.id != 0 { f.id as i32 } else { i as i32 });
-        meta.add_param(
-            gst::Structure::builder("detection")
-                .field("x_min", (b.x1 / w) as f64)
-                .field("y_min", (b.y1 / h) as f64)
-                .field("x_max", (b.x2 / w) as f64)
-                .field("y_max", (b.y2 / h) as f64)
-                .field("confidence", f.detection.score as f64)
-                .field("label_id", 0i32)
-                .field("label", "face")
-                .field("object_id", f.id as i32)
-                .build(),
-        );
-        if let Some(e) = &f.emotion {
-            let mut s = gst::Structure::builder("emotion")
-                .field("label", e.label())
-                .field("label_id", e.best() as i32)
-                .field("confidence", e.confidence() as f64)
-                .field("model_name", emotion_model)
-                .build();
-            for (name, p) in EMOTIONS.iter().zip(e.0) {
-                s.set(*name, p as f64);
-            }
-            meta.add_param(s);
+    /// Whether a frame of a live source arrives so late (the element is behind) that it must
+    /// only be tracked.
+    fn is_late(&self, buf: &gst::BufferRef, per_frame: &FrameSettings, frame: u64) -> bool {
+        let Some(budget) = per_frame.max_lateness else {
+            return false;
+        };
+        let up = self.upstream();
+        if !up.live {
+            return false;
         }
-        if let Some(g) = &f.gender {
-            meta.add_param(
-                gst::Structure::builder("gender")
-                    .field("label", g.gender().label())
-                    .field("label_id", g.gender() as i32)
-                    .field("confidence", g.confidence() as f64)
-                    .field("model_name", gender_model)
-                    .build(),
+        let obj = self.obj();
+        let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) else {
+            return false;
+        };
+        let segment = obj.segment();
+        let Some(rt) = segment
+            .downcast_ref::<gst::ClockTime>()
+            .and_then(|s| s.to_running_time(buf.pts()?))
+        else {
+            return false;
+        };
+        let now = clock.time().saturating_sub(base);
+        let lateness = now.nseconds().saturating_sub((rt + up.latency).nseconds());
+        let budget = if budget == 0 { frame } else { budget };
+        lateness > budget
+    }
+
+    /// Maps the frame (for writing when it is drawn on or masked) and starts its analysis
+    /// (the detector, on its own thread).
+    fn begin_frame(
+        &self,
+        state: &mut State,
+        per_frame: &FrameSettings,
+        buf: gst::Buffer,
+    ) -> Result<Begun, gst::FlowError> {
+        let started = std::time::Instant::now();
+        let time = self.frame_time(state, &buf);
+        let skip = self.is_late(&buf, per_frame, time.duration);
+        let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let write = per_frame.draw || per_frame.mask.is_on();
+        let frame = Mapped::map(buf, info, write).map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["could not map the buffer"]);
+            gst::FlowError::Error
+        })?;
+        let yuv = state.yuv;
+        let params = per_frame.params;
+        let ticket = match frame.view(format, yuv) {
+            Ok(img) => state.stream.begin(&img, &params, time, skip).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("unusable frame: {e}")),
+        };
+        match ticket {
+            Ok(ticket) => Ok(Begun::Started(Pending {
+                frame,
+                format,
+                yuv,
+                ticket,
+                params,
+                busy: started.elapsed(),
+            })),
+            Err(msg) => {
+                self.warn_once(&mut state.warned, msg, "the frame was passed on unanalysed");
+                Ok(Begun::Passed(frame.into_buffer()))
+            }
+        }
+    }
+
+    /// Waits for the frame's faces, classifies them, masks and draws, and attaches the metadata.
+    fn finish_frame(&self, state: &mut State, per_frame: &FrameSettings, p: Pending) -> Finished {
+        let started = std::time::Instant::now();
+        let Pending {
+            mut frame,
+            format,
+            yuv,
+            ticket,
+            params,
+            busy,
+        } = p;
+        let mut result = std::mem::take(&mut state.result);
+        let analysed = match frame.view(format, yuv) {
+            Ok(img) => state.stream.finish(&img, &params, ticket, &mut result),
+            Err(e) => {
+                // The detector job, if any, still has to be collected.
+                state.stream.abandon(ticket);
+                result.faces.clear();
+                result.masks.clear();
+                Err(ModelError::Image(format!("unusable frame: {e}")))
+            }
+        };
+        if let Err(e) = analysed {
+            if matches!(e, ModelError::Worker(_)) {
+                // Start a new detector thread on the next frame.
+                state.generations[role_index(ModelRole::Detector)] = u64::MAX;
+            }
+            self.warn_once(
+                &mut state.warned,
+                e.to_string(),
+                "the faces known from earlier frames were carried on",
             );
-            if let Some(age) = g.age {
-                meta.add_param(
-                    gst::Structure::builder("age")
-                        .field("label", format!("{:.0}", age))
-                        .field("age", age as f64)
-                        .field("model_name", gender_model)
-                        .build(),
-                );
+        }
+        state.stream.analyzer_mut().take_nonfinite(&mut state.nonfinite);
+        for n in std::mem::take(&mut state.nonfinite) {
+            let msg = format!(
+                "the {} model {} gives NaN or infinite values: those answers are ignored (is it the model the {} property expects?)",
+                n.role,
+                n.path.display(),
+                n.role.property()
+            );
+            self.warn_once(
+                &mut state.warned,
+                msg,
+                "no label is given where the model's answer is not a number",
+            );
+        }
+        // A frame must be masked even if masking was turned on after it was mapped for reading.
+        if per_frame.mask.is_on() && matches!(frame, Mapped::Readable(_)) {
+            if let Some(info) = state.info.as_ref() {
+                frame = match Mapped::map(frame.into_buffer(), info, true) {
+                    Ok(f) => f,
+                    Err(buf) => Mapped::Readable(
+                        gst_video::VideoFrame::from_buffer_readable(buf, info).unwrap_or_else(|_| unreachable!()),
+                    ),
+                };
             }
         }
+        let wants_drawing = per_frame.draw && !result.faces.is_empty();
+        let wants_mask = per_frame.mask.is_on() && !result.masks.is_empty();
+        if wants_drawing || wants_mask {
+            match frame.view_mut(format, yuv) {
+                Some(Ok(mut img)) => {
+                    if wants_mask {
+                        state.masker.mask(&mut img, &result.masks, &per_frame.mask);
+                    }
+                    if wants_drawing {
+                        if let Err(e) = state.painter.draw(&mut img, &result.faces) {
+                            self.warn_once(&mut state.warned, e.to_string(), "the overlay was not drawn");
+                        }
+                    }
+                }
+                Some(Err(e)) => self.warn_once(&mut state.warned, e.to_string(), "the frame was not drawn on"),
+                None => {}
+            }
+        }
+        let (width, height) = frame.size();
+        let mut buffer = frame.into_buffer();
+        gst::log!(CAT, imp = self, "pts {:?}: {} faces", buffer.pts(), result.faces.len());
+        for f in &result.faces {
+            gst::trace!(CAT, imp = self, "face {:?}", f);
+        }
+        // Mapped for writing, the frame held the only reference, so this does not copy; mapped
+        // for reading, a buffer the decoder still holds is copied shallowly (memory shared).
+        if !result.faces.is_empty() {
+            meta::add_face_metas(buffer.make_mut(), &result.faces, width, height, &state.names);
+        }
+        let message = per_frame.post_messages.then(|| {
+            let segment = self.obj().segment();
+            let segment = segment.downcast_ref::<gst::ClockTime>();
+            let pts = buffer.pts();
+            let s = meta::frame_message(
+                &result.faces,
+                pts,
+                segment.and_then(|s| s.to_stream_time(pts?)),
+                segment.and_then(|s| s.to_running_time(pts?)),
+            );
+            gst::message::Element::builder(s).src(&*self.obj()).build()
+        });
+        state.stream.take_events(&mut state.events);
+        let tracks = self.track_structures(&mut state.events);
+        let n_faces = result.faces.len();
+        state.result = result;
+        let (detector_work, waited) = state.stream.analyzer_mut().take_detector_times();
+        Finished {
+            buffer,
+            message,
+            tracks,
+            post_tracks: per_frame.post_messages,
+            faces: n_faces,
+            skipped: ticket.skipped(),
+            busy: (busy + started.elapsed()).saturating_sub(waited) + detector_work,
+            model: state.stream.analyzer_mut().take_model_time(),
+        }
+    }
+
+    /// The track events as structures, counting the people who appeared; empties `events`.
+    fn track_structures(&self, events: &mut Vec<TrackEvent>) -> Vec<gst::Structure> {
+        if events.is_empty() {
+            return Vec::new();
+        }
+        let appeared = events.iter().filter(|e| e.kind == TrackEventKind::Appeared).count();
+        lock(&self.stats).people += appeared as u64;
+        for e in events.iter() {
+            gst::debug!(CAT, imp = self, "person {} {}: {:?}", e.id, e.kind.name(), e.person);
+        }
+        events.drain(..).map(|e| meta::track_event(&e)).collect()
+    }
+
+    /// Posts and sends downstream the track events; returns false if downstream refused them.
+    fn send_tracks(&self, tracks: Vec<gst::Structure>, post: bool) {
+        for s in tracks {
+            if post {
+                let m = gst::message::Element::builder(s.clone()).src(&*self.obj()).build();
+                let _ = self.obj().post_message(m);
+            }
+            // Downstream elements that do not know the event pass it on or drop it; neither is
+            // an error for the video.
+            let _ = self.obj().src_pad().push_event(gst::event::CustomDownstream::new(s));
+        }
+    }
+
+    /// Posts the frame's messages, sends its track events and counts it; returns the buffer
+    /// to push.
+    fn account(&self, f: Finished) -> gst::Buffer {
+        if let Some(m) = f.message {
+            let _ = self.obj().post_message(m);
+        }
+        self.send_tracks(f.tracks, f.post_tracks);
+        let mut st = lock(&self.stats);
+        st.frames += 1;
+        st.faces += f.faces as u64;
+        st.skipped += f.skipped as u64;
+        st.model += f.model;
+        st.processing += f.busy;
+        f.buffer
+    }
+
+    /// Finishes the held frame, if any, and sends it downstream.
+    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let per_frame = lock(&self.settings).per_frame();
+        let finished = {
+            let mut guard = lock(&self.state);
+            let Some(state) = guard.as_mut() else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            match state.pending.take() {
+                Some(p) => self.finish_frame(state, &per_frame, p),
+                None => return Ok(gst::FlowSuccess::Ok),
+            }
+        };
+        gst::debug!(CAT, imp = self, "pushing the held frame");
+        let buf = self.account(finished);
+        self.obj().src_pad().push(buf)
+    }
+
+    /// Ends every open track (the stream ended): their `left` events go out now.
+    fn end_tracks(&self) {
+        let (tracks, post) = {
+            let mut guard = lock(&self.state);
+            let Some(state) = guard.as_mut() else {
+                return;
+            };
+            state.stream.end();
+            state.stream.take_events(&mut state.events);
+            (
+                self.track_structures(&mut state.events),
+                lock(&self.settings).post_messages,
+            )
+        };
+        self.send_tracks(tracks, post);
     }
 }
 
@@ -442,223 +533,28 @@ impl ObjectSubclass for FaceEmotion {
 
 impl ObjectImpl for FaceEmotion {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let installed = |f: &str| runtime::default_model_path(f).display().to_string();
-            vec![
-                glib::ParamSpecEnum::builder_with_default("detector", DetectorChoice::FullRange)
-                    .nick("Detector")
-                    .blurb("Which shipped face detector to use when detector-model is empty")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("detector-model")
-                    .nick("Detector model")
-                    .blurb(&format!(
-                        "BlazeFace ONNX file (full or short range, told apart by its input size); empty: the \
-                         installed model chosen by 'detector' ({})",
-                        installed(FULL_RANGE_MODEL)
-                    ))
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("emotion-model")
-                    .nick("Emotion model")
-                    .blurb("Emotion ONNX file: mini-Xception (FER-2013) or face-api.js expression; empty: no emotion")
-                    .default_value(Some(installed(EMOTION_MODEL).as_str()))
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("gender-model")
-                    .nick("Gender model")
-                    .blurb("Gender ONNX file: face-api.js age/gender (also gives age) or human-models gender; empty: no gender")
-                    .default_value(Some(installed(GENDER_MODEL).as_str()))
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("ort-library")
-                    .nick("ONNX Runtime library")
-                    .blurb(&format!(
-                        "Path of libonnxruntime.so.{}; empty: ${} or {}. Read when the first element of the \
-                         process starts: one runtime is shared by all",
-                        runtime::ORT_VERSION,
-                        runtime::ORT_LIBRARY_ENV,
-                        runtime::default_library_path().display()
-                    ))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Inference threads")
-                    .blurb("Threads each model may use per run; 0: automatic (the detector one, which is as fast as more, the classifiers one per CPU core)")
-                    .maximum(64)
-                    .default_value(0)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("threshold")
-                    .nick("Detection threshold")
-                    .blurb("Minimum face detection score; lower finds more faces and more false ones")
-                    .minimum(0.0)
-                    .maximum(1.0)
-                    .default_value(DEFAULT_THRESHOLD)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("min-face-size")
-                    .nick("Minimum face size")
-                    .blurb("Faces whose larger side is smaller than this many pixels are ignored")
-                    .maximum(16384)
-                    .default_value(DEFAULT_MIN_FACE_SIZE)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("max-faces")
-                    .nick("Maximum faces")
-                    .blurb("At most this many faces per frame, the most certain ones, are kept")
-                    .minimum(1)
-                    .maximum(1024)
-                    .default_value(DEFAULT_MAX_FACES)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("crop-scale")
-                    .nick("Crop scale")
-                    .blurb("Side of the square the classifiers see, as a multiple of the face box's larger side")
-                    .minimum(1.0)
-                    .maximum(3.0)
-                    .default_value(DEFAULT_CROP_SCALE)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("tiles")
-                    .nick("Detection tiles")
-                    .blurb(
-                        "Also run the detector on a grid of this many overlapping tile columns (rows to keep \
-                         them square), to find faces too small for one pass over the whole frame; each tile \
-                         costs one more detector run. 1: whole frame only",
-                    )
-                    .minimum(1)
-                    .maximum(8)
-                    .default_value(1)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("inference-interval")
-                    .nick("Inference interval")
-                    .blurb(
-                        "Run the face detector on every Nth frame; in between, faces are carried along by \
-                         the tracker (which also gives each face a stable id)",
-                    )
-                    .minimum(1)
-                    .maximum(1000)
-                    .default_value(1)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("reclassify-interval")
-                    .nick("Reclassify interval")
-                    .blurb("Classify a tracked face every Mth frame, keeping its last labels in between")
-                    .minimum(1)
-                    .maximum(1000)
-                    .default_value(1)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("gender-interval")
-                    .nick("Gender interval")
-                    .blurb(
-                        "Run the gender and age model on a tracked face every Nth frame: they do not change \
-                         for a person, and that model costs most of the classification time; 0: as \
-                         reclassify-interval",
-                    )
-                    .maximum(100_000)
-                    .default_value(0)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("draw")
-                    .nick("Draw overlay")
-                    .blurb("Draw a box and a label on each face")
-                    .default_value(true)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb(
-                        "Since start: frames, faces, processing-time (ns of work in the element, on all its \
-                         threads, waiting excluded) and model-time (ns of that inside ONNX Runtime)",
-                    )
-                    .read_only()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("pipelining", Pipelining::Auto)
-                    .nick("Pipelining")
-                    .blurb(
-                        "Overlap frames: the detector looks at the next frame while the classifiers work on \
-                         this one, for more frames per second, at the cost of holding one frame (one frame \
-                         more latency). auto: on unless the source is live",
-                    )
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("post-messages")
-                    .nick("Post messages")
-                    .blurb("Post a 'faceemotion' element message with the faces of each frame on the bus")
-                    .default_value(true)
-                    .mutable_playing()
-                    .build(),
-            ]
-        });
-        PROPERTIES.as_ref()
+        settings::properties()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-        match pspec.name() {
-            "detector" => s.detector = value.get().expect("type checked upstream"),
-            "detector-model" => s.detector_model = value.get().expect("type checked upstream"),
-            "emotion-model" => s.emotion_model = value.get().expect("type checked upstream"),
-            "gender-model" => s.gender_model = value.get().expect("type checked upstream"),
-            "ort-library" => s.ort_library = value.get().expect("type checked upstream"),
-            "threads" => s.threads = value.get().expect("type checked upstream"),
-            "threshold" => s.threshold = value.get().expect("type checked upstream"),
-            "min-face-size" => s.min_face_size = value.get().expect("type checked upstream"),
-            "max-faces" => s.max_faces = value.get().expect("type checked upstream"),
-            "crop-scale" => s.crop_scale = value.get().expect("type checked upstream"),
-            "tiles" => s.tiles = value.get().expect("type checked upstream"),
-            "inference-interval" => s.inference_interval = value.get().expect("type checked upstream"),
-            "reclassify-interval" => s.reclassify_interval = value.get().expect("type checked upstream"),
-            "gender-interval" => s.gender_interval = value.get().expect("type checked upstream"),
-            "draw" => s.draw = value.get().expect("type checked upstream"),
-            "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
-            "pipelining" => s.pipelining = value.get().expect("type checked upstream"),
-            other => unreachable!("unknown property {other}"),
-        }
-        if matches!(
-            pspec.name(),
-            "detector" | "detector-model" | "emotion-model" | "gender-model" | "ort-library" | "threads"
-        ) {
-            s.models_generation += 1;
-        }
+        lock(&self.settings).set(pspec.name(), value);
         gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-        match pspec.name() {
-            "detector" => s.detector.to_value(),
-            "detector-model" => s.detector_model.to_value(),
-            "emotion-model" => s.emotion_model.to_value(),
-            "gender-model" => s.gender_model.to_value(),
-            "ort-library" => s.ort_library.to_value(),
-            "threads" => s.threads.to_value(),
-            "threshold" => s.threshold.to_value(),
-            "min-face-size" => s.min_face_size.to_value(),
-            "max-faces" => s.max_faces.to_value(),
-            "crop-scale" => s.crop_scale.to_value(),
-            "tiles" => s.tiles.to_value(),
-            "inference-interval" => s.inference_interval.to_value(),
-            "reclassify-interval" => s.reclassify_interval.to_value(),
-            "gender-interval" => s.gender_interval.to_value(),
-            "draw" => s.draw.to_value(),
-            "post-messages" => s.post_messages.to_value(),
-            "pipelining" => s.pipelining.to_value(),
-            "stats" => {
-                let st = *self.stats.lock().unwrap_or_else(|e| e.into_inner());
-                gst::Structure::builder("faceemotion-stats")
-                    .field("frames", st.frames)
-                    .field("faces", st.faces)
-                    .field("processing-time", st.processing.as_nanos() as u64)
-                    .field("model-time", st.model.as_nanos() as u64)
-                    .build()
-                    .to_value()
-            }
-            other => unreachable!("unknown property {other}"),
+        if pspec.name() == "stats" {
+            let st = *lock(&self.stats);
+            return gst::Structure::builder("faceemotion-stats")
+                .field("frames", st.frames)
+                .field("faces", st.faces)
+                .field("people", st.people)
+                .field("skipped", st.skipped)
+                .field("processing-time", st.processing.as_nanos() as u64)
+                .field("model-time", st.model.as_nanos() as u64)
+                .build()
+                .to_value();
         }
+        lock(&self.settings).get(pspec.name())
     }
 }
 
@@ -670,8 +566,9 @@ impl ElementImpl for FaceEmotion {
             gst::subclass::ElementMetadata::new(
                 "Face emotion and gender",
                 "Filter/Analyzer/Video",
-                "Finds faces, classifies emotion (FER-2013 classes) and gender, attaches them as \
-                 GstVideoRegionOfInterestMeta and draws them",
+                "Finds and tracks faces, classifies emotion (FER-2013 classes), gender and age per person, \
+                 attaches them as GstVideoRegionOfInterestMeta, reports people appearing and leaving, and \
+                 draws or masks the faces",
                 "faceemotion developers",
             )
         });
@@ -681,7 +578,7 @@ impl ElementImpl for FaceEmotion {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = gst_video::VideoCapsBuilder::new()
-                .format_list(FORMATS.iter().map(|(v, _)| *v))
+                .format_list(frame::FORMATS.iter().map(|(v, _)| *v))
                 .build();
             vec![
                 gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
@@ -698,33 +595,74 @@ impl BaseTransformImpl for FaceEmotion {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let (config, generation) = {
-            let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-            (s.model_config(), s.models_generation)
+        let (config, generations) = {
+            let s = lock(&self.settings);
+            (s.model_config(), s.generations)
         };
+        if let (Some(asked), Some(loaded)) = (config.ort_library.as_ref(), runtime::loaded_library()) {
+            let asked = std::path::absolute(asked).unwrap_or_else(|_| asked.into());
+            if asked != loaded {
+                gst::element_imp_warning!(
+                    self,
+                    gst::LibraryError::Settings,
+                    (
+                        "ort-library {} is ignored: this process already loaded ONNX Runtime from {}, and a \
+                         process can hold only one",
+                        asked.display(),
+                        loaded.display()
+                    ),
+                    ["set ort-library (or ORT_DYLIB_PATH) before the first faceemotion of the process starts"]
+                );
+            }
+        }
         let analyzer = self.load(config).map_err(|e| {
             let kind = match e {
-                runtime::ModelError::Runtime(_) => gst::LibraryError::Init,
-                runtime::ModelError::NotFound { .. } => gst::LibraryError::Settings,
+                ModelError::Runtime(_) => gst::LibraryError::Init,
+                ModelError::NotFound { .. } | ModelError::NotAFile { .. } => gst::LibraryError::Settings,
                 _ => gst::LibraryError::Failed,
             };
             gst::error_msg!(kind, ("{}", e))
         })?;
-        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
-            analyzer,
+        *lock(&self.stats) = Stats::default();
+        *lock(&self.state) = Some(State {
+            names: Self::names(&analyzer),
+            stream: Stream::new(analyzer),
             painter: Painter::new(),
+            masker: Masker::new(),
             info: None,
             format: None,
             yuv: YuvMatrix::BT601,
-            last_warning: None,
-            models_generation: generation,
-            tracker: Tracker::new(),
-            frame_index: 0,
+            warned: Vec::new(),
+            generations,
             pending: None,
-            faces: Vec::new(),
+            result: FrameResult::default(),
+            events: Vec::new(),
+            nonfinite: Vec::new(),
+            flow_error: None,
+            last_ts: None,
         });
-        *self.live.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *lock(&self.upstream) = None;
+        *lock(&self.negotiation_reported) = false;
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        // Stopped without an EOS: the open tracks still end, on the bus at least.
+        let state = lock(&self.state).take();
+        if let Some(mut state) = state {
+            if let Some(p) = state.pending.take() {
+                state.stream.abandon(p.ticket);
+            }
+            state.stream.end();
+            state.stream.take_events(&mut state.events);
+            if lock(&self.settings).post_messages {
+                for s in self.track_structures(&mut state.events) {
+                    let _ = self
+                        .obj()
+                        .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+                }
+            }
+        }
         Ok(())
     }
 
@@ -732,24 +670,33 @@ impl BaseTransformImpl for FaceEmotion {
         match event.view() {
             gst::EventView::FlushStop(_) => {
                 // After a seek the faces on screen are not those the tracker knows, and a held
-                // frame belongs to the flushed data.
-                if let Some(state) = self.state.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                    state.tracker.reset();
-                    state.frame_index = 0;
+                // frame belongs to the flushed data. The tracks' `left` events go out with the
+                // next frame.
+                if let Some(state) = lock(&self.state).as_mut() {
                     if let Some(p) = state.pending.take() {
-                        state.analyzer.abandon(p.ticket);
+                        state.stream.abandon(p.ticket);
                     }
+                    state.stream.restart();
+                    state.stream.take_events(&mut state.events);
+                    state.flow_error = None;
+                    state.last_ts = None;
                 }
             }
             // A held frame came before this event (EOS, caps, segment, ...): it goes first.
             _ if event.is_serialized() => {
                 if let Err(e) = self.drain() {
-                    gst::debug!(
+                    gst::warning!(
                         CAT,
                         imp = self,
-                        "held frame not pushed before {:?}: {e:?}",
+                        "the held frame could not be pushed before {:?}: {e:?}",
                         event.type_()
                     );
+                    if let Some(state) = lock(&self.state).as_mut() {
+                        state.flow_error = Some(e);
+                    }
+                }
+                if let gst::EventView::Eos(_) = event.view() {
+                    self.end_tracks();
                 }
             }
             _ => {}
@@ -764,17 +711,21 @@ impl BaseTransformImpl for FaceEmotion {
             }
         }
         let ok = BaseTransformImplExt::parent_query(self, direction, query);
+        if direction == gst::PadDirection::Sink {
+            if let gst::QueryViewMut::AcceptCaps(q) = query.view_mut() {
+                if !q.result() {
+                    self.explain_refused_caps(q.caps());
+                }
+            }
+        }
         if direction == gst::PadDirection::Src && ok {
             if let gst::QueryViewMut::Latency(q) = query.view_mut() {
                 let (live, min, max) = q.result();
-                *self.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(live);
-                let pipelining = self.settings.lock().unwrap_or_else(|e| e.into_inner()).pipelining;
+                *lock(&self.upstream) = Some(Upstream { live, latency: min });
+                let pipelining = lock(&self.settings).pipelining;
                 if live && pipelining == Pipelining::On {
                     // A held frame leaves when the next one arrives: one frame duration more.
-                    let fps = self
-                        .state
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
+                    let fps = lock(&self.state)
                         .as_ref()
                         .and_then(|s| s.info.as_ref().map(|i| i.fps()));
                     let frame = fps
@@ -788,38 +739,36 @@ impl BaseTransformImpl for FaceEmotion {
         ok
     }
 
-    fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        Ok(())
-    }
-
     fn generate_output(&self) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
         use gst_base::subclass::base_transform::GenerateOutputSuccess as Out;
         let Some(buf) = self.take_queued_buffer() else {
             return Ok(Out::NoOutput);
         };
-        let per_frame = self.settings.lock().unwrap_or_else(|e| e.into_inner()).per_frame();
+        let per_frame = lock(&self.settings).per_frame();
         let pipelined = match per_frame.pipelining {
             Pipelining::On => true,
             Pipelining::Off => false,
-            Pipelining::Auto => !self.upstream_live(),
+            Pipelining::Auto => !self.upstream().live,
         };
         // At most two frames leave per call: the held one, then this one (or, with pipelining,
         // the held one and this one stays).
         let (mut first, mut second) = (None, None);
         {
-            let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut guard = lock(&self.state);
             let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-            let reload = state.models_generation != per_frame.models_generation;
+            if let Some(e) = state.flow_error.take() {
+                return Err(e);
+            }
+            let reload = state.generations != per_frame.generations;
             if reload || !pipelined {
                 if let Some(p) = state.pending.take() {
                     first = Some(self.finish_frame(state, &per_frame, p));
                 }
             }
             if reload {
-                self.reload(state, per_frame.models_generation);
+                self.reload(state, per_frame.generations);
             }
-            match self.begin_frame(state, &per_frame.params, per_frame.draw, buf)? {
+            match self.begin_frame(state, &per_frame, buf)? {
                 Begun::Started(p) if pipelined => {
                     if let Some(prev) = state.pending.replace(p) {
                         second = Some(self.finish_frame(state, &per_frame, prev));
@@ -833,262 +782,65 @@ impl BaseTransformImpl for FaceEmotion {
                     second = Some(Finished {
                         buffer: b,
                         message: None,
+                        tracks: Vec::new(),
+                        post_tracks: false,
                         faces: 0,
+                        skipped: false,
                         busy: Default::default(),
                         model: Default::default(),
                     });
                 }
             }
         }
-        // Bus messages and pushes happen with no lock held: an application may act on them.
-        let mut out = [first, second].into_iter().flatten().map(|f| self.account(f));
-        match (out.next(), out.next()) {
+        // Bus messages and pushes happen with no lock held: an application may act on them. A
+        // frame is counted once it leaves: if the first push fails, the second never goes.
+        match (first, second) {
             (Some(a), Some(b)) => {
+                let a = self.account(a);
                 self.obj().src_pad().push(a)?;
-                Ok(Out::Buffer(b))
+                Ok(Out::Buffer(self.account(b)))
             }
-            (Some(a), None) => Ok(Out::Buffer(a)),
-            _ => Ok(Out::NoOutput),
+            (Some(a), None) | (None, Some(a)) => Ok(Out::Buffer(self.account(a))),
+            (None, None) => Ok(Out::NoOutput),
         }
     }
 }
 
 impl FaceEmotion {
-    fn upstream_live(&self) -> bool {
-        if let Some(live) = *self.live.lock().unwrap_or_else(|e| e.into_inner()) {
-            return live;
+    /// Upstream offered raw video the element cannot take: an error that says which formats it
+    /// takes and what to do, instead of a bare not-negotiated. Only for system-memory raw video
+    /// (other memory is tried by hardware decoders before they fall back to it), and once.
+    fn explain_refused_caps(&self, caps: &gst::CapsRef) {
+        let Some(s) = caps.structure(0) else { return };
+        let sysmem = caps
+            .features(0)
+            .is_none_or(|f| f.is_any() || f.contains("memory:SystemMemory") || f.is_empty());
+        if s.name() != "video/x-raw" || !sysmem {
+            return;
         }
-        let mut q = gst::query::Latency::new();
-        let live = self.obj().sink_pad().peer_query(&mut q) && q.result().0;
-        gst::info!(
-            CAT,
-            imp = self,
-            "upstream is {}live: pipelining=auto {} frames",
-            if live { "" } else { "not " },
-            if live { "does not hold" } else { "holds" }
-        );
-        *self.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(live);
-        live
-    }
-
-    /// Finishes the held frame, if any, and sends it downstream.
-    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let per_frame = self.settings.lock().unwrap_or_else(|e| e.into_inner()).per_frame();
-        let finished = {
-            let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(state) = guard.as_mut() else {
-                return Ok(gst::FlowSuccess::Ok);
-            };
-            match state.pending.take() {
-                Some(p) => self.finish_frame(state, &per_frame, p),
-                None => return Ok(gst::FlowSuccess::Ok),
-            }
-        };
-        gst::debug!(CAT, imp = self, "pushing the held frame");
-        let buf = self.account(finished);
-        self.obj().src_pad().push(buf)
-    }
-
-    fn reload(&self, state: &mut State, generation: u64) {
-        state.models_generation = generation;
-        let config = self.settings.lock().unwrap_or_else(|e| e.into_inner()).model_config();
-        if *state.analyzer.config() != config {
-            gst::info!(CAT, imp = self, "model settings changed, reloading");
-            match self.load(config) {
-                Ok(a) => state.analyzer = a,
-                // A recording must not stop because of a typo made while it runs: keep the
-                // models that work, say why the new ones were refused, and try again only
-                // when the settings change again.
-                Err(e) => gst::element_imp_warning!(
-                    self,
-                    gst::LibraryError::Settings,
-                    ("{}", e),
-                    ["new model settings refused, still using {:?}", state.analyzer.config()]
-                ),
-            }
+        let Ok(format) = s.get::<&str>("format") else { return };
+        if gst_video::VideoFormat::from_string(format) != gst_video::VideoFormat::Unknown
+            && frame::pixel_format(gst_video::VideoFormat::from_string(format)).is_some()
+        {
+            return;
         }
-    }
-
-    /// Maps the frame (for writing when `draw`) and starts its analysis (the detector, on its
-    /// own thread).
-    fn begin_frame(
-        &self,
-        state: &mut State,
-        params: &Params,
-        draw: bool,
-        buf: gst::Buffer,
-    ) -> Result<Begun, gst::FlowError> {
-        let started = std::time::Instant::now();
-        let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        let frame = Mapped::map(buf, info, draw).map_err(|_| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["could not map the buffer"]);
-            gst::FlowError::Error
-        })?;
-        let frame_index = state.frame_index;
-        state.frame_index += 1;
-        let yuv = state.yuv;
-        let ticket = match view_of(&frame, format, yuv) {
-            Ok(img) => state
-                .analyzer
-                .begin(&img, params, frame_index)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(format!("unusable frame: {e}")),
-        };
-        match ticket {
-            Ok(ticket) => Ok(Begun::Started(Pending {
-                frame,
+        let mut reported = lock(&self.negotiation_reported);
+        if *reported {
+            return;
+        }
+        *reported = true;
+        gst::element_imp_error!(
+            self,
+            gst::CoreError::Negotiation,
+            (
+                "faceemotion cannot take {} video; it takes {}. Put videoconvert in front of it (e.g. \
+                 decodebin ! videoconvert ! faceemotion)",
                 format,
-                yuv,
-                ticket,
-                params: *params,
-                busy: started.elapsed(),
-            })),
-            Err(msg) => {
-                self.warn_once(&mut state.last_warning, msg);
-                Ok(Begun::Passed(frame.into_buffer()))
-            }
-        }
+                frame::format_names()
+            ),
+            ["refused caps: {}", caps]
+        );
     }
-
-    /// Waits for the frame's faces, classifies them, draws, and attaches the metadata.
-    fn finish_frame(&self, state: &mut State, per_frame: &FrameSettings, p: Pending) -> Finished {
-        let started = std::time::Instant::now();
-        let Pending {
-            mut frame,
-            format,
-            yuv,
-            ticket,
-            params,
-            busy,
-        } = p;
-        // `finish` replaces its contents; the error paths below empty it.
-        let mut faces = std::mem::take(&mut state.faces);
-        let analysed = match view_of(&frame, format, yuv) {
-            Ok(img) => state
-                .analyzer
-                .finish(&img, &params, &mut state.tracker, ticket, &mut faces)
-                .map_err(|e| e.to_string()),
-            Err(e) => {
-                // The detector job, if any, still has to be collected.
-                state.analyzer.abandon(ticket);
-                Err(format!("unusable frame: {e}"))
-            }
-        };
-        if let Err(msg) = analysed {
-            self.warn_once(&mut state.last_warning, msg);
-            faces.clear();
-        }
-        // Mapped for writing only when the overlay was wanted as the frame came in.
-        if let Mapped::Writable(f) = &mut frame {
-            if per_frame.draw && !faces.is_empty() {
-                let drawn = image_of(f, format, yuv)
-                    .map_err(|e| e.to_string())
-                    .and_then(|mut img| state.painter.draw(&mut img, &faces).map_err(|e| e.to_string()));
-                if let Err(msg) = drawn {
-                    self.warn_once(&mut state.last_warning, msg);
-                }
-            }
-        }
-        let (width, height) = frame.size();
-        let mut buffer = frame.into_buffer();
-        gst::log!(CAT, imp = self, "pts {:?}: {} faces", buffer.pts(), faces.len());
-        for f in &faces {
-            gst::trace!(CAT, imp = self, "face {:?}", f);
-        }
-        // Mapped for writing, the frame held the only reference, so this does not copy; mapped
-        // for reading, a buffer the decoder still holds is copied shallowly (memory shared).
-        add_meta(buffer.make_mut(), &faces, width, height, state.analyzer.config());
-        let message = per_frame.post_messages.then(|| self.message(&buffer, &faces));
-        let n_faces = faces.len();
-        state.faces = faces;
-        let (detector_work, waited) = state.analyzer.take_detector_times();
-        Finished {
-            buffer,
-            message,
-            faces: n_faces,
-            busy: (busy + started.elapsed()).saturating_sub(waited) + detector_work,
-            model: state.analyzer.take_model_time(),
-        }
-    }
-
-    /// Posts the frame's message and counts it; returns the buffer to push.
-    fn account(&self, f: Finished) -> gst::Buffer {
-        if let Some(m) = f.message {
-            let _ = self.obj().post_message(m);
-        }
-        let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        st.frames += 1;
-        st.faces += f.faces as u64;
-        st.model += f.model;
-        st.processing += f.busy;
-        f.buffer
-    }
-}
-
-/// GStreamer's index of the core's plane `i`: GStreamer lists YV12 planes as Y, V, U, the core
-/// wants Y, U, V.
-fn gst_plane(format: PixelFormat, i: usize) -> u32 {
-    match (format, i) {
-        (PixelFormat::Yv12, 1) => 2,
-        (PixelFormat::Yv12, 2) => 1,
-        _ => i as u32,
-    }
-}
-
-/// The strides of the frame's planes, in the core's plane order.
-fn plane_strides<T>(frame: &gst_video::VideoFrame<T>, format: PixelFormat) -> [usize; 3] {
-    let mut strides = [0usize; 3];
-    for (i, s) in strides.iter_mut().enumerate().take(format.n_planes()) {
-        *s = frame.plane_stride()[gst_plane(format, i) as usize] as usize;
-    }
-    strides
-}
-
-/// The core's read-only view of a mapped frame.
-fn view_of(frame: &Mapped, format: PixelFormat, yuv: YuvMatrix) -> Result<ImageView<'_>, crate::image::ImageError> {
-    fn planes<T>(
-        frame: &gst_video::VideoFrame<T>,
-        format: PixelFormat,
-        yuv: YuvMatrix,
-    ) -> Result<ImageView<'_>, crate::image::ImageError> {
-        let (w, h) = (frame.width() as usize, frame.height() as usize);
-        let n = format.n_planes();
-        let strides = plane_strides(frame, format);
-        let mut planes: [&[u8]; 3] = [&[]; 3];
-        for (i, plane) in planes.iter_mut().enumerate().take(n) {
-            *plane = frame
-                .plane_data(gst_plane(format, i))
-                .map_err(|_| crate::image::ImageError::Plane(i))?;
-        }
-        ImageView::new(format, w, h, &planes[..n], &strides[..n], yuv)
-    }
-    match frame {
-        Mapped::Writable(f) => planes(f, format, yuv),
-        Mapped::Readable(f) => planes(f, format, yuv),
-    }
-}
-
-/// The core's writable view of a frame mapped for writing.
-fn image_of(
-    frame: &mut gst_video::VideoFrame<gst_video::video_frame::Writable>,
-    format: PixelFormat,
-    yuv: YuvMatrix,
-) -> Result<ImageViewMut<'_>, crate::image::ImageError> {
-    let (w, h) = (frame.width() as usize, frame.height() as usize);
-    let n = format.n_planes();
-    let strides = plane_strides(frame, format);
-    let mut planes: [&mut [u8]; 3] = Default::default();
-    for (i, plane) in planes.iter_mut().enumerate().take(n) {
-        let p = frame
-            .plane_data_mut(gst_plane(format, i))
-            .map_err(|_| crate::image::ImageError::Plane(i))?;
-        // SAFETY: each plane slice covers its own region of the mapped buffer, and they live no
-        // longer than the borrow of `frame`, which stays mapped meanwhile.
-        *plane = unsafe { std::slice::from_raw_parts_mut(p.as_mut_ptr(), p.len()) };
-    }
-    ImageViewMut::new(format, w, h, planes.into_iter().take(n), &strides[..n], yuv)
 }
 
 impl VideoFilterImpl for FaceEmotion {
@@ -1099,19 +851,9 @@ impl VideoFilterImpl for FaceEmotion {
         _outcaps: &gst::Caps,
         _out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        let format = pixel_format(in_info.format())
+        let format = frame::pixel_format(in_info.format())
             .ok_or_else(|| gst::loggable_error!(CAT, "unsupported format {:?} in {}", in_info.format(), incaps))?;
-        let c = in_info.colorimetry();
-        let (kr, kb) = c.matrix().kr_kb().unwrap_or(if in_info.height() >= 720 {
-            (0.2126, 0.0722)
-        } else {
-            (0.299, 0.114)
-        });
-        let yuv = YuvMatrix {
-            kr: kr as f32,
-            kb: kb as f32,
-            full_range: c.range() == gst_video::VideoColorRange::Range0_255,
-        };
+        let yuv = frame::yuv_matrix(in_info);
         gst::info!(
             CAT,
             imp = self,
@@ -1121,14 +863,21 @@ impl VideoFilterImpl for FaceEmotion {
             format,
             yuv
         );
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = lock(&self.state);
         let state = guard
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
+        let same_picture = state
+            .info
+            .as_ref()
+            .is_some_and(|i| i.width() == in_info.width() && i.height() == in_info.height())
+            && state.format == Some(format);
         state.info = Some(in_info.clone());
-        // Boxes of another size or picture mean nothing to the tracker.
-        state.tracker.reset();
-        state.frame_index = 0;
+        if !same_picture {
+            // Boxes of another size or picture mean nothing to the tracker: its people leave.
+            state.stream.restart();
+            state.stream.take_events(&mut state.events);
+        }
         state.format = Some(format);
         state.yuv = yuv;
         Ok(())

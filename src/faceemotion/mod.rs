@@ -3,9 +3,12 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod frame;
 mod imp;
+pub mod meta;
+mod settings;
 
-pub use imp::DetectorChoice;
+pub use settings::{Blur, DetectorChoice, Pipelining};
 
 glib::wrapper! {
     pub struct FaceEmotion(ObjectSubclass<imp::FaceEmotion>)

@@ -1,0 +1,543 @@
+//! The element's properties: their specs, the settings they write, and what each frame reads.
+
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use gst::glib;
+use gst::prelude::*;
+
+use crate::analysis::{ModelConfig, Params};
+use crate::mask::{MaskKind, MaskStyle};
+use crate::person::Smoothing;
+use crate::runtime::{self, ModelRole, EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL, SHORT_RANGE_MODEL};
+
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstFaceEmotionDetector")]
+pub enum DetectorChoice {
+    #[enum_value(name = "Full range: faces near and far (192x192 input)", nick = "full-range")]
+    FullRange = 0,
+    #[enum_value(
+        name = "Short range: faces within about 2 m, faster (128x128 input)",
+        nick = "short-range"
+    )]
+    ShortRange = 1,
+}
+
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstFaceEmotionPipelining")]
+pub enum Pipelining {
+    #[enum_value(name = "Auto: on, unless the source is live", nick = "auto")]
+    Auto = 0,
+    #[enum_value(
+        name = "On: the detector looks at the next frame while the classifiers work on this one (holds one frame)",
+        nick = "on"
+    )]
+    On = 1,
+    #[enum_value(name = "Off: each frame analysed on its own, for the lowest latency", nick = "off")]
+    Off = 2,
+}
+
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstFaceEmotionBlur")]
+pub enum Blur {
+    #[enum_value(name = "None: faces are not masked", nick = "none")]
+    None = 0,
+    #[enum_value(name = "Gaussian blur of each face", nick = "gaussian")]
+    Gaussian = 1,
+    #[enum_value(name = "Pixelate each face into blocks", nick = "pixelate")]
+    Pixelate = 2,
+    #[enum_value(name = "Fill each face with opaque black", nick = "solid")]
+    Solid = 3,
+}
+
+impl Blur {
+    fn kind(self) -> MaskKind {
+        match self {
+            Blur::None => MaskKind::None,
+            Blur::Gaussian => MaskKind::Gaussian,
+            Blur::Pixelate => MaskKind::Pixelate,
+            Blur::Solid => MaskKind::Solid,
+        }
+    }
+}
+
+const DEFAULT_THRESHOLD: f64 = 0.6;
+const DEFAULT_MAX_FACES: u32 = 64;
+const DEFAULT_CROP_SCALE: f64 = 1.3;
+const DEFAULT_SMOOTHING_MS: u32 = 500;
+const DEFAULT_TRACK_TIMEOUT_MS: u32 = 1000;
+const DEFAULT_BLUR_STRENGTH: f64 = 0.2;
+const DEFAULT_BLUR_PADDING: f64 = 0.25;
+
+/// The model roles that are loaded apart: a change of one reloads only that one.
+pub const ROLES: [ModelRole; 3] = [ModelRole::Detector, ModelRole::Emotion, ModelRole::Gender];
+
+pub fn role_index(role: ModelRole) -> usize {
+    match role {
+        ModelRole::Detector => 0,
+        ModelRole::Emotion => 1,
+        ModelRole::Gender => 2,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub detector: DetectorChoice,
+    pub detector_model: Option<String>,
+    pub emotion_model: Option<String>,
+    pub emotion_model_2: Option<String>,
+    pub gender_model: Option<String>,
+    pub gender_model_2: Option<String>,
+    pub ort_library: Option<String>,
+    pub threads: u32,
+    pub threshold: f64,
+    pub min_face_size: u32,
+    pub max_faces: u32,
+    pub crop_scale: f64,
+    pub tiles: u32,
+    pub inference_interval: u32,
+    pub reclassify_interval: u32,
+    pub gender_interval: u32,
+    pub smoothing_ms: u32,
+    pub track_timeout_ms: u32,
+    pub draw: bool,
+    pub post_messages: bool,
+    pub pipelining: Pipelining,
+    pub blur: Blur,
+    pub blur_strength: f64,
+    pub blur_padding: f64,
+    pub max_lateness_ms: i64,
+    /// Bumped by every set of a property that needs that role's model loaded again (even to the
+    /// same value: a file replaced on disk is read again), so the streaming thread notices with
+    /// one comparison per role.
+    pub generations: [u64; 3],
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            detector: DetectorChoice::FullRange,
+            detector_model: None,
+            emotion_model: Some(default_path(EMOTION_MODEL)),
+            emotion_model_2: None,
+            gender_model: Some(default_path(GENDER_MODEL)),
+            gender_model_2: None,
+            ort_library: None,
+            threads: 0,
+            threshold: DEFAULT_THRESHOLD,
+            min_face_size: 0,
+            max_faces: DEFAULT_MAX_FACES,
+            crop_scale: DEFAULT_CROP_SCALE,
+            tiles: 1,
+            inference_interval: 1,
+            reclassify_interval: 1,
+            gender_interval: 0,
+            smoothing_ms: DEFAULT_SMOOTHING_MS,
+            track_timeout_ms: DEFAULT_TRACK_TIMEOUT_MS,
+            draw: true,
+            post_messages: true,
+            pipelining: Pipelining::Auto,
+            blur: Blur::None,
+            blur_strength: DEFAULT_BLUR_STRENGTH,
+            blur_padding: DEFAULT_BLUR_PADDING,
+            max_lateness_ms: 0,
+            generations: [0; 3],
+        }
+    }
+}
+
+fn default_path(file: &str) -> String {
+    runtime::default_model_path(file).to_string_lossy().into_owned()
+}
+
+fn non_empty(s: &Option<String>) -> Option<PathBuf> {
+    s.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from)
+}
+
+/// What each frame reads of the settings: copied once per frame, without allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameSettings {
+    pub params: Params,
+    pub draw: bool,
+    pub post_messages: bool,
+    pub pipelining: Pipelining,
+    pub mask: MaskStyle,
+    /// How late (ns) a frame of a live source may be before it is only tracked; `None`: never.
+    /// `Some(0)`: one frame duration.
+    pub max_lateness: Option<u64>,
+    pub generations: [u64; 3],
+}
+
+impl Settings {
+    pub fn per_frame(&self) -> FrameSettings {
+        FrameSettings {
+            params: self.params(),
+            draw: self.draw,
+            post_messages: self.post_messages,
+            pipelining: self.pipelining,
+            mask: MaskStyle {
+                kind: self.blur.kind(),
+                strength: self.blur_strength as f32,
+                padding: self.blur_padding as f32,
+            },
+            max_lateness: u64::try_from(self.max_lateness_ms).ok().map(|ms| ms * 1_000_000),
+            generations: self.generations,
+        }
+    }
+
+    pub fn model_config(&self) -> ModelConfig {
+        let detector = non_empty(&self.detector_model).unwrap_or_else(|| {
+            runtime::default_model_path(match self.detector {
+                DetectorChoice::FullRange => FULL_RANGE_MODEL,
+                DetectorChoice::ShortRange => SHORT_RANGE_MODEL,
+            })
+        });
+        ModelConfig {
+            detector,
+            emotion: [&self.emotion_model, &self.emotion_model_2]
+                .into_iter()
+                .filter_map(non_empty)
+                .collect(),
+            gender: [&self.gender_model, &self.gender_model_2]
+                .into_iter()
+                .filter_map(non_empty)
+                .collect(),
+            threads: self.threads as usize,
+            ort_library: self.ort_library.clone().filter(|s| !s.is_empty()),
+        }
+    }
+
+    fn params(&self) -> Params {
+        Params {
+            threshold: self.threshold as f32,
+            min_face_size: self.min_face_size,
+            max_faces: self.max_faces as usize,
+            crop_scale: self.crop_scale as f32,
+            tiles: self.tiles,
+            inference_interval: self.inference_interval,
+            reclassify_interval: self.reclassify_interval,
+            gender_interval: self.gender_interval,
+            smoothing: Smoothing {
+                emotion_ms: self.smoothing_ms as f32,
+            },
+            track_timeout: self.track_timeout_ms as u64 * 1_000_000,
+        }
+    }
+
+    /// Sets a property by name; returns the model roles it changes.
+    pub fn set(&mut self, name: &str, value: &glib::Value) -> &'static [ModelRole] {
+        let v = value;
+        const NONE: &[ModelRole] = &[];
+        match name {
+            "detector" => self.detector = v.get().expect("type checked upstream"),
+            "detector-model" => self.detector_model = v.get().expect("type checked upstream"),
+            "emotion-model" => self.emotion_model = v.get().expect("type checked upstream"),
+            "emotion-model-2" => self.emotion_model_2 = v.get().expect("type checked upstream"),
+            "gender-model" => self.gender_model = v.get().expect("type checked upstream"),
+            "gender-model-2" => self.gender_model_2 = v.get().expect("type checked upstream"),
+            "ort-library" => self.ort_library = v.get().expect("type checked upstream"),
+            "threads" => self.threads = v.get().expect("type checked upstream"),
+            "threshold" => self.threshold = v.get().expect("type checked upstream"),
+            "min-face-size" => self.min_face_size = v.get().expect("type checked upstream"),
+            "max-faces" => self.max_faces = v.get().expect("type checked upstream"),
+            "crop-scale" => self.crop_scale = v.get().expect("type checked upstream"),
+            "tiles" => self.tiles = v.get().expect("type checked upstream"),
+            "inference-interval" => self.inference_interval = v.get().expect("type checked upstream"),
+            "reclassify-interval" => self.reclassify_interval = v.get().expect("type checked upstream"),
+            "gender-interval" => self.gender_interval = v.get().expect("type checked upstream"),
+            "smoothing" => self.smoothing_ms = v.get().expect("type checked upstream"),
+            "track-timeout" => self.track_timeout_ms = v.get().expect("type checked upstream"),
+            "draw" => self.draw = v.get().expect("type checked upstream"),
+            "post-messages" => self.post_messages = v.get().expect("type checked upstream"),
+            "pipelining" => self.pipelining = v.get().expect("type checked upstream"),
+            "blur" => self.blur = v.get().expect("type checked upstream"),
+            "blur-strength" => self.blur_strength = v.get().expect("type checked upstream"),
+            "blur-padding" => self.blur_padding = v.get().expect("type checked upstream"),
+            "max-lateness" => self.max_lateness_ms = v.get().expect("type checked upstream"),
+            other => unreachable!("unknown property {other}"),
+        }
+        let roles: &'static [ModelRole] = match name {
+            "detector" | "detector-model" => &[ModelRole::Detector],
+            "emotion-model" | "emotion-model-2" => &[ModelRole::Emotion],
+            "gender-model" | "gender-model-2" => &[ModelRole::Gender],
+            "threads" => &ROLES,
+            _ => NONE,
+        };
+        for r in roles {
+            self.generations[role_index(*r)] += 1;
+        }
+        roles
+    }
+
+    pub fn get(&self, name: &str) -> glib::Value {
+        match name {
+            "detector" => self.detector.to_value(),
+            "detector-model" => self.detector_model.to_value(),
+            "emotion-model" => self.emotion_model.to_value(),
+            "emotion-model-2" => self.emotion_model_2.to_value(),
+            "gender-model" => self.gender_model.to_value(),
+            "gender-model-2" => self.gender_model_2.to_value(),
+            "ort-library" => self.ort_library.to_value(),
+            "threads" => self.threads.to_value(),
+            "threshold" => self.threshold.to_value(),
+            "min-face-size" => self.min_face_size.to_value(),
+            "max-faces" => self.max_faces.to_value(),
+            "crop-scale" => self.crop_scale.to_value(),
+            "tiles" => self.tiles.to_value(),
+            "inference-interval" => self.inference_interval.to_value(),
+            "reclassify-interval" => self.reclassify_interval.to_value(),
+            "gender-interval" => self.gender_interval.to_value(),
+            "smoothing" => self.smoothing_ms.to_value(),
+            "track-timeout" => self.track_timeout_ms.to_value(),
+            "draw" => self.draw.to_value(),
+            "post-messages" => self.post_messages.to_value(),
+            "pipelining" => self.pipelining.to_value(),
+            "blur" => self.blur.to_value(),
+            "blur-strength" => self.blur_strength.to_value(),
+            "blur-padding" => self.blur_padding.to_value(),
+            "max-lateness" => self.max_lateness_ms.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+pub fn properties() -> &'static [glib::ParamSpec] {
+    static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+        let installed = |f: &str| runtime::default_model_path(f).display().to_string();
+        vec![
+            glib::ParamSpecEnum::builder_with_default("detector", DetectorChoice::FullRange)
+                .nick("Detector")
+                .blurb("Which shipped face detector to use when detector-model is empty")
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("detector-model")
+                .nick("Detector model")
+                .blurb(&format!(
+                    "BlazeFace ONNX file (full or short range, told apart by its input size); empty: the \
+                     installed model chosen by 'detector' ({})",
+                    installed(FULL_RANGE_MODEL)
+                ))
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("emotion-model")
+                .nick("Emotion model")
+                .blurb("Emotion ONNX file: mini-Xception (FER-2013) or face-api.js expression; empty: no emotion")
+                .default_value(Some(installed(EMOTION_MODEL).as_str()))
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("emotion-model-2")
+                .nick("Second emotion model")
+                .blurb(&format!(
+                    "A second emotion ONNX file run on every face, its class probabilities averaged with the \
+                     first's (the ensemble of the method this element comes from; e.g. {}); empty: one model",
+                    installed("faceapi_expression.onnx")
+                ))
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("gender-model")
+                .nick("Gender model")
+                .blurb("Gender ONNX file: face-api.js age/gender (also gives age) or human-models gender; empty: no gender")
+                .default_value(Some(installed(GENDER_MODEL).as_str()))
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("gender-model-2")
+                .nick("Second gender model")
+                .blurb(&format!(
+                    "A second gender ONNX file run on every face, its female probability averaged with the \
+                     first's (e.g. {}); empty: one model",
+                    installed("hm_gender.onnx")
+                ))
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("ort-library")
+                .nick("ONNX Runtime library")
+                .blurb(&format!(
+                    "Path of libonnxruntime.so.{}; empty: ${} or {}. Read when the first element of the \
+                     process starts: one runtime is shared by all",
+                    runtime::ORT_VERSION,
+                    runtime::ORT_LIBRARY_ENV,
+                    runtime::default_library_path().display()
+                ))
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("threads")
+                .nick("Inference threads")
+                .blurb("Threads each model may use per run; 0: automatic (the detector one, which is as fast as more, the classifiers one per CPU core)")
+                .maximum(64)
+                .default_value(0)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecDouble::builder("threshold")
+                .nick("Detection threshold")
+                .blurb("Minimum face detection score; lower finds more faces and more false ones")
+                .minimum(0.0)
+                .maximum(1.0)
+                .default_value(DEFAULT_THRESHOLD)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("min-face-size")
+                .nick("Minimum face size")
+                .blurb("Faces whose larger side is smaller than this many pixels are ignored")
+                .maximum(16384)
+                .default_value(0)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("max-faces")
+                .nick("Maximum faces")
+                .blurb("At most this many faces per frame, the most certain ones, are kept")
+                .minimum(1)
+                .maximum(1024)
+                .default_value(DEFAULT_MAX_FACES)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecDouble::builder("crop-scale")
+                .nick("Crop scale")
+                .blurb("Side of the square the classifiers see, as a multiple of the face box's larger side")
+                .minimum(1.0)
+                .maximum(3.0)
+                .default_value(DEFAULT_CROP_SCALE)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("tiles")
+                .nick("Detection tiles")
+                .blurb(
+                    "Also run the detector on a grid of this many overlapping tile columns (rows to keep \
+                     them square), to find faces too small for one pass over the whole frame; each tile \
+                     costs one more detector run. 1: whole frame only",
+                )
+                .minimum(1)
+                .maximum(8)
+                .default_value(1)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("inference-interval")
+                .nick("Inference interval")
+                .blurb(
+                    "Run the face detector on every Nth frame; in between, faces are carried along by \
+                     the tracker (which also gives each face a stable id)",
+                )
+                .minimum(1)
+                .maximum(1000)
+                .default_value(1)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("reclassify-interval")
+                .nick("Reclassify interval")
+                .blurb("Classify a tracked face every Mth frame, keeping its last labels in between")
+                .minimum(1)
+                .maximum(1000)
+                .default_value(1)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("gender-interval")
+                .nick("Gender interval")
+                .blurb(
+                    "Run the gender and age model on a tracked face every Nth frame: they do not change \
+                     for a person, and that model costs most of the classification time; 0: as \
+                     reclassify-interval",
+                )
+                .maximum(100_000)
+                .default_value(0)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("smoothing")
+                .nick("Smoothing (ms)")
+                .blurb(
+                    "Per-person results: each tracked person's emotion probabilities are averaged over \
+                     about this many milliseconds (an exponential moving average), and their gender and age \
+                     over the whole track, weighted by the model's confidence and the face's size. \
+                     0: each frame's own results",
+                )
+                .maximum(600_000)
+                .default_value(DEFAULT_SMOOTHING_MS)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("track-timeout")
+                .nick("Track timeout (ms)")
+                .blurb(
+                    "A face the detector no longer finds (a turned head, someone passing in front) keeps \
+                     its id, and stays masked, for this many milliseconds of stream time; then its person \
+                     has left",
+                )
+                .maximum(3_600_000)
+                .default_value(DEFAULT_TRACK_TIMEOUT_MS)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecBoolean::builder("draw")
+                .nick("Draw overlay")
+                .blurb("Draw a box and a label on each face")
+                .default_value(true)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecEnum::builder_with_default("blur", Blur::None)
+                .nick("Privacy mask")
+                .blurb(
+                    "Mask every face the tracker knows on each frame (also where the detector skipped or \
+                     briefly missed it), before the overlay is drawn; with draw=false the picture is only \
+                     anonymised",
+                )
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecDouble::builder("blur-strength")
+                .nick("Mask strength")
+                .blurb("Gaussian sigma, or pixel block side, as a share of the face box's larger side")
+                .minimum(0.01)
+                .maximum(1.0)
+                .default_value(DEFAULT_BLUR_STRENGTH)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecDouble::builder("blur-padding")
+                .nick("Mask padding")
+                .blurb("The masked box is the face box grown on every side by this share of its larger side (hair, ears, chin)")
+                .minimum(0.0)
+                .maximum(2.0)
+                .default_value(DEFAULT_BLUR_PADDING)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecInt64::builder("max-lateness")
+                .nick("Maximum lateness (ms)")
+                .blurb(
+                    "Live sources only: a frame that arrives later than this behind its capture time (the \
+                     element is behind) is not analysed, only tracked, so that latency cannot grow: the \
+                     tracker still moves, reports and masks the known faces. 0: one frame duration; -1: \
+                     analyse every frame however late",
+                )
+                .minimum(-1)
+                .maximum(60_000)
+                .default_value(0)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                .nick("Statistics")
+                .blurb(
+                    "Since start: frames, faces, people (tracks started), skipped (late frames only \
+                     tracked), processing-time (ns of work in the element, on all its threads, waiting \
+                     excluded) and model-time (ns of that inside ONNX Runtime)",
+                )
+                .read_only()
+                .build(),
+            glib::ParamSpecEnum::builder_with_default("pipelining", Pipelining::Auto)
+                .nick("Pipelining")
+                .blurb(
+                    "Overlap frames: the detector looks at the next frame while the classifiers work on \
+                     this one, for more frames per second, at the cost of holding one frame (one frame \
+                     more latency). auto: on unless the source is live",
+                )
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecBoolean::builder("post-messages")
+                .nick("Post messages")
+                .blurb(
+                    "Post a 'faceemotion' element message with the faces of each frame, and a \
+                     'faceemotion-track' message when a person appears or leaves, on the bus",
+                )
+                .default_value(true)
+                .mutable_playing()
+                .build(),
+        ]
+    });
+    PROPERTIES.as_ref()
+}

@@ -1,0 +1,287 @@
+//! What a track has learnt about its person: emotion smoothed over time, gender and age averaged
+//! over the whole track, and how the person's time splits between the emotions.
+//!
+//! The classifiers answer per frame and their answers jitter: a face on the edge between two
+//! classes flips its label from frame to frame, and face-api.js calls the same woman female on
+//! one frame and male on the next. A person's gender and age do not change while they are in
+//! view, so every answer is evidence towards one estimate; emotions do change, but on the scale
+//! of a second, not of a frame. Times are in nanoseconds of stream time, so the smoothing does the
+//! same at 10 and at 60 frames per second.
+
+use crate::face::{EmotionScores, GenderScores};
+
+/// How per-frame answers become per-person ones.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Smoothing {
+    /// Time constant of the emotion's exponential moving average, in milliseconds; 0: each
+    /// frame's answer as it is, and gender and age too.
+    pub emotion_ms: f32,
+}
+
+impl Smoothing {
+    pub const OFF: Smoothing = Smoothing { emotion_ms: 0.0 };
+
+    pub fn is_on(&self) -> bool {
+        self.emotion_ms > 0.0
+    }
+}
+
+impl Default for Smoothing {
+    fn default() -> Self {
+        Smoothing { emotion_ms: 500.0 }
+    }
+}
+
+/// Side of the classifiers' input: a face smaller than this is enlarged to be seen, and its
+/// answers carry less weight in the person's average.
+const FULL_WEIGHT_SIDE: f32 = 112.0;
+
+/// The weight of one gender answer: confident answers from large faces count most. The floor
+/// keeps the average defined when every answer sits at 0.5.
+fn gender_weight(female: f32, face_side: f32) -> f64 {
+    let size = (face_side / FULL_WEIGHT_SIDE).clamp(0.1, 1.0);
+    let certainty = (2.0 * female - 1.0).abs();
+    (size * (0.05 + certainty)) as f64
+}
+
+fn age_weight(face_side: f32) -> f64 {
+    (face_side / FULL_WEIGHT_SIDE).clamp(0.1, 1.0) as f64
+}
+
+/// A person's summary at a moment of their track, as the track events report it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PersonSummary {
+    /// Stream time of the first and of the last frame the person was reported on.
+    pub first: u64,
+    pub last: u64,
+    /// Time present: from the start of the first frame to the end of the last.
+    pub duration: u64,
+    /// Frames the person was reported on.
+    pub frames: u64,
+    /// Share of the person's time in each emotion (FER order), by the label reported on each
+    /// frame; `None` when the emotion was never known.
+    pub emotion_share: Option<[f32; 7]>,
+    /// The person's gender and age as last estimated.
+    pub gender: Option<GenderScores>,
+}
+
+impl PersonSummary {
+    /// The emotion the person spent most time in.
+    pub fn dominant_emotion(&self) -> Option<usize> {
+        let share = self.emotion_share?;
+        (0..7).max_by(|&a, &b| share[a].total_cmp(&share[b]))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Person {
+    emotion: Option<EmotionScores>,
+    /// When `emotion` was last updated.
+    emotion_at: u64,
+    emotion_raw: Option<EmotionScores>,
+    /// Weighted sums of the gender answers (probability female) and ages.
+    female_sum: f64,
+    female_weight: f64,
+    age_sum: f64,
+    age_weight: f64,
+    /// The latest answer, reported as it is with smoothing off.
+    gender_raw: Option<GenderScores>,
+    /// Time spent in each emotion label while reported, in ns.
+    emotion_time: [u64; 7],
+    first: Option<u64>,
+    last: u64,
+    end: u64,
+    frames: u64,
+}
+
+impl Person {
+    /// A new answer of the emotion model(s), at stream time `at`.
+    pub fn observe_emotion(&mut self, raw: EmotionScores, at: u64, smoothing: Smoothing) {
+        self.emotion_raw = Some(raw);
+        self.emotion = Some(match self.emotion {
+            Some(prev) if smoothing.is_on() => {
+                let dt_ms = at.saturating_sub(self.emotion_at) as f32 / 1e6;
+                let alpha = 1.0 - (-dt_ms / smoothing.emotion_ms).exp();
+                let mut p = prev.0;
+                for (s, r) in p.iter_mut().zip(raw.0) {
+                    *s += alpha * (r - *s);
+                }
+                EmotionScores(p)
+            }
+            _ => raw,
+        });
+        self.emotion_at = at;
+    }
+
+    /// A new answer of the gender (and age) model(s) on a face whose larger side is `face_side`.
+    pub fn observe_gender(&mut self, raw: GenderScores, face_side: f32) {
+        self.gender_raw = Some(raw);
+        let w = gender_weight(raw.female, face_side);
+        self.female_sum += w * raw.female as f64;
+        self.female_weight += w;
+        if let Some(age) = raw.age {
+            let w = age_weight(face_side);
+            self.age_sum += w * age as f64;
+            self.age_weight += w;
+        }
+    }
+
+    /// The emotion to report.
+    pub fn emotion(&self, smoothing: Smoothing) -> Option<EmotionScores> {
+        if smoothing.is_on() {
+            self.emotion
+        } else {
+            self.emotion_raw
+        }
+    }
+
+    pub fn emotion_raw(&self) -> Option<EmotionScores> {
+        self.emotion_raw
+    }
+
+    /// The gender and age to report.
+    pub fn gender(&self, smoothing: Smoothing) -> Option<GenderScores> {
+        if !smoothing.is_on() || self.female_weight <= 0.0 {
+            return self.gender_raw;
+        }
+        Some(GenderScores {
+            female: (self.female_sum / self.female_weight) as f32,
+            age: (self.age_weight > 0.0).then(|| (self.age_sum / self.age_weight) as f32),
+        })
+    }
+
+    /// Forgets the emotion (its model was changed or switched off).
+    pub fn forget_emotion(&mut self) {
+        self.emotion = None;
+        self.emotion_raw = None;
+    }
+
+    /// Forgets gender and age (their model was changed or switched off).
+    pub fn forget_gender(&mut self) {
+        self.gender_raw = None;
+        (self.female_sum, self.female_weight, self.age_sum, self.age_weight) = (0.0, 0.0, 0.0, 0.0);
+    }
+
+    /// The person was reported on a frame starting at `at` and lasting `duration`, with the
+    /// emotion label `emotion` (FER index) if known.
+    pub fn count_frame(&mut self, at: u64, duration: u64, emotion: Option<usize>) {
+        self.first.get_or_insert(at);
+        self.last = at;
+        self.end = self.end.max(at + duration);
+        self.frames += 1;
+        if let Some(e) = emotion {
+            self.emotion_time[e] += duration;
+        }
+    }
+
+    pub fn summary(&self, smoothing: Smoothing) -> PersonSummary {
+        let first = self.first.unwrap_or(self.last);
+        let total: u64 = self.emotion_time.iter().sum();
+        PersonSummary {
+            first,
+            last: self.last,
+            duration: self.end.saturating_sub(first),
+            frames: self.frames,
+            emotion_share: (total > 0).then(|| self.emotion_time.map(|t| (t as f64 / total as f64) as f32)),
+            gender: self.gender(smoothing),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn onehot(i: usize) -> EmotionScores {
+        let mut p = [0.0; 7];
+        p[i] = 1.0;
+        EmotionScores(p)
+    }
+
+    #[test]
+    fn the_emotion_average_follows_time_not_frames() {
+        // The same 500 ms of a step from neutral to happy at 10 and at 60 frames per second end
+        // at the same probability: 1 - e^-1 after one time constant.
+        let s = Smoothing { emotion_ms: 500.0 };
+        for fps in [10u64, 60] {
+            let mut p = Person::default();
+            p.observe_emotion(onehot(6), 0, s);
+            let step = 1000 * MS / fps;
+            for k in 1..=fps / 2 {
+                p.observe_emotion(onehot(3), k * step, s);
+            }
+            let happy = p.emotion(s).unwrap().0[3];
+            assert!((happy - (1.0 - (-1.0f32).exp())).abs() < 1e-3, "{fps} fps: {happy}");
+            assert_eq!(p.emotion_raw().unwrap(), onehot(3));
+        }
+    }
+
+    #[test]
+    fn smoothing_off_reports_each_answer() {
+        let mut p = Person::default();
+        p.observe_emotion(onehot(6), 0, Smoothing::OFF);
+        p.observe_emotion(onehot(3), MS, Smoothing::OFF);
+        assert_eq!(p.emotion(Smoothing::OFF), Some(onehot(3)));
+        p.observe_gender(
+            GenderScores {
+                female: 0.9,
+                age: Some(30.0),
+            },
+            200.0,
+        );
+        p.observe_gender(
+            GenderScores {
+                female: 0.4,
+                age: Some(50.0),
+            },
+            200.0,
+        );
+        assert_eq!(p.gender(Smoothing::OFF).unwrap().female, 0.4);
+    }
+
+    #[test]
+    fn gender_and_age_converge_on_the_weighted_answers() {
+        let s = Smoothing::default();
+        let mut p = Person::default();
+        // Confident answers from a large face outweigh doubtful ones from a small face.
+        for _ in 0..10 {
+            p.observe_gender(
+                GenderScores {
+                    female: 0.9,
+                    age: Some(30.0),
+                },
+                200.0,
+            );
+            p.observe_gender(
+                GenderScores {
+                    female: 0.45,
+                    age: Some(60.0),
+                },
+                30.0,
+            );
+        }
+        let g = p.gender(s).unwrap();
+        assert!(g.female > 0.8, "{g:?}");
+        let age = g.age.unwrap();
+        assert!((30.0..40.0).contains(&age), "{age}");
+        p.forget_gender();
+        assert!(p.gender(s).is_none());
+    }
+
+    #[test]
+    fn time_shares_and_duration() {
+        let mut p = Person::default();
+        for k in 0..30 {
+            p.count_frame(1000 * MS + k * 40 * MS, 40 * MS, Some(if k < 20 { 3 } else { 6 }));
+        }
+        p.count_frame(1000 * MS + 30 * 40 * MS, 40 * MS, None);
+        let s = p.summary(Smoothing::default());
+        assert_eq!((s.first, s.last, s.frames), (1000 * MS, 2200 * MS, 31));
+        assert_eq!(s.duration, 31 * 40 * MS);
+        let share = s.emotion_share.unwrap();
+        assert!((share[3] - 2.0 / 3.0).abs() < 1e-6 && (share[6] - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(s.dominant_emotion(), Some(3));
+    }
+}

@@ -1,0 +1,241 @@
+//! One video stream's analysis: the models, the tracker with each person's estimates, and the
+//! frame count, behind a small API that the element drives frame by frame.
+//!
+//! A frame is begun (the detector starts on it, on its own thread) and later finished (the
+//! tracker moves or matches the faces, the faces that are due are classified, each person's
+//! estimates take the answers). Beginning frame N+1 before finishing frame N lets the detector
+//! work on N+1 while the classifiers work on N; frames are finished in the order they were begun.
+
+use crate::analysis::{Analyzer, Answer, Params};
+use crate::face::{BBox, Face};
+use crate::image::ImageView;
+use crate::person::Smoothing;
+use crate::runtime::ModelError;
+use crate::tracker::{FrameTime, TrackEvent, Tracker};
+
+/// What [`Stream::begin`] started for a frame, to be given to [`Stream::finish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    /// The detector job of this frame; `None` on frames where the tracker alone moves the faces.
+    detection: Option<u64>,
+    /// Whether the classifiers may run on this frame (not on a frame skipped for being late).
+    classify: bool,
+    time: FrameTime,
+}
+
+impl Ticket {
+    /// Whether the frame is analysed (detector or classifiers) rather than only tracked.
+    pub fn skipped(&self) -> bool {
+        !self.classify
+    }
+}
+
+/// A finished frame: the faces to report and the boxes a privacy mask must cover.
+#[derive(Debug, Default)]
+pub struct FrameResult {
+    /// Faces seen by the latest detection round, with each person's labels.
+    pub faces: Vec<Face>,
+    /// Every face the tracker knows on the frame, including those the detector skipped or
+    /// briefly missed.
+    pub masks: Vec<BBox>,
+}
+
+pub struct Stream {
+    analyzer: Analyzer,
+    tracker: Tracker,
+    /// Frames since the detector last ran; `None` before the first.
+    since_detection: Option<u32>,
+    /// Which faces are due for each classifier, and their answers: kept between frames so that
+    /// their room is reused.
+    emotion_due: Vec<bool>,
+    gender_due: Vec<bool>,
+    answers: Vec<Answer>,
+    /// The smoothing of the last finished frame, for the summaries of tracks that end between
+    /// frames.
+    smoothing: Smoothing,
+}
+
+impl Stream {
+    pub fn new(analyzer: Analyzer) -> Self {
+        Self {
+            analyzer,
+            tracker: Tracker::new(),
+            since_detection: None,
+            emotion_due: Vec::new(),
+            gender_due: Vec::new(),
+            answers: Vec::new(),
+            smoothing: Smoothing::default(),
+        }
+    }
+
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    pub fn analyzer_mut(&mut self) -> &mut Analyzer {
+        &mut self.analyzer
+    }
+
+    /// Starts a frame at `time`: the detector, when the frame is due for it. A `skip`ped frame
+    /// (the stream is running late) is only tracked: no detector, no classifiers.
+    pub fn begin(
+        &mut self,
+        img: &ImageView,
+        params: &Params,
+        time: FrameTime,
+        skip: bool,
+    ) -> Result<Ticket, ModelError> {
+        let due = self
+            .since_detection
+            .is_none_or(|n| n + 1 >= params.inference_interval.max(1));
+        let detection = if due && !skip {
+            Some(self.analyzer.submit_detection(img, params)?)
+        } else {
+            None
+        };
+        self.since_detection = match detection {
+            Some(_) => Some(0),
+            None => self.since_detection.map(|n| n.saturating_add(1)),
+        };
+        Ok(Ticket {
+            detection,
+            classify: !skip,
+            time,
+        })
+    }
+
+    /// Finishes a begun frame into `out`. On a model error the faces are still those the
+    /// tracker knows (moved on, with their last labels), so that no mask is lost, and the error
+    /// is returned.
+    pub fn finish(
+        &mut self,
+        img: &ImageView,
+        params: &Params,
+        ticket: Ticket,
+        out: &mut FrameResult,
+    ) -> Result<(), ModelError> {
+        out.faces.clear();
+        out.masks.clear();
+        self.smoothing = params.smoothing;
+        self.tracker.timeout = params.track_timeout;
+        let mut result = Ok(());
+        let detected = match ticket.detection {
+            Some(seq) => match self.analyzer.wait_detection(seq, params) {
+                Ok(dets) => {
+                    self.tracker.update(dets, ticket.time, params.smoothing);
+                    true
+                }
+                Err(e) => {
+                    result = Err(e);
+                    false
+                }
+            },
+            None => false,
+        };
+        if !detected {
+            self.tracker.predict(img.width as f32, img.height as f32);
+        }
+        self.tracker.faces_into(&mut out.faces);
+        self.tracker.known_boxes_into(&mut out.masks);
+        let gender_interval = match params.gender_interval {
+            0 => params.reclassify_interval,
+            n => n,
+        };
+        let (mut emotion_due, mut gender_due) = (
+            std::mem::take(&mut self.emotion_due),
+            std::mem::take(&mut self.gender_due),
+        );
+        self.tracker.due_into(
+            params.reclassify_interval,
+            gender_interval,
+            &mut emotion_due,
+            &mut gender_due,
+        );
+        if !ticket.classify || !self.analyzer.has_emotion() {
+            emotion_due.iter_mut().for_each(|d| *d = false);
+        }
+        if !ticket.classify || !self.analyzer.has_gender() {
+            gender_due.iter_mut().for_each(|d| *d = false);
+        }
+        if detected && params.inference_interval > 1 {
+            // Spread the work: a detector frame classifies only new faces, and known faces
+            // that are due wait one frame, so that no frame carries both loads.
+            for ((e, g), never) in emotion_due
+                .iter_mut()
+                .zip(gender_due.iter_mut())
+                .zip(self.tracker.never_classified())
+            {
+                *e &= never.0;
+                *g &= never.1;
+            }
+        }
+        self.answers.clear();
+        if emotion_due.iter().chain(&gender_due).any(|&d| d) {
+            let classified = self.analyzer.classify(
+                img,
+                &out.faces,
+                Some(&emotion_due),
+                Some(&gender_due),
+                params,
+                &mut self.answers,
+            );
+            if let Err(e) = classified {
+                // No answers: the faces keep their labels and are due again next frame.
+                emotion_due.iter_mut().for_each(|d| *d = false);
+                gender_due.iter_mut().for_each(|d| *d = false);
+                self.answers.clear();
+                result = result.and(Err(e));
+            }
+        }
+        self.tracker.finish_frame(
+            &mut out.faces,
+            &emotion_due,
+            &gender_due,
+            &self.answers,
+            ticket.time,
+            params.smoothing,
+        );
+        (self.emotion_due, self.gender_due) = (emotion_due, gender_due);
+        result
+    }
+
+    /// Gives up on a begun frame (dropped by a flush): its detector job, if any, is collected
+    /// so that no answer is left waiting.
+    pub fn abandon(&mut self, ticket: Ticket) {
+        if let Some(seq) = ticket.detection {
+            self.analyzer.abandon_detection(seq);
+        }
+    }
+
+    /// Starts over (a flush, or a change of picture size or format): every track ends, with a
+    /// `left` event, and the next frame is detected.
+    pub fn restart(&mut self) {
+        self.tracker.end_all(self.smoothing);
+        self.since_detection = None;
+    }
+
+    /// The stream ended: every open track ends, so that the last people are counted.
+    pub fn end(&mut self) {
+        self.tracker.end_all(self.smoothing);
+    }
+
+    /// The tracks' events since the last call, appended to `out`.
+    pub fn take_events(&mut self, out: &mut Vec<TrackEvent>) {
+        self.tracker.take_events(out);
+    }
+
+    /// Forgets every person's emotion, so that no label of a model that is gone stays on a face.
+    pub fn forget_emotion(&mut self) {
+        self.tracker.forget_emotion();
+    }
+
+    /// The same for gender and age.
+    pub fn forget_gender(&mut self) {
+        self.tracker.forget_gender();
+    }
+
+    /// People tracked now (reported or briefly missed).
+    pub fn tracked(&self) -> usize {
+        self.tracker.len()
+    }
+}
