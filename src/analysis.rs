@@ -63,6 +63,8 @@ pub struct Params {
     pub smoothing: crate::person::Smoothing,
     /// Video only: how long (ns of stream time) a face the detector no longer finds keeps its id.
     pub track_timeout: u64,
+    /// Video only: how long (ns) a track must be reported before it counts as a person.
+    pub min_presence: u64,
 }
 
 impl Default for Params {
@@ -78,6 +80,7 @@ impl Default for Params {
             gender_interval: 0,
             smoothing: Default::default(),
             track_timeout: crate::tracker::DEFAULT_TIMEOUT_NS,
+            min_presence: crate::tracker::DEFAULT_MIN_PRESENCE_NS,
         }
     }
 }
@@ -576,10 +579,7 @@ fn average_gender(answers: impl Iterator<Item = GenderScores>) -> Option<GenderS
             na += 1;
         }
     }
-    (n > 0).then(|| GenderScores {
-        female: female / n as f32,
-        age: (na > 0).then(|| age / na as f32),
-    })
+    (n > 0).then(|| GenderScores::new(female / n as f32, (na > 0).then(|| age / na as f32)))
 }
 
 #[cfg(test)]
@@ -610,17 +610,7 @@ mod tests {
         )
         .unwrap();
         assert!((e.0[3] - 0.6).abs() < 1e-6 && (e.0[6] - 0.4).abs() < 1e-6);
-        let g = average_gender(
-            [
-                GenderScores {
-                    female: 0.4,
-                    age: Some(30.0),
-                },
-                GenderScores { female: 0.9, age: None },
-            ]
-            .into_iter(),
-        )
-        .unwrap();
+        let g = average_gender([GenderScores::new(0.4, Some(30.0)), GenderScores::new(0.9, None)].into_iter()).unwrap();
         assert!((g.female - 0.65).abs() < 1e-6);
         assert_eq!(g.age, Some(30.0));
         assert!(average_gender(std::iter::empty()).is_none());

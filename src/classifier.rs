@@ -358,10 +358,7 @@ impl GenderClassifier {
                 None
             };
             for (i, p) in g.chunks_exact(2).take(faces).enumerate() {
-                let s = GenderScores {
-                    female: p[female_at],
-                    age: ages.map(|a| a[i]),
-                };
+                let s = GenderScores::new(p[female_at], ages.map(|a| a[i]));
                 if s.is_finite() {
                     out.push(Some(s));
                 } else {

@@ -393,10 +393,7 @@ mod tests {
                 keypoints: [(0.0, 0.0); 6],
             },
             emotion: Some(EmotionScores([0.0, 0.0, 0.0, 0.93, 0.07, 0.0, 0.0])),
-            gender: Some(GenderScores {
-                female: 0.8,
-                age: Some(33.2),
-            }),
+            gender: Some(GenderScores::new(0.8, Some(33.2))),
             emotion_raw: None,
             id: 0,
         }

@@ -131,18 +131,28 @@ pub struct GenderScores {
     pub female: f32,
     /// Age in years, when the model gives it.
     pub age: Option<f32>,
+    /// The label: for one answer the side of 0.5 that `female` is on; for a person, the side
+    /// their average last left by a margin (so that an average hovering at 0.5 does not flip it).
+    pub label: Gender,
 }
 
 impl GenderScores {
-    pub fn gender(&self) -> Gender {
-        if self.female >= 0.5 {
-            Gender::Female
-        } else {
-            Gender::Male
+    pub fn new(female: f32, age: Option<f32>) -> Self {
+        Self {
+            female,
+            age,
+            label: if female >= 0.5 { Gender::Female } else { Gender::Male },
         }
     }
+    pub fn gender(&self) -> Gender {
+        self.label
+    }
+    /// The probability of the label.
     pub fn confidence(&self) -> f32 {
-        self.female.max(1.0 - self.female)
+        match self.label {
+            Gender::Female => self.female,
+            Gender::Male => 1.0 - self.female,
+        }
     }
     pub fn is_finite(&self) -> bool {
         self.female.is_finite() && self.age.is_none_or(f32::is_finite)
@@ -188,7 +198,7 @@ mod tests {
         let e = EmotionScores([0.0, 0.0, 0.1, 0.8, 0.05, 0.0, 0.05]);
         assert_eq!(e.label(), "happy");
         assert_eq!(e.confidence(), 0.8);
-        let g = GenderScores { female: 0.3, age: None };
+        let g = GenderScores::new(0.3, None);
         assert_eq!(g.gender(), Gender::Male);
         assert!((g.confidence() - 0.7).abs() < 1e-6);
         assert!(!EmotionScores([f32::NAN; 7]).is_finite());

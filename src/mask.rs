@@ -105,20 +105,15 @@ impl Masker {
         }
         let mut chans = [None; 3];
         channels(img.format.layout(), &mut chans);
-        let black = if img.format.is_yuv() || img.format.layout() == Layout::Gray {
-            let [y, u, v] = img.yuv.rgb_to_yuv([0, 0, 0]);
-            // GRAY8 is full-range luma.
-            if img.format.is_yuv() {
-                [y, u, v]
-            } else {
-                [0, 0, 0]
-            }
+        // Black in the format's own terms; GRAY8 and RGB are full range.
+        let black = if img.format.is_yuv() {
+            img.yuv.rgb_to_yuv([0, 0, 0])
         } else {
             [0, 0, 0]
         };
         for b in boxes {
             let side = b.width().max(b.height());
-            if !(side > 0.0) {
+            if side.is_nan() || side <= 0.0 {
                 continue;
             }
             let p = b.padded(style.padding);

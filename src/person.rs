@@ -8,7 +8,8 @@
 //! of a second, not of a frame. Times are in nanoseconds of stream time, so the smoothing does the
 //! same at 10 and at 60 frames per second.
 
-use crate::face::{EmotionScores, GenderScores};
+use crate::face::{EmotionScores, Gender, GenderScores};
+use crate::tracker::FrameTime;
 
 /// How per-frame answers become per-person ones.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,16 +37,18 @@ impl Default for Smoothing {
 /// answers carry less weight in the person's average.
 const FULL_WEIGHT_SIDE: f32 = 112.0;
 
-/// The weight of one gender answer: confident answers from large faces count most. The floor
-/// keeps the average defined when every answer sits at 0.5.
-fn gender_weight(female: f32, face_side: f32) -> f64 {
-    let size = (face_side / FULL_WEIGHT_SIDE).clamp(0.1, 1.0);
-    let certainty = (2.0 * female - 1.0).abs();
-    (size * (0.05 + certainty)) as f64
-}
+/// How far the person's average female probability must cross 0.5 to change their label.
+/// Faces the gender model finds hard (it was trained on few like them) sit near 0.5 for a whole
+/// track; without this margin their label would flip each time the average wanders across.
+pub const GENDER_MARGIN: f32 = 0.05;
 
-fn age_weight(face_side: f32) -> f64 {
-    (face_side / FULL_WEIGHT_SIDE).clamp(0.1, 1.0) as f64
+/// The weight of one answer in a person's gender and age: answers on faces the detector is sure
+/// of and that are large enough for the classifier count most. The gender model's own
+/// certainty is not used: it is not calibrated on faces unlike its training set, where it is
+/// confidently wrong (a run of such answers would outweigh every other).
+fn answer_weight(face_side: f32, detection_score: f32) -> f64 {
+    let size = (face_side / FULL_WEIGHT_SIDE).clamp(0.1, 1.0);
+    (size * detection_score.clamp(0.05, 1.0)) as f64
 }
 
 /// A person's summary at a moment of their track, as the track events report it.
@@ -86,11 +89,16 @@ pub struct Person {
     age_weight: f64,
     /// The latest answer, reported as it is with smoothing off.
     gender_raw: Option<GenderScores>,
+    /// The person's gender label (see [`GENDER_MARGIN`]).
+    gender_label: Option<Gender>,
     /// Time spent in each emotion label while reported, in ns.
     emotion_time: [u64; 7],
+    /// Stream time of the first and last frame reported.
     first: Option<u64>,
     last: u64,
-    end: u64,
+    /// Clock time of the start of the first frame and of the end of the last.
+    first_clock: u64,
+    end_clock: u64,
     frames: u64,
 }
 
@@ -113,17 +121,24 @@ impl Person {
         self.emotion_at = at;
     }
 
-    /// A new answer of the gender (and age) model(s) on a face whose larger side is `face_side`.
-    pub fn observe_gender(&mut self, raw: GenderScores, face_side: f32) {
+    /// A new answer of the gender (and age) model(s) on a face whose larger side is `face_side`
+    /// and that the detector scored `detection_score`.
+    pub fn observe_gender(&mut self, raw: GenderScores, face_side: f32, detection_score: f32) {
         self.gender_raw = Some(raw);
-        let w = gender_weight(raw.female, face_side);
+        let w = answer_weight(face_side, detection_score);
         self.female_sum += w * raw.female as f64;
         self.female_weight += w;
         if let Some(age) = raw.age {
-            let w = age_weight(face_side);
             self.age_sum += w * age as f64;
             self.age_weight += w;
         }
+        let mean = (self.female_sum / self.female_weight) as f32;
+        self.gender_label = Some(match self.gender_label {
+            Some(Gender::Female) if mean < 0.5 - GENDER_MARGIN => Gender::Male,
+            Some(Gender::Male) if mean >= 0.5 + GENDER_MARGIN => Gender::Female,
+            Some(label) => label,
+            None => GenderScores::new(mean, None).label,
+        });
     }
 
     /// The emotion to report.
@@ -144,9 +159,11 @@ impl Person {
         if !smoothing.is_on() || self.female_weight <= 0.0 {
             return self.gender_raw;
         }
+        let female = (self.female_sum / self.female_weight) as f32;
         Some(GenderScores {
-            female: (self.female_sum / self.female_weight) as f32,
+            female,
             age: (self.age_weight > 0.0).then(|| (self.age_sum / self.age_weight) as f32),
+            label: self.gender_label.unwrap_or(GenderScores::new(female, None).label),
         })
     }
 
@@ -159,18 +176,21 @@ impl Person {
     /// Forgets gender and age (their model was changed or switched off).
     pub fn forget_gender(&mut self) {
         self.gender_raw = None;
+        self.gender_label = None;
         (self.female_sum, self.female_weight, self.age_sum, self.age_weight) = (0.0, 0.0, 0.0, 0.0);
     }
 
-    /// The person was reported on a frame starting at `at` and lasting `duration`, with the
-    /// emotion label `emotion` (FER index) if known.
-    pub fn count_frame(&mut self, at: u64, duration: u64, emotion: Option<usize>) {
-        self.first.get_or_insert(at);
-        self.last = at;
-        self.end = self.end.max(at + duration);
+    /// The person was reported on a frame, with the emotion label `emotion` (FER index) if known.
+    pub fn count_frame(&mut self, at: FrameTime, emotion: Option<usize>) {
+        if self.first.is_none() {
+            self.first = Some(at.ts);
+            self.first_clock = at.clock;
+        }
+        self.last = at.ts;
+        self.end_clock = self.end_clock.max(at.clock + at.duration);
         self.frames += 1;
         if let Some(e) = emotion {
-            self.emotion_time[e] += duration;
+            self.emotion_time[e] += at.duration;
         }
     }
 
@@ -180,7 +200,7 @@ impl Person {
         PersonSummary {
             first,
             last: self.last,
-            duration: self.end.saturating_sub(first),
+            duration: self.end_clock.saturating_sub(self.first_clock),
             frames: self.frames,
             emotion_share: (total > 0).then(|| self.emotion_time.map(|t| (t as f64 / total as f64) as f32)),
             gender: self.gender(smoothing),
@@ -224,20 +244,8 @@ mod tests {
         p.observe_emotion(onehot(6), 0, Smoothing::OFF);
         p.observe_emotion(onehot(3), MS, Smoothing::OFF);
         assert_eq!(p.emotion(Smoothing::OFF), Some(onehot(3)));
-        p.observe_gender(
-            GenderScores {
-                female: 0.9,
-                age: Some(30.0),
-            },
-            200.0,
-        );
-        p.observe_gender(
-            GenderScores {
-                female: 0.4,
-                age: Some(50.0),
-            },
-            200.0,
-        );
+        p.observe_gender(GenderScores::new(0.9, Some(30.0)), 200.0, 0.9);
+        p.observe_gender(GenderScores::new(0.4, Some(50.0)), 200.0, 0.9);
         assert_eq!(p.gender(Smoothing::OFF).unwrap().female, 0.4);
     }
 
@@ -245,38 +253,50 @@ mod tests {
     fn gender_and_age_converge_on_the_weighted_answers() {
         let s = Smoothing::default();
         let mut p = Person::default();
-        // Confident answers from a large face outweigh doubtful ones from a small face.
+        // Answers on large, clearly detected faces outweigh those on small, doubtful ones.
         for _ in 0..10 {
-            p.observe_gender(
-                GenderScores {
-                    female: 0.9,
-                    age: Some(30.0),
-                },
-                200.0,
-            );
-            p.observe_gender(
-                GenderScores {
-                    female: 0.45,
-                    age: Some(60.0),
-                },
-                30.0,
-            );
+            p.observe_gender(GenderScores::new(0.9, Some(30.0)), 200.0, 0.95);
+            p.observe_gender(GenderScores::new(0.2, Some(60.0)), 30.0, 0.6);
         }
         let g = p.gender(s).unwrap();
-        assert!(g.female > 0.8, "{g:?}");
+        assert!(g.female > 0.75 && g.gender() == Gender::Female, "{g:?}");
         let age = g.age.unwrap();
-        assert!((30.0..40.0).contains(&age), "{age}");
+        assert!((30.0..37.0).contains(&age), "{age}");
         p.forget_gender();
         assert!(p.gender(s).is_none());
     }
 
     #[test]
+    fn an_average_hovering_at_one_half_keeps_its_label() {
+        let s = Smoothing::default();
+        let mut p = Person::default();
+        let mut labels = Vec::new();
+        for female in [0.53, 0.52, 0.32, 0.65, 0.6, 0.52, 0.4, 0.45, 0.55, 0.48] {
+            p.observe_gender(GenderScores::new(female, None), 150.0, 0.9);
+            labels.push(p.gender(s).unwrap().gender());
+        }
+        assert!(labels.iter().all(|&l| l == Gender::Female), "{labels:?}");
+        // A clear majority still turns it.
+        for _ in 0..10 {
+            p.observe_gender(GenderScores::new(0.1, None), 150.0, 0.9);
+        }
+        assert_eq!(p.gender(s).unwrap().gender(), Gender::Male);
+        assert!(p.gender(s).unwrap().confidence() > 0.5);
+    }
+
+    #[test]
     fn time_shares_and_duration() {
         let mut p = Person::default();
+        // Stream time starts at 1 s; the clock runs on from 5 s.
+        let at = |k: u64| FrameTime {
+            ts: 1000 * MS + k * 40 * MS,
+            clock: 5000 * MS + k * 40 * MS,
+            duration: 40 * MS,
+        };
         for k in 0..30 {
-            p.count_frame(1000 * MS + k * 40 * MS, 40 * MS, Some(if k < 20 { 3 } else { 6 }));
+            p.count_frame(at(k), Some(if k < 20 { 3 } else { 6 }));
         }
-        p.count_frame(1000 * MS + 30 * 40 * MS, 40 * MS, None);
+        p.count_frame(at(30), None);
         let s = p.summary(Smoothing::default());
         assert_eq!((s.first, s.last, s.frames), (1000 * MS, 2200 * MS, 31));
         assert_eq!(s.duration, 31 * 40 * MS);

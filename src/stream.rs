@@ -118,6 +118,7 @@ impl Stream {
         out.masks.clear();
         self.smoothing = params.smoothing;
         self.tracker.timeout = params.track_timeout;
+        self.tracker.min_presence = params.min_presence;
         let mut result = Ok(());
         let detected = match ticket.detection {
             Some(seq) => match self.analyzer.wait_detection(seq, params) {

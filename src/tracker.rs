@@ -12,10 +12,18 @@ pub const MATCH_IOU: f32 = 0.3;
 /// How long a face the detector no longer finds keeps its track (and id), by default.
 pub const DEFAULT_TIMEOUT_NS: u64 = 1_000_000_000;
 
-/// When a frame was: its stream time and duration, in nanoseconds.
+/// How long a track must be reported before it counts as a person (its `appeared` event), by
+/// default: long enough that a pattern the detector takes for a face on a few frames (a badge,
+/// a poster in passing) is not counted as somebody.
+pub const DEFAULT_MIN_PRESENCE_NS: u64 = 300_000_000;
+
+/// When a frame was, in nanoseconds: its stream time (the position in the recording, what
+/// events report), a clock that only goes forward (running time: what smoothing and timeouts
+/// measure, continuous where stream time jumps, as across concatenated files), and its duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FrameTime {
     pub ts: u64,
+    pub clock: u64,
     pub duration: u64,
 }
 
@@ -57,8 +65,10 @@ struct Track {
     frames_since_seen: u32,
     /// Missed by the latest detection round.
     missed: bool,
-    /// Stream time of the last detection that saw this face.
+    /// Clock time of the last detection that saw this face.
     seen_at: u64,
+    /// Whether the track has counted as a person (its `appeared` event is out).
+    announced: bool,
     /// Frames since the face's emotion was last classified; `None` when it never was.
     since_classified: Option<u32>,
     /// The same for gender and age.
@@ -77,9 +87,11 @@ impl Track {
 pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u64,
-    /// A face the detector misses keeps its track this long (ns of stream time) after it was
+    /// A face the detector misses keeps its track this long (ns of running time) after it was
     /// last seen; checked on detection frames.
     pub timeout: u64,
+    /// A track counts as a person, with events, once it has been reported this long (ns).
+    pub min_presence: u64,
     events: Vec<TrackEvent>,
     /// Matching scratch, kept so that steady state allocates nothing: candidate pairs
     /// (IoU, track, detection) and which tracks and detections are taken.
@@ -100,6 +112,7 @@ impl Tracker {
             tracks: Vec::new(),
             next_id: 1,
             timeout: DEFAULT_TIMEOUT_NS,
+            min_presence: DEFAULT_MIN_PRESENCE_NS,
             events: Vec::new(),
             pairs: Vec::new(),
             track_used: Vec::new(),
@@ -111,7 +124,7 @@ impl Tracker {
     /// counting, so that an id names one person in the whole stream.
     pub fn end_all(&mut self, smoothing: Smoothing) {
         for t in self.tracks.drain(..) {
-            if t.person.summary(smoothing).frames > 0 {
+            if t.announced {
                 self.events.push(TrackEvent {
                     kind: TrackEventKind::Left,
                     id: t.face.id,
@@ -178,7 +191,7 @@ impl Tracker {
             t.hits += 1;
             t.frames_since_seen = 0;
             t.missed = false;
-            t.seen_at = now.ts;
+            t.seen_at = now.clock;
         }
         for (ti, t) in self.tracks.iter_mut().enumerate() {
             if !track_used[ti] {
@@ -188,8 +201,8 @@ impl Tracker {
         let timeout = self.timeout;
         let events = &mut self.events;
         self.tracks.retain(|t| {
-            let keep = !t.missed || now.ts.saturating_sub(t.seen_at) <= timeout;
-            if !keep && t.person.summary(smoothing).frames > 0 {
+            let keep = !t.missed || now.clock.saturating_sub(t.seen_at) <= timeout;
+            if !keep && t.announced {
                 events.push(TrackEvent {
                     kind: TrackEventKind::Left,
                     id: t.face.id,
@@ -211,7 +224,8 @@ impl Tracker {
                     hits: 1,
                     frames_since_seen: 0,
                     missed: false,
-                    seen_at: now.ts,
+                    seen_at: now.clock,
+                    announced: false,
                     since_classified: None,
                     since_gender: None,
                     person: Person::default(),
@@ -314,28 +328,30 @@ impl Tracker {
             if emotion.get(i).copied().unwrap_or(false) {
                 t.since_classified = Some(0);
                 if let Some(e) = answer.0 {
-                    t.person.observe_emotion(e, now.ts, smoothing);
+                    t.person.observe_emotion(e, now.clock, smoothing);
                 }
             }
             if gender.get(i).copied().unwrap_or(false) {
                 t.since_gender = Some(0);
                 if let Some(g) = answer.1 {
-                    t.person.observe_gender(g, side);
+                    t.person.observe_gender(g, side, t.face.detection.score);
                 }
             }
             t.face.emotion = t.person.emotion(smoothing);
             t.face.emotion_raw = t.person.emotion_raw();
             t.face.gender = t.person.gender(smoothing);
             (face.emotion, face.emotion_raw, face.gender) = (t.face.emotion, t.face.emotion_raw, t.face.gender);
-            let first = t.person.summary(smoothing).frames == 0;
-            t.person
-                .count_frame(now.ts, now.duration, t.face.emotion.map(|e| e.best()));
-            if first {
-                self.events.push(TrackEvent {
-                    kind: TrackEventKind::Appeared,
-                    id: t.face.id,
-                    person: t.person.summary(smoothing),
-                });
+            t.person.count_frame(now, t.face.emotion.map(|e| e.best()));
+            if !t.announced {
+                let summary = t.person.summary(smoothing);
+                if summary.duration >= self.min_presence {
+                    t.announced = true;
+                    self.events.push(TrackEvent {
+                        kind: TrackEventKind::Appeared,
+                        id: t.face.id,
+                        person: summary,
+                    });
+                }
             }
         }
     }
@@ -383,6 +399,7 @@ mod tests {
     fn at(frame: u64) -> FrameTime {
         FrameTime {
             ts: frame * FRAME,
+            clock: frame * FRAME,
             duration: FRAME,
         }
     }
@@ -476,6 +493,7 @@ mod tests {
     fn a_missed_face_keeps_its_id_until_the_timeout() {
         let mut t = Tracker::new();
         t.timeout = 5 * FRAME;
+        t.min_presence = 0;
         t.update(&[det(0.0, 0.0, 100.0)], at(0), Smoothing::default());
         finish(&mut t, 0);
         // Missed for four frames: hidden, but known (a mask still covers it).
@@ -517,6 +535,37 @@ mod tests {
     }
 
     #[test]
+    fn a_track_counts_as_a_person_once_present_long_enough() {
+        let mut t = Tracker::new();
+        t.min_presence = 4 * FRAME;
+        t.timeout = 0;
+        let mut events = Vec::new();
+        // A false face for three frames, then a real one for ten.
+        for f in 0..3 {
+            t.update(&[det(0.0, 0.0, 50.0)], at(f), Smoothing::default());
+            finish(&mut t, f);
+        }
+        for f in 3..13 {
+            t.update(&[det(500.0, 0.0, 100.0)], at(f), Smoothing::default());
+            finish(&mut t, f);
+            t.take_events(&mut events);
+            let appeared = events.iter().any(|e| e.kind == TrackEventKind::Appeared);
+            assert_eq!(appeared, f >= 6, "frame {f}: {events:?}");
+        }
+        t.end_all(Smoothing::default());
+        t.take_events(&mut events);
+        let people: Vec<(TrackEventKind, u64, u64)> = events.iter().map(|e| (e.kind, e.id, e.person.first)).collect();
+        assert_eq!(
+            people,
+            vec![
+                (TrackEventKind::Appeared, 2, 3 * FRAME),
+                (TrackEventKind::Left, 2, 3 * FRAME)
+            ],
+            "the false face is no person; the real one appeared on its first frame"
+        );
+    }
+
+    #[test]
     fn classification_is_due_for_new_faces_and_after_the_interval() {
         let mut t = Tracker::new();
         t.update(&[det(0.0, 0.0, 100.0)], at(0), Smoothing::default());
@@ -539,10 +588,7 @@ mod tests {
     fn faces_carry_the_persons_labels() {
         let mut t = Tracker::new();
         let s = Smoothing::default();
-        let g = |female| GenderScores {
-            female,
-            age: Some(30.0),
-        };
+        let g = |female| GenderScores::new(female, Some(30.0));
         for (f, female) in [(0u64, 0.8), (1, 0.45), (2, 0.7)] {
             t.update(&[det(0.0, 0.0, 150.0)], at(f), s);
             let mut faces = t.faces();

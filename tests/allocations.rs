@@ -100,6 +100,7 @@ fn run(stream: &mut Stream, params: &Params, sources: &[Vec<u8>], rounds: usize)
             buf.copy_from_slice(&sources[n % sources.len()]);
             let time = FrameTime {
                 ts: n as u64 * 40_000_000,
+                clock: n as u64 * 40_000_000,
                 duration: 40_000_000,
             };
             Some(stream.begin(&view(buf).as_view(), params, time, false).unwrap())

@@ -54,8 +54,8 @@ struct State {
     nonfinite: Vec<NonFinite>,
     /// An error from pushing a held frame ahead of an event: the next frame returns it.
     flow_error: Option<gst::FlowError>,
-    /// Stream time of the last frame begun, for frames that come without a duration or time.
-    last_ts: Option<u64>,
+    /// Time of the last frame begun, for frames that come without a duration or time.
+    last_time: Option<FrameTime>,
 }
 
 /// A frame between [`Stream::begin`] and [`Stream::finish`].
@@ -232,14 +232,15 @@ impl FaceEmotion {
         u
     }
 
-    /// Stream time and duration of a frame, with fallbacks for streams without timestamps.
+    /// Stream time, running time and duration of a frame, with fallbacks for streams without
+    /// timestamps (one frame duration after the last frame).
     fn frame_time(&self, state: &mut State, buf: &gst::BufferRef) -> FrameTime {
         let segment = self.obj().segment();
         let segment = segment.downcast_ref::<gst::ClockTime>();
         let pts = buf.pts();
-        let ts = pts
-            .and_then(|p| segment.and_then(|s| s.to_stream_time(p)).or(Some(p)))
-            .map(|t| t.nseconds());
+        let ns = |t: Option<gst::ClockTime>| t.map(|t| t.nseconds());
+        let ts = ns(pts.and_then(|p| segment.and_then(|s| s.to_stream_time(p)).or(Some(p))));
+        let clock = ns(pts.and_then(|p| segment.and_then(|s| s.to_running_time(p)).or(Some(p))));
         let from_fps = state
             .info
             .as_ref()
@@ -250,16 +251,24 @@ impl FaceEmotion {
                     .mul_div_floor(f.denom() as u64, f.numer() as u64)
                     .map(|d| d.nseconds())
             });
+        let last = state.last_time;
         let duration = buf
             .duration()
             .map(|d| d.nseconds())
             .or(from_fps)
-            .or_else(|| Some(ts?.checked_sub(state.last_ts?)).flatten())
+            .or_else(|| clock?.checked_sub(last?.clock))
             .filter(|&d| d > 0)
             .unwrap_or(FALLBACK_FRAME_NS);
-        let ts = ts.unwrap_or_else(|| state.last_ts.map_or(0, |t| t + duration));
-        state.last_ts = Some(ts);
-        FrameTime { ts, duration }
+        let next = |f: fn(&FrameTime) -> u64| last.map_or(0, |l| f(&l) + l.duration);
+        let time = FrameTime {
+            ts: ts.unwrap_or_else(|| next(|l| l.ts)),
+            clock: clock
+                .filter(|&c| last.is_none_or(|l| c >= l.clock))
+                .unwrap_or_else(|| next(|l| l.clock)),
+            duration,
+        };
+        state.last_time = Some(time);
+        time
     }
 
     /// Whether a frame of a live source arrives so late (the element is behind) that it must
@@ -639,7 +648,7 @@ impl BaseTransformImpl for FaceEmotion {
             events: Vec::new(),
             nonfinite: Vec::new(),
             flow_error: None,
-            last_ts: None,
+            last_time: None,
         });
         *lock(&self.upstream) = None;
         *lock(&self.negotiation_reported) = false;
@@ -679,7 +688,7 @@ impl BaseTransformImpl for FaceEmotion {
                     state.stream.restart();
                     state.stream.take_events(&mut state.events);
                     state.flow_error = None;
-                    state.last_ts = None;
+                    state.last_time = None;
                 }
             }
             // A held frame came before this event (EOS, caps, segment, ...): it goes first.

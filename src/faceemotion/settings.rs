@@ -69,6 +69,7 @@ const DEFAULT_MAX_FACES: u32 = 64;
 const DEFAULT_CROP_SCALE: f64 = 1.3;
 const DEFAULT_SMOOTHING_MS: u32 = 500;
 const DEFAULT_TRACK_TIMEOUT_MS: u32 = 1000;
+const DEFAULT_MIN_PRESENCE_MS: u32 = 300;
 const DEFAULT_BLUR_STRENGTH: f64 = 0.2;
 const DEFAULT_BLUR_PADDING: f64 = 0.25;
 
@@ -103,6 +104,7 @@ pub struct Settings {
     pub gender_interval: u32,
     pub smoothing_ms: u32,
     pub track_timeout_ms: u32,
+    pub min_presence_ms: u32,
     pub draw: bool,
     pub post_messages: bool,
     pub pipelining: Pipelining,
@@ -137,6 +139,7 @@ impl Default for Settings {
             gender_interval: 0,
             smoothing_ms: DEFAULT_SMOOTHING_MS,
             track_timeout_ms: DEFAULT_TRACK_TIMEOUT_MS,
+            min_presence_ms: DEFAULT_MIN_PRESENCE_MS,
             draw: true,
             post_messages: true,
             pipelining: Pipelining::Auto,
@@ -224,6 +227,7 @@ impl Settings {
                 emotion_ms: self.smoothing_ms as f32,
             },
             track_timeout: self.track_timeout_ms as u64 * 1_000_000,
+            min_presence: self.min_presence_ms as u64 * 1_000_000,
         }
     }
 
@@ -250,6 +254,7 @@ impl Settings {
             "gender-interval" => self.gender_interval = v.get().expect("type checked upstream"),
             "smoothing" => self.smoothing_ms = v.get().expect("type checked upstream"),
             "track-timeout" => self.track_timeout_ms = v.get().expect("type checked upstream"),
+            "min-presence" => self.min_presence_ms = v.get().expect("type checked upstream"),
             "draw" => self.draw = v.get().expect("type checked upstream"),
             "post-messages" => self.post_messages = v.get().expect("type checked upstream"),
             "pipelining" => self.pipelining = v.get().expect("type checked upstream"),
@@ -292,6 +297,7 @@ impl Settings {
             "gender-interval" => self.gender_interval.to_value(),
             "smoothing" => self.smoothing_ms.to_value(),
             "track-timeout" => self.track_timeout_ms.to_value(),
+            "min-presence" => self.min_presence_ms.to_value(),
             "draw" => self.draw.to_value(),
             "post-messages" => self.post_messages.to_value(),
             "pipelining" => self.pipelining.to_value(),
@@ -464,6 +470,17 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 )
                 .maximum(3_600_000)
                 .default_value(DEFAULT_TRACK_TIMEOUT_MS)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("min-presence")
+                .nick("Minimum presence (ms)")
+                .blurb(
+                    "A tracked face counts as a person (a 'faceemotion-track' appeared event, counted in \
+                     stats) once it has been seen this many milliseconds, so that something the detector \
+                     takes for a face on a few frames is not counted; the event still gives the first frame",
+                )
+                .maximum(600_000)
+                .default_value(DEFAULT_MIN_PRESENCE_MS)
                 .mutable_playing()
                 .build(),
             glib::ParamSpecBoolean::builder("draw")

@@ -150,3 +150,105 @@ pub fn run_pipeline(desc: &str) -> (Vec<gst::Structure>, Option<String>) {
     pipeline.set_state(gst::State::Null).unwrap();
     (msgs, error)
 }
+
+/// Where tests keep clips they make (made once, reused by later runs).
+pub fn clip_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-clips");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// An H.264 MP4 at 30 frames/s, 1920x1552 (every photo at its own size, borders added), made of still pictures: each `(image, frames)` in
+/// turn, letterboxed, timestamped frame by frame. Made once per name.
+pub fn stills_clip(name: &str, parts: &[(PathBuf, usize)]) -> PathBuf {
+    init();
+    let path = clip_dir().join(format!("{name}.mp4"));
+    if path.is_file() {
+        return path;
+    }
+    let tmp = path.with_extension("partial.mp4");
+    let caps = "video/x-raw,format=I420,width=1920,height=1552,pixel-aspect-ratio=1/1,framerate=30/1";
+    let p = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=\"{caps}\" ! x264enc speed-preset=fast pass=quant quantizer=18 key-int-max=30 \
+         ! h264parse ! mp4mux ! filesink location=\"{}\"",
+        tmp.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = p.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let mut n = 0u64;
+    for (image, frames) in parts {
+        let (_, picture) = decode(
+            image,
+            "videoscale add-borders=true ! video/x-raw,format=I420,width=1920,height=1552,pixel-aspect-ratio=1/1",
+        );
+        for _ in 0..*frames {
+            let mut b = picture.copy();
+            let bm = b.make_mut();
+            bm.set_pts(gst::ClockTime::SECOND.mul_div_floor(n, 30));
+            bm.set_duration(gst::ClockTime::SECOND.mul_div_floor(1, 30));
+            src.push_buffer(b).unwrap();
+            n += 1;
+        }
+    }
+    src.end_of_stream().unwrap();
+    let msg = p.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(120),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    p.set_state(gst::State::Null).unwrap();
+    match msg.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Eos(_)) => {}
+        other => panic!("making {}: {other:?}", path.display()),
+    }
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+/// What a pipeline ending in `appsink name=sink` gave: each frame's faces and timestamp, and the
+/// `faceemotion-track` messages in the order they were posted.
+pub struct Run {
+    pub frames: Vec<Vec<RoiFace>>,
+    /// Stream time of each frame.
+    pub pts: Vec<u64>,
+    pub tracks: Vec<gst::Structure>,
+}
+
+pub fn run_frames(desc: &str) -> Run {
+    init();
+    let p = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let tracks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (t, e) = (tracks.clone(), errors.clone());
+    // A sync handler sees messages in the order they are posted, without a main loop.
+    p.bus().unwrap().set_sync_handler(move |_, msg| {
+        match msg.view() {
+            gst::MessageView::Element(m) => {
+                if let Some(s) = m.structure().filter(|s| s.name() == "faceemotion-track") {
+                    t.lock().unwrap().push(s.to_owned());
+                }
+            }
+            gst::MessageView::Error(err) => e.lock().unwrap().push(format!("{} ({:?})", err.error(), err.debug())),
+            _ => {}
+        }
+        gst::BusSyncReply::Pass
+    });
+    p.set_state(gst::State::Playing).unwrap();
+    let (mut frames, mut pts) = (Vec::new(), Vec::new());
+    while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) {
+        let b = s.buffer().unwrap();
+        let stream_time = s
+            .segment()
+            .and_then(|seg| seg.downcast_ref::<gst::ClockTime>()?.to_stream_time(b.pts()?));
+        pts.push(stream_time.map_or(0, |t| t.nseconds()));
+        frames.push(roi_faces(b));
+    }
+    assert!(errors.lock().unwrap().is_empty(), "{:?}", errors.lock().unwrap());
+    assert!(sink.is_eos(), "the pipeline stalled before its end");
+    p.set_state(gst::State::Null).unwrap();
+    let tracks = tracks.lock().unwrap().clone();
+    Run { frames, pts, tracks }
+}
