@@ -33,7 +33,7 @@ impl Default for MaskStyle {
     fn default() -> Self {
         Self {
             kind: MaskKind::None,
-            strength: 0.2,
+            strength: 0.3,
             padding: 0.25,
         }
     }

@@ -295,6 +295,11 @@ impl FaceEmotion {
         let now = clock.time().saturating_sub(base);
         let lateness = now.nseconds().saturating_sub((rt + up.latency).nseconds());
         let budget = if budget == 0 { frame } else { budget };
+        gst::trace!(
+            CAT,
+            imp = self,
+            "frame at running time {rt} arrives {lateness} ns late (may be {budget})"
+        );
         lateness > budget
     }
 

@@ -70,7 +70,7 @@ const DEFAULT_CROP_SCALE: f64 = 1.3;
 const DEFAULT_SMOOTHING_MS: u32 = 500;
 const DEFAULT_TRACK_TIMEOUT_MS: u32 = 1000;
 const DEFAULT_MIN_PRESENCE_MS: u32 = 300;
-const DEFAULT_BLUR_STRENGTH: f64 = 0.2;
+const DEFAULT_BLUR_STRENGTH: f64 = 0.3;
 const DEFAULT_BLUR_PADDING: f64 = 0.25;
 
 /// The model roles that are loaded apart: a change of one reloads only that one.
