@@ -55,8 +55,16 @@ impl Placement {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("image resampling failed: {0}")]
-pub struct ResampleError(#[from] opencv::Error);
+pub enum ResampleError {
+    #[error("image resampling failed: {0}")]
+    OpenCv(#[from] opencv::Error),
+    #[error("region {0:?} is not a usable rectangle")]
+    Region(RectF),
+}
+
+/// Regions reaching further than this many pixels from the frame are refused: no frame is that
+/// large, and the pixel arithmetic stays far from overflowing.
+const MAX_REACH: f32 = 1e7;
 
 /// Scratch images kept between calls so that steady-state resampling does not allocate.
 #[derive(Default)]
@@ -68,9 +76,10 @@ pub struct Resampler {
     area: AreaScratch,
 }
 
-/// Wraps a plane as an OpenCV matrix without copying.
+/// Wraps a plane as an OpenCV matrix without copying, to be read.
 ///
-/// SAFETY: the caller keeps `data` alive and unchanged while the Mat is used, and only reads it.
+/// SAFETY: the caller keeps `data` alive and unchanged while the Mat is used, and only reads it
+/// (OpenCV's constructor takes a mutable pointer whatever the use).
 unsafe fn wrap(data: &[u8], rows: usize, cols: usize, typ: i32, step: usize) -> opencv::Result<Mat> {
     Mat::new_rows_cols_with_data_unsafe(
         rows as i32,
@@ -79,6 +88,14 @@ unsafe fn wrap(data: &[u8], rows: usize, cols: usize, typ: i32, step: usize) -> 
         data.as_ptr() as *mut std::ffi::c_void,
         step,
     )
+}
+
+/// Wraps a buffer as an OpenCV matrix without copying, to be written.
+///
+/// SAFETY: the caller keeps `data` alive while the Mat is used; the exclusive borrow is what
+/// lets OpenCV write through it.
+unsafe fn wrap_mut(data: &mut [u8], rows: usize, cols: usize, typ: i32, step: usize) -> opencv::Result<Mat> {
+    Mat::new_rows_cols_with_data_unsafe(rows as i32, cols as i32, typ, data.as_mut_ptr().cast(), step)
 }
 
 /// Area resize by whole factors (`kx` x `ky` source pixels to one), equal to OpenCV's
@@ -352,6 +369,10 @@ impl Resampler {
         out: &mut [u8],
     ) -> Result<Placement, ResampleError> {
         assert_eq!(out.len(), dst_w * dst_h * 3, "output buffer size");
+        let sane = |v: f32| v.is_finite() && v.abs() < MAX_REACH;
+        if ![region.x, region.y, region.w, region.h].into_iter().all(sane) {
+            return Err(ResampleError::Region(region));
+        }
         // Whole source pixels, as a crop of the frame would take them: mapping partial pixels
         // shifts the picture by a fraction of a pixel, which some classifiers notice.
         let (rx, ry) = (region.x.round() as i64, region.y.round() as i64);
@@ -431,7 +452,7 @@ impl Resampler {
         )?;
         // SAFETY: `out` has exactly the size and type resize writes, so OpenCV fills it in place
         // (checked below) and nothing else touches it meanwhile.
-        let mut dst = unsafe { wrap(out, size.1, size.0, typ, size.0 * elem)? };
+        let mut dst = unsafe { wrap_mut(out, size.1, size.0, typ, size.0 * elem)? };
         let before = dst.data();
         imgproc::resize(
             &part,
@@ -441,11 +462,12 @@ impl Resampler {
             0.0,
             imgproc::INTER_AREA,
         )?;
-        assert_eq!(
-            before,
-            dst.data(),
-            "OpenCV reallocated a resize target of the right size"
-        );
+        if before != dst.data() {
+            return Err(opencv::Error::new(
+                opencv::core::StsInternal,
+                "OpenCV reallocated a resize target of the right size",
+            ));
+        }
         Ok(())
     }
 

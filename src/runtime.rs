@@ -161,13 +161,13 @@ pub enum ModelError {
         /// What the path is instead: "a directory", "a device", ...
         what: &'static str,
     },
-    #[error("{role} model file {path} could not be loaded ({reason}); the file is damaged or not an ONNX model: re-copy it (models/README.md lists the sha256 of each)")]
+    #[error("{role} model file {path} (the {} property) could not be loaded ({reason}); the file is damaged or not an ONNX model: re-copy it (models/README.md lists the sha256 of each)", .role.property())]
     Load {
         role: ModelRole,
         path: PathBuf,
         reason: String,
     },
-    #[error("{role} model file {path} is not a supported {role} model: {reason} (models/README.md lists the supported models and their inputs)")]
+    #[error("{role} model file {path} (the {} property) is not a supported {role} model: {reason} (models/README.md lists the supported models and their inputs and outputs)", .role.property())]
     Contract {
         role: ModelRole,
         path: PathBuf,
@@ -177,12 +177,22 @@ pub enum ModelError {
     Image(String),
     #[error("the detector thread stopped ({0}); set the detector-model or detector property again to restart it")]
     Worker(String),
-    #[error("{role} model {path} failed to run: {reason}")]
+    #[error("{role} model {path} (the {} property) failed to run: {reason}", .role.property())]
     Run {
         role: ModelRole,
         path: PathBuf,
         reason: String,
     },
+}
+
+/// What one output of a model gave in [`Model::probe`].
+#[derive(Debug, Clone)]
+pub struct Probed {
+    pub name: String,
+    /// How many float values; `None`: not float32.
+    pub len: Option<usize>,
+    /// Whether every value was finite.
+    pub finite: bool,
 }
 
 /// A model path must name an existing regular file; otherwise says what it is.
@@ -343,16 +353,18 @@ impl Model {
 
     /// Runs the model once on zeros of `shape`, so that a model that cannot run is refused at
     /// load, and one whose declared output shapes are wrong runs without tensors made from them.
-    /// Returns each output's name and how many float values it gave (`None`: not floats).
-    pub fn probe(&mut self, shape: [usize; 4]) -> Result<Vec<(String, Option<usize>)>, ModelError> {
+    /// Returns what each output gave.
+    pub fn probe(&mut self, shape: [usize; 4]) -> Result<Vec<Probed>, ModelError> {
         let zeros = vec![0.0f32; shape.iter().product()];
-        let sizes = |out: &SessionOutputs| -> Vec<(String, Option<usize>)> {
+        let sizes = |out: &SessionOutputs| -> Vec<Probed> {
             out.iter()
                 .map(|(name, v)| {
-                    (
-                        name.to_string(),
-                        v.try_extract_tensor::<f32>().ok().map(|(_, d)| d.len()),
-                    )
+                    let data = v.try_extract_tensor::<f32>().ok().map(|(_, d)| d);
+                    Probed {
+                        name: name.to_string(),
+                        len: data.map(|d| d.len()),
+                        finite: data.is_none_or(|d| d.iter().all(|x| x.is_finite())),
+                    }
                 })
                 .collect()
         };
@@ -377,21 +389,25 @@ impl Model {
     /// shape is refused with its numbers rather than misread later.
     pub fn check_output(
         &self,
-        probed: &[(String, Option<usize>)],
+        probed: &[Probed],
         name: &str,
         batch: usize,
         per_item: usize,
         meaning: &str,
     ) -> Result<(), ModelError> {
-        let got = probed.iter().find(|(n, _)| n == name).map(|(_, len)| *len);
-        match got {
-            None => Err(self.contract_error(format!("it has no output `{name}` ({meaning})"))),
-            Some(None) => Err(self.contract_error(format!("output `{name}` is not float32"))),
-            Some(Some(len)) if len != batch * per_item => Err(self.contract_error(format!(
+        let Some(got) = probed.iter().find(|p| p.name == name) else {
+            return Err(self.contract_error(format!("it has no output `{name}` ({meaning})")));
+        };
+        match got.len {
+            None => Err(self.contract_error(format!("output `{name}` is not float32"))),
+            Some(len) if len != batch * per_item => Err(self.contract_error(format!(
                 "output `{name}` gave {len} values for a batch of {batch} (expected {}: {per_item} per item, {meaning})",
                 batch * per_item
             ))),
-            Some(Some(_)) => Ok(()),
+            Some(_) if !got.finite => Err(self.contract_error(format!(
+                "output `{name}` gives NaN or infinite values on a blank picture"
+            ))),
+            Some(_) => Ok(()),
         }
     }
 

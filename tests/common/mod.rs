@@ -2,6 +2,8 @@
 //! format, running them through the element, and reading back its metadata.
 #![allow(dead_code)]
 
+pub mod onnx;
+
 use std::path::PathBuf;
 use std::sync::Once;
 

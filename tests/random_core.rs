@@ -1,0 +1,140 @@
+//! The core on random frames: any format, sizes from 1x1 to 8K, padded strides, random bytes and
+//! face boxes anywhere (partly or wholly outside the frame, empty, not even numbers) through the
+//! letterbox, the classifier crop, the tracker, the masks and the overlay: no panic, and nothing
+//! written outside the frame's pixels (the stride padding stays as it was).
+
+use gstfaceemotion::analysis::crop_region;
+use gstfaceemotion::detector::Letterboxer;
+use gstfaceemotion::detector::Prepared;
+use gstfaceemotion::draw::Painter;
+use gstfaceemotion::face::{BBox, Detection, EmotionScores, Face, GenderScores};
+use gstfaceemotion::image::{ImageViewMut, PixelFormat, YuvMatrix};
+use gstfaceemotion::mask::{MaskKind, MaskStyle, Masker};
+use gstfaceemotion::person::Smoothing;
+use gstfaceemotion::resample::{Border, Resampler};
+use gstfaceemotion::tracker::{FrameTime, Tracker};
+use proptest::prelude::*;
+
+fn noise(n: usize, mut seed: u32) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 24) as u8
+        })
+        .collect()
+}
+
+/// Frame sizes: mostly small and odd, sometimes large, now and then up to 8K.
+fn size() -> impl Strategy<Value = (usize, usize)> {
+    prop_oneof![
+        6 => (1usize..48, 1usize..48),
+        3 => (48usize..1300, 48usize..800),
+        1 => (1usize..=7680, 1usize..=4320),
+    ]
+}
+
+/// A box in units of the frame size: from well left/above to well right/below it, of any size
+/// (also zero and negative); some not numbers at all.
+fn boxes() -> impl Strategy<Value = Vec<(f32, f32, f32, f32)>> {
+    let coord = || {
+        prop_oneof![
+            20 => -1.5f32..2.5,
+            1 => Just(f32::NAN),
+            1 => Just(f32::INFINITY),
+            1 => Just(-1e9f32),
+        ]
+    };
+    prop::collection::vec((coord(), coord(), -0.2f32..1.5, -0.2f32..1.5), 0..6)
+}
+
+fn face(b: BBox, id: u64) -> Face {
+    let mut f = Face::new(Detection {
+        bbox: b,
+        score: 0.9,
+        keypoints: [(b.x1, b.y1); 6],
+    });
+    f.id = id;
+    f.emotion = Some(EmotionScores([0.1, 0.0, 0.0, 0.7, 0.1, 0.0, 0.1]));
+    f.gender = Some(GenderScores::new(0.3, Some(41.0)));
+    f
+}
+
+proptest! {
+    // No failure file: a failing case is printed, and CI runs on clean clones.
+    #![proptest_config(ProptestConfig { cases: 120, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_core_takes_any_frame_and_any_box(
+        format in 0usize..17,
+        (w, h) in size(),
+        pad in 0usize..20,
+        seed in any::<u32>(),
+        rel in boxes(),
+        tiles in 1u32..4,
+        kind in 0usize..3,
+    ) {
+        let f = PixelFormat::ALL[format];
+        let strides: Vec<usize> = (0..f.n_planes()).map(|p| f.plane_size(p, w, h).0 + pad).collect();
+        let mut planes: Vec<Vec<u8>> = (0..f.n_planes())
+            .map(|p| noise(strides[p] * f.plane_size(p, w, h).1, seed.wrapping_add(p as u32)))
+            .collect();
+        let before = planes.clone();
+        let boxes: Vec<BBox> = rel
+            .iter()
+            .map(|&(rx, ry, rw, rh)| {
+                let (x, y) = (rx * w as f32, ry * h as f32);
+                BBox { x1: x, y1: y, x2: x + rw * w as f32, y2: y + rh * h as f32 }
+            })
+            .collect();
+        {
+            let refs: Vec<&mut [u8]> = planes.iter_mut().map(|v| v.as_mut_slice()).collect();
+            let mut img = ImageViewMut::new(f, w, h, refs, &strides, YuvMatrix::BT709).unwrap();
+            let view = img.as_view();
+            // The detector's input, with tiles.
+            let mut prepared = Prepared::default();
+            Letterboxer::default().prepare(&view, 192, tiles, &mut prepared).unwrap();
+            prop_assert_eq!(prepared.inputs.len(), prepared.placements.len() * 192 * 192 * 3);
+            // A classifier crop of every box, at both crop sizes.
+            let mut resampler = Resampler::new();
+            for b in &boxes {
+                for n in [64usize, 112] {
+                    let mut out = vec![0u8; n * n * 3];
+                    let _ = resampler.resample(&view, crop_region(b, 1.3), n, n, Border::Replicate, &mut out);
+                }
+            }
+            // The tracker takes the boxes as detections, then moves them on.
+            let mut tracker = Tracker::new();
+            let dets: Vec<Detection> = boxes.iter().map(|&b| face(b, 0).detection).collect();
+            for k in 0..3u64 {
+                let t = FrameTime { ts: k * 40_000_000, clock: k * 40_000_000, duration: 40_000_000 };
+                if k == 1 {
+                    tracker.predict(w as f32, h as f32);
+                } else {
+                    tracker.update(&dets, t, Smoothing::default());
+                }
+                let mut faces = tracker.faces();
+                tracker.finish_frame(&mut faces, &[], &[], &[], t, Smoothing::default());
+            }
+            let mut known = Vec::new();
+            tracker.known_boxes_into(&mut known);
+            // Masks over the raw boxes and the tracker's, then the overlay.
+            let style = MaskStyle {
+                kind: [MaskKind::Gaussian, MaskKind::Pixelate, MaskKind::Solid][kind],
+                strength: 0.3,
+                padding: 0.25,
+            };
+            let mut masker = Masker::new();
+            masker.mask(&mut img, &boxes, &style);
+            masker.mask(&mut img, &known, &style);
+            let faces: Vec<Face> = boxes.iter().enumerate().map(|(i, &b)| face(b, i as u64)).collect();
+            Painter::new().draw(&mut img, &faces).unwrap();
+        }
+        // Nothing past each row's pixels was touched.
+        for p in 0..f.n_planes() {
+            let row = f.plane_size(p, w, h).0;
+            for (after, orig) in planes[p].chunks_exact(strides[p]).zip(before[p].chunks_exact(strides[p])) {
+                prop_assert_eq!(&after[row..], &orig[row..], "{:?} {}x{} plane {} padding written", f, w, h, p);
+            }
+        }
+    }
+}
