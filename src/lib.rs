@@ -1,8 +1,11 @@
 //! faceemotion: a GStreamer element that finds faces in raw video, classifies their emotion and
 //! gender, attaches the results as region-of-interest metadata and draws them.
 //!
-//! The analysis ([`analysis`], [`detector`], [`classifier`]) and the overlay ([`draw`]) work on
-//! borrowed frames ([`image`]) and know nothing of GStreamer; [`faceemotion`] is the element.
+//! The core knows nothing of GStreamer: shared types ([`face`]), frames ([`image`], [`resample`]),
+//! the models ([`runtime`], [`detector`], [`classifier`], [`analysis`]), people over time
+//! ([`tracker`], [`person`], [`stream`]), the picture ([`draw`], [`mask`]), record outputs
+//! ([`publish`]) and the footage report ([`report`]). The elements are [`faceemotion`] and
+//! [`faceemotionpublish`]; `src/bin/faceemotion` is the command-line program built on them.
 #![allow(clippy::too_many_arguments)]
 
 use gst::glib;
@@ -13,16 +16,20 @@ pub mod detector;
 pub mod draw;
 pub mod face;
 pub mod faceemotion;
+pub mod faceemotionpublish;
 pub mod image;
 pub mod mask;
 pub mod person;
+pub mod publish;
+pub mod report;
 pub mod resample;
 pub mod runtime;
 pub mod stream;
 pub mod tracker;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    faceemotion::register(plugin)
+    faceemotion::register(plugin)?;
+    faceemotionpublish::register(plugin)
 }
 
 gst::plugin_define!(

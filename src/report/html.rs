@@ -1,0 +1,124 @@
+//! The report as one self-contained HTML page: numbers first, then the charts (inline SVG), then
+//! the table of people. No scripts, no outside files: it opens anywhere, also offline.
+
+use super::{charts, clock, Report, ReportError};
+use crate::draw::EMOTION_COLOURS;
+use crate::face::EMOTIONS;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn rgb(i: usize) -> String {
+    let [r, g, b] = EMOTION_COLOURS[i];
+    format!("rgb({r},{g},{b})")
+}
+
+/// A bar of the emotion shares, as coloured segments.
+fn share_bar(share: &[f64; 7]) -> String {
+    let mut s = String::from("<div class=\"bar\">");
+    for (i, v) in share.iter().enumerate() {
+        if *v > 0.0 {
+            s += &format!(
+                "<span style=\"width:{:.1}%;background:{}\" title=\"{} {:.0}%\"></span>",
+                v * 100.0,
+                rgb(i),
+                EMOTIONS[i],
+                v * 100.0
+            );
+        }
+    }
+    s + "</div>"
+}
+
+pub fn page(r: &Report) -> Result<String, ReportError> {
+    let [emotions, presence, stays, gender_age] = charts::all_svg(r)?;
+    let share = r.emotion_share();
+    let title = match &r.source {
+        Some(s) => format!("Faces in {}", escape(s)),
+        None => "Faces in the recording".into(),
+    };
+    let mut rows = String::new();
+    for p in &r.people {
+        rows += &format!(
+            "<tr><td>#{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            p.id,
+            clock(p.first),
+            clock(p.last),
+            p.duration as f64 / 1e9,
+            p.dominant().map(|i| EMOTIONS[i]).unwrap_or("-"),
+            p.emotion_share.as_ref().map(share_bar).unwrap_or_default(),
+            match (&p.gender, p.gender_confidence) {
+                (Some(g), Some(c)) => format!("{} ({:.0}%)", escape(g), c * 100.0),
+                (Some(g), None) => escape(g),
+                _ => "-".into(),
+            },
+            p.age.map(|a| format!("{a:.0}")).unwrap_or_else(|| "-".into()),
+        );
+    }
+    let legend: String = (0..7)
+        .map(|i| {
+            format!(
+                "<span class=\"key\"><i style=\"background:{}\"></i>{}</span>",
+                rgb(i),
+                EMOTIONS[i]
+            )
+        })
+        .collect();
+    let dominant = (0..7)
+        .max_by(|&a, &b| share[a].total_cmp(&share[b]))
+        .filter(|&i| share[i] > 0.0)
+        .map(|i| format!("{} ({:.0}% of person-time)", EMOTIONS[i], share[i] * 100.0))
+        .unwrap_or_else(|| "-".into());
+    Ok(format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font-family: "DejaVu Sans", sans-serif; margin: 24px auto; max-width: 1000px; color: #222; }}
+h1 {{ font-size: 26px; margin-bottom: 4px; }}
+.sub {{ color: #666; margin-top: 0; }}
+.cards {{ display: flex; gap: 14px; margin: 18px 0; flex-wrap: wrap; }}
+.card {{ background: #f4f6fa; border-radius: 8px; padding: 12px 18px; min-width: 150px; }}
+.card b {{ display: block; font-size: 26px; }}
+.chart {{ margin: 18px 0; }}
+.chart svg {{ max-width: 100%; height: auto; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
+th, td {{ text-align: left; padding: 5px 8px; border-bottom: 1px solid #e3e6ee; }}
+th {{ background: #f4f6fa; }}
+.bar {{ display: flex; width: 180px; height: 12px; border-radius: 3px; overflow: hidden; background: #eee; }}
+.bar span {{ display: block; height: 100%; }}
+.key {{ margin-right: 14px; font-size: 13px; }}
+.key i {{ display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -1px; }}
+</style></head><body>
+<h1>{title}</h1>
+<p class="sub">{span} of footage, {frames} frames, {faces} faces seen. Made by faceemotion.</p>
+<div class="cards">
+<div class="card"><b id="people">{people}</b>people</div>
+<div class="card"><b>{mean:.1} s</b>mean time present</div>
+<div class="card"><b>{median:.1} s</b>median time present</div>
+<div class="card"><b>{dominant}</b>most of the time</div>
+</div>
+<div class="chart">{emotions}</div>
+<div class="chart">{presence}</div>
+<div class="chart">{stays}</div>
+<div class="chart">{gender_age}</div>
+<h2>People</h2>
+<p>{legend}</p>
+<table><thead><tr><th>person</th><th>first seen</th><th>last seen</th><th>time present</th><th>mostly</th><th>emotions</th><th>gender</th><th>age</th></tr></thead>
+<tbody>
+{rows}</tbody></table>
+<p class="sub">Times are positions in the recording (minutes:seconds). A person is one face track: someone who leaves and comes back later counts again. Emotion, gender and age are what the models estimate, averaged over each person's time in view.</p>
+</body></html>
+"#,
+        span = clock(r.end - r.start),
+        frames = r.frames,
+        faces = r.faces,
+        people = r.people.len(),
+        mean = r.mean_presence(),
+        median = r.median_presence(),
+    ))
+}

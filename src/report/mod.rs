@@ -1,0 +1,402 @@
+//! The footage report: from the JSON records `faceemotionpublish` writes, who was there, for how
+//! long and how they felt, per person and over the recording; a CSV, an HTML page with charts
+//! and a PNG of the main chart. GStreamer-free.
+
+mod charts;
+mod html;
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::face::EMOTIONS;
+
+#[derive(Debug, Error)]
+pub enum ReportError {
+    #[error("cannot read {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path} line {line} is not a faceemotion record: {reason}")]
+    Record { path: PathBuf, line: usize, reason: String },
+    #[error("cannot write {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+    #[error("the font for the charts ({path}) is missing: run scripts/setup.sh (Debian fonts-dejavu-core) or set FACEEMOTION_FONT to a TrueType file")]
+    Font { path: PathBuf },
+    #[error("drawing a chart failed: {0}")]
+    Chart(String),
+}
+
+/// One person of the recording, from their track's end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Person {
+    pub id: u64,
+    /// Stream time of the first and last frame they were seen on (ns).
+    pub first: u64,
+    pub last: u64,
+    /// Time present (ns).
+    pub duration: u64,
+    pub frames: u64,
+    /// Share of their time in each emotion, in the FER order of [`EMOTIONS`].
+    pub emotion_share: Option<[f64; 7]>,
+    pub gender: Option<String>,
+    pub gender_confidence: Option<f64>,
+    pub age: Option<f64>,
+}
+
+impl Person {
+    pub fn dominant(&self) -> Option<usize> {
+        let s = self.emotion_share?;
+        (0..7).max_by(|&a, &b| s[a].total_cmp(&s[b]))
+    }
+}
+
+/// Faces seen per emotion in one stretch of the recording.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Bin {
+    pub start: u64,
+    pub counts: [u64; 7],
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    pub source: Option<String>,
+    /// Stream time of the first and last record (ns).
+    pub start: u64,
+    pub end: u64,
+    pub frames: u64,
+    pub faces: u64,
+    pub people: Vec<Person>,
+    /// The emotions of the faces over the recording, in equal stretches.
+    pub timeline: Vec<Bin>,
+    pub bin_ns: u64,
+}
+
+#[derive(Deserialize)]
+struct Line {
+    #[serde(default)]
+    objects: Option<Vec<Object>>,
+    #[serde(default)]
+    event: Option<Event>,
+    #[serde(default)]
+    timestamp: Option<u64>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Object {
+    #[serde(default)]
+    emotion: Option<Label>,
+}
+
+#[derive(Deserialize)]
+struct Label {
+    label: String,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(rename = "type")]
+    kind: String,
+    id: u64,
+    #[serde(default)]
+    first: u64,
+    #[serde(default)]
+    last: u64,
+    #[serde(default)]
+    duration: u64,
+    #[serde(default)]
+    frames: u64,
+    #[serde(default)]
+    emotion_share: Option<BTreeMap<String, f64>>,
+    #[serde(default)]
+    gender: Option<String>,
+    #[serde(default)]
+    gender_confidence: Option<f64>,
+    #[serde(default)]
+    age: Option<f64>,
+}
+
+fn emotion_index(label: &str) -> Option<usize> {
+    EMOTIONS.iter().position(|e| *e == label)
+}
+
+/// Stretches the timeline is cut into.
+const BINS: u64 = 60;
+
+impl Report {
+    /// Reads a JSON-lines file of records (a JSON array file too).
+    pub fn read(path: &Path) -> Result<Self, ReportError> {
+        let read_err = |e: std::io::Error| ReportError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let mut lines: Vec<String> = Vec::new();
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut first = String::new();
+        reader.read_line(&mut first).map_err(read_err)?;
+        if first.trim_start().starts_with('[') {
+            // A JSON array (file-format=json): read it whole.
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut reader, &mut rest).map_err(read_err)?;
+            let all: Vec<serde_json::Value> =
+                serde_json::from_str(&(first + &rest)).map_err(|e| ReportError::Record {
+                    path: path.to_path_buf(),
+                    line: e.line(),
+                    reason: e.to_string(),
+                })?;
+            lines = all.into_iter().map(|v| v.to_string()).collect();
+        } else if !first.trim().is_empty() {
+            lines.push(first);
+        }
+        let mut records: Vec<Line> = Vec::new();
+        let mut parse = |n: usize, l: &str| -> Result<(), ReportError> {
+            if l.trim().is_empty() {
+                return Ok(());
+            }
+            records.push(serde_json::from_str(l).map_err(|e| ReportError::Record {
+                path: path.to_path_buf(),
+                line: n,
+                reason: e.to_string(),
+            })?);
+            Ok(())
+        };
+        for (n, l) in lines.iter().enumerate() {
+            parse(n + 1, l)?;
+        }
+        let offset = lines.len();
+        for (n, l) in reader.lines().enumerate() {
+            parse(offset + n + 1, &l.map_err(read_err)?)?;
+        }
+        Ok(Self::from_records(records))
+    }
+
+    fn from_records(records: Vec<Line>) -> Self {
+        let mut r = Report::default();
+        let (mut start, mut end) = (u64::MAX, 0u64);
+        for l in &records {
+            if let Some(t) = l.timestamp {
+                start = start.min(t);
+                end = end.max(t);
+            }
+            if r.source.is_none() {
+                r.source = l.source.clone();
+            }
+        }
+        if start == u64::MAX {
+            start = 0;
+        }
+        let span = end.saturating_sub(start).max(1);
+        r.bin_ns = span.div_ceil(BINS).max(1);
+        let nbins = (span / r.bin_ns + 1) as usize;
+        r.timeline = (0..nbins)
+            .map(|i| Bin {
+                start: start + i as u64 * r.bin_ns,
+                counts: [0; 7],
+            })
+            .collect();
+        r.start = start;
+        r.end = end;
+        // Each person as last heard of: the `left` event, else the latest `appeared`.
+        let mut people: BTreeMap<u64, (bool, Person)> = BTreeMap::new();
+        for l in records {
+            if let Some(objects) = l.objects {
+                r.frames += 1;
+                r.faces += objects.len() as u64;
+                let bin = ((l.timestamp.unwrap_or(start) - start) / r.bin_ns) as usize;
+                for o in objects {
+                    if let Some(e) = o.emotion.as_ref().and_then(|e| emotion_index(&e.label)) {
+                        r.timeline[bin.min(nbins - 1)].counts[e] += 1;
+                    }
+                }
+            }
+            if let Some(e) = l.event {
+                let left = e.kind == "left";
+                let share = e.emotion_share.map(|m| {
+                    let mut s = [0.0; 7];
+                    for (k, v) in m {
+                        if let Some(i) = emotion_index(&k) {
+                            s[i] = v;
+                        }
+                    }
+                    s
+                });
+                let p = Person {
+                    id: e.id,
+                    first: e.first,
+                    last: e.last,
+                    duration: e.duration,
+                    frames: e.frames,
+                    emotion_share: share,
+                    gender: e.gender,
+                    gender_confidence: e.gender_confidence,
+                    age: e.age,
+                };
+                match people.get(&e.id) {
+                    Some((true, _)) if !left => {}
+                    _ => {
+                        people.insert(e.id, (left, p));
+                    }
+                }
+            }
+        }
+        r.people = people.into_values().map(|(_, p)| p).collect();
+        r.people.sort_by_key(|p| (p.first, p.id));
+        r
+    }
+
+    pub fn mean_presence(&self) -> f64 {
+        if self.people.is_empty() {
+            return 0.0;
+        }
+        self.people.iter().map(|p| p.duration as f64).sum::<f64>() / self.people.len() as f64 / 1e9
+    }
+
+    pub fn median_presence(&self) -> f64 {
+        let mut d: Vec<u64> = self.people.iter().map(|p| p.duration).collect();
+        d.sort_unstable();
+        match d.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => d[n / 2] as f64 / 1e9,
+            n => (d[n / 2 - 1] + d[n / 2]) as f64 / 2e9,
+        }
+    }
+
+    /// Share of all person-time in each emotion.
+    pub fn emotion_share(&self) -> [f64; 7] {
+        let mut total = [0.0; 7];
+        for p in &self.people {
+            if let Some(s) = p.emotion_share {
+                for (t, v) in total.iter_mut().zip(s) {
+                    *t += v * p.duration as f64;
+                }
+            }
+        }
+        let sum: f64 = total.iter().sum();
+        if sum > 0.0 {
+            total.map(|t| t / sum)
+        } else {
+            total
+        }
+    }
+
+    /// The per-person table as CSV.
+    pub fn csv(&self) -> String {
+        let mut s = String::from("id,first_seen_s,last_seen_s,time_present_s,frames,dominant_emotion,");
+        s += &EMOTIONS.map(|e| format!("{e}_share")).join(",");
+        s += ",gender,gender_confidence,age\n";
+        let opt = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_default();
+        for p in &self.people {
+            s += &format!(
+                "{},{:.3},{:.3},{:.3},{},{},",
+                p.id,
+                p.first as f64 / 1e9,
+                p.last as f64 / 1e9,
+                p.duration as f64 / 1e9,
+                p.frames,
+                p.dominant().map(|i| EMOTIONS[i]).unwrap_or("")
+            );
+            s += &(0..7)
+                .map(|i| opt(p.emotion_share.map(|sh| sh[i]), 3))
+                .collect::<Vec<_>>()
+                .join(",");
+            s += &format!(
+                ",{},{},{}\n",
+                p.gender.as_deref().unwrap_or(""),
+                opt(p.gender_confidence, 3),
+                opt(p.age, 1)
+            );
+        }
+        s
+    }
+
+    /// Writes `people.csv`, `report.html` and `emotions.png` into `dir`; returns their paths.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+        std::fs::create_dir_all(dir).map_err(|e| ReportError::Write {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        charts::fonts()?;
+        let put = |name: &str, data: &[u8]| -> Result<PathBuf, ReportError> {
+            let p = dir.join(name);
+            std::fs::write(&p, data).map_err(|e| ReportError::Write {
+                path: p.clone(),
+                reason: e.to_string(),
+            })?;
+            Ok(p)
+        };
+        let csv = put("people.csv", self.csv().as_bytes())?;
+        let html = put("report.html", html::page(self)?.as_bytes())?;
+        let png = dir.join("emotions.png");
+        charts::emotion_timeline_png(self, &png)?;
+        Ok(vec![csv, html, png])
+    }
+
+    /// A few lines a terminal can show.
+    pub fn summary(&self) -> String {
+        let share = self.emotion_share();
+        let mut top: Vec<(usize, f64)> = share.iter().copied().enumerate().filter(|(_, v)| *v > 0.0).collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let top: Vec<String> = top
+            .iter()
+            .take(3)
+            .map(|(i, v)| format!("{} {:.0}%", EMOTIONS[*i], v * 100.0))
+            .collect();
+        format!(
+            "{} people over {:.1} s of footage ({} frames); time present mean {:.1} s, median {:.1} s; \
+             emotions of all person-time: {}",
+            self.people.len(),
+            (self.end - self.start) as f64 / 1e9,
+            self.frames,
+            self.mean_presence(),
+            self.median_presence(),
+            if top.is_empty() { "none".into() } else { top.join(", ") }
+        )
+    }
+}
+
+/// Seconds as `m:ss.s`.
+pub fn clock(ns: u64) -> String {
+    let s = ns as f64 / 1e9;
+    format!("{}:{:04.1}", (s / 60.0).floor() as u64, s % 60.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<Line> {
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn people_come_from_their_last_event_and_totals_add_up() {
+        let r = Report::from_records(lines(
+            r#"{"objects":[{"emotion":{"label":"happy"}}],"timestamp":0}
+{"event":{"type":"appeared","id":1,"first":0,"last":0,"duration":0,"frames":1},"timestamp":0}
+{"objects":[{"emotion":{"label":"happy"}},{"emotion":{"label":"sad"}}],"timestamp":1000000000}
+{"event":{"type":"appeared","id":2,"first":1000000000,"duration":0,"frames":1},"timestamp":1000000000}
+{"event":{"type":"left","id":1,"first":0,"last":1000000000,"duration":2000000000,"frames":2,"emotion_share":{"happy":1.0},"gender":"female","age":30.0},"timestamp":1000000000}
+{"event":{"type":"left","id":2,"first":1000000000,"last":1000000000,"duration":1000000000,"frames":1,"emotion_share":{"sad":0.5,"neutral":0.5},"gender":"male"},"timestamp":1000000000}"#,
+        ));
+        assert_eq!((r.frames, r.faces), (2, 3));
+        assert_eq!(r.people.len(), 2);
+        assert_eq!(r.people[0].dominant(), Some(3));
+        assert_eq!(r.mean_presence(), 1.5);
+        assert_eq!(r.median_presence(), 1.5);
+        let share = r.emotion_share();
+        assert!((share[3] - 2.0 / 3.0).abs() < 1e-9 && (share[4] - 1.0 / 6.0).abs() < 1e-9);
+        let csv = r.csv();
+        assert_eq!(csv.lines().count(), 3);
+        assert!(
+            csv.lines().nth(1).unwrap().starts_with("1,0.000,1.000,2.000,2,happy,"),
+            "{csv}"
+        );
+        let counted: u64 = r.timeline.iter().map(|b| b.counts.iter().sum::<u64>()).sum();
+        assert_eq!(counted, 3);
+        assert!(r.summary().starts_with("2 people"));
+    }
+}
