@@ -12,6 +12,11 @@ if [ ! -f "$PLUGIN_DIR/libgstfaceemotion.so" ]; then
   (cd "$FE_ROOT" && cargo build --release --quiet)
 fi
 export GST_PLUGIN_PATH="$PLUGIN_DIR${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+# The command-line program of the same build.
+FE_CLI="$PLUGIN_DIR/faceemotion"
+need_cli() {
+  [ -x "$FE_CLI" ] || die "no $FE_CLI: build it with cargo build --release (scripts/run.sh does)"
+}
 
 need() {
   for e in "$@"; do

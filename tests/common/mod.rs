@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod onnx;
+pub mod services;
 
 use std::path::PathBuf;
 use std::sync::Once;

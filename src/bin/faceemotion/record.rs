@@ -152,8 +152,8 @@ pub fn run(args: Args) -> Result<(), String> {
     }
 }
 
-/// The lowest segment index above every `*_NNNNN.mp4` in `dir`.
-fn first_free_index(dir: &Path) -> u32 {
+/// The segments in `dir`: path, index and size.
+fn segments(dir: &Path) -> Vec<(PathBuf, u32, u64)> {
     std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -161,12 +161,31 @@ fn first_free_index(dir: &Path) -> u32 {
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let stem = name.strip_suffix(".mp4")?;
-            let (_, n) = stem.rsplit_once('_')?;
-            n.parse::<u32>().ok()
+            let (kind, n) = stem.rsplit_once('_')?;
+            if kind != "original" && kind != "annotated" {
+                return None;
+            }
+            Some((e.path(), n.parse::<u32>().ok()?, e.metadata().ok()?.len()))
         })
-        .map(|n| n + 1)
+        .collect()
+}
+
+/// The lowest segment index above every segment with data in `dir`.
+fn first_free_index(dir: &Path) -> u32 {
+    segments(dir)
+        .into_iter()
+        .filter(|s| s.2 > 0)
+        .map(|s| s.1 + 1)
         .max()
         .unwrap_or(0)
+}
+
+fn remove_empty_segments(dir: &Path, from: u32, log: &mut Log) {
+    for (path, n, size) in segments(dir) {
+        if n >= from && size == 0 && std::fs::remove_file(&path).is_ok() {
+            log.say(&format!("removed {} (no data reached it)", path.display()));
+        }
+    }
 }
 
 fn element(factory: &str) -> Result<gst::Element, String> {
@@ -199,7 +218,13 @@ fn connection(
         orig = out("original").replace('"', "\\\""),
         ann = out("annotated").replace('"', "\\\""),
     );
-    let bin = gst::parse::bin_from_description(&tail, true).map_err(|e| format!("pipeline: {e}"))?;
+    let bin = gst::parse::bin_from_description(&tail, false).map_err(|e| format!("pipeline: {e}"))?;
+    let parse_sink = bin
+        .by_name("parse")
+        .and_then(|p| p.static_pad("sink"))
+        .ok_or("no parser")?;
+    let ghost = gst::GhostPad::with_target(&parse_sink).map_err(|e| e.to_string())?;
+    bin.add_pad(&ghost).map_err(|e| e.to_string())?;
     // The EOS of each splitmuxsink reaches the bus (wrapped), so that the end is known per
     // branch rather than from the bins' collected EOS.
     bin.set_property("message-forward", true);
@@ -279,13 +304,12 @@ fn connection(
     }
 
     let bus = pipeline.bus().ok_or("no bus")?;
-    let mut next_index = start_index;
     if pipeline.set_state(gst::State::Playing).is_err() {
         let why = drain_error(&bus).unwrap_or_else(|| "the source could not start".into());
         let _ = pipeline.set_state(gst::State::Null);
         return Ok((
             if live { End::Dropped(why) } else { End::Fatal(why) },
-            next_index,
+            start_index,
             false,
         ));
     }
@@ -319,9 +343,6 @@ fn connection(
                         if s.name() == "splitmuxsink-fragment-opened" {
                             if let Ok(loc) = s.get::<String>("location") {
                                 log.say(&format!("segment {loc}"));
-                                if let Some(n) = index_of(&loc) {
-                                    next_index = next_index.max(n + 1);
-                                }
                             }
                         }
                     }
@@ -343,12 +364,17 @@ fn connection(
                                  needs H.264 (set the camera to H.264, or analyse the file with `faceemotion analyse`)",
                                 args.source
                             )),
-                            next_index,
+                            start_index,
                             false,
                         ));
                     }
                     if ending.is_none() {
                         let end = if live { End::Dropped(why) } else { End::Fatal(why) };
+                        if buffers.load(Ordering::SeqCst) == 0 {
+                            // Nothing came on this connection: no segment to finish.
+                            ending = Some((end, Instant::now()));
+                            break;
+                        }
                         ending = Some((end, Instant::now()));
                         close_branches(&bin, log);
                     }
@@ -383,6 +409,9 @@ fn connection(
     }
     let got_data = buffers.load(Ordering::SeqCst) > 0;
     let _ = pipeline.set_state(gst::State::Null);
+    // A segment opened as the stream ended holds nothing: it is not a recording.
+    remove_empty_segments(&args.out, start_index, log);
+    let next_index = first_free_index(&args.out).max(start_index);
     let end = ending.map(|(e, _)| e).unwrap_or(End::Finished);
     if let End::Fatal(_) = end {
         return Ok((end, next_index, got_data));
@@ -427,11 +456,6 @@ fn forwarded(msg: &gst::Message) -> Option<gst::Message> {
         return None;
     }
     s.get::<gst::Message>("message").ok()
-}
-
-fn index_of(location: &str) -> Option<u32> {
-    let stem = PathBuf::from(location).file_stem()?.to_str()?.to_string();
-    stem.rsplit_once('_')?.1.parse().ok()
 }
 
 fn drain_error(bus: &gst::Bus) -> Option<String> {
