@@ -95,7 +95,7 @@ th {{ background: #f4f6fa; }}
 .key i {{ display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -1px; }}
 </style></head><body>
 <h1>{title}</h1>
-<p class="sub">{span} of footage, {frames} frames, {faces} faces seen. Made by faceemotion.</p>
+<p class="sub">{span} of footage; {frames} frames with faces, {faces} faces seen. Made by faceemotion.</p>
 <div class="cards">
 <div class="card"><b id="people">{people}</b>people</div>
 <div class="card"><b>{mean:.1} s</b>mean time present</div>

@@ -346,7 +346,7 @@ impl Report {
             .map(|(i, v)| format!("{} {:.0}%", EMOTIONS[*i], v * 100.0))
             .collect();
         format!(
-            "{} people over {:.1} s of footage ({} frames); time present mean {:.1} s, median {:.1} s; \
+            "{} people over {:.1} s of footage ({} frames with faces); time present mean {:.1} s, median {:.1} s; \
              emotions of all person-time: {}",
             self.people.len(),
             (self.end - self.start) as f64 / 1e9,

@@ -1,0 +1,249 @@
+//! The `faceemotion` command on real footage: `analyse` writes the annotated MP4, the JSON
+//! records, the CSV and a report that a real browser (Debian's Chromium, headless) renders with
+//! its charts; `report` makes the same report from the records.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use gst::prelude::*;
+
+fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faceemotion"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("faceemotion-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Frames of an MP4.
+fn frames(path: &Path) -> usize {
+    init();
+    let p = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! qtdemux ! h264parse ! fakesink name=sink",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = n.clone();
+    p.by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
+    p.set_state(gst::State::Playing).unwrap();
+    p.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(60),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    p.set_state(gst::State::Null).unwrap();
+    n.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Width, height and RGB pixels of a PNG.
+fn png(path: &Path) -> (usize, usize, Vec<u8>) {
+    init();
+    let (caps, buf) = {
+        let p = gst::parse::launch(&format!(
+            "filesrc location=\"{}\" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
+            path.display()
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        p.set_state(gst::State::Playing).unwrap();
+        let s = sink.pull_sample().expect("a decodable PNG");
+        p.set_state(gst::State::Null).unwrap();
+        (s.caps().unwrap().to_owned(), s.buffer_owned().unwrap())
+    };
+    let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+    let (w, h, stride) = (info.width() as usize, info.height() as usize, info.stride()[0] as usize);
+    let m = buf.map_readable().unwrap();
+    let mut px = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        px.extend_from_slice(&m[y * stride..y * stride + w * 3]);
+    }
+    (w, h, px)
+}
+
+/// Pixels within a few levels of an RGB colour.
+fn count_colour(px: &[u8], rgb: [u8; 3]) -> usize {
+    px.chunks_exact(3)
+        .filter(|p| p.iter().zip(rgb).all(|(&a, b)| a.abs_diff(b) <= 6))
+        .count()
+}
+
+/// The page as Chromium draws it, headless.
+fn screenshot(html: &Path) -> PathBuf {
+    let shot = html.with_file_name("screenshot.png");
+    let profile = html.with_file_name("chromium-profile");
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1100,2400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium is missing: run scripts/setup.sh --test (Debian chromium)");
+    assert!(
+        shot.is_file(),
+        "chromium made no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    shot
+}
+
+#[test]
+fn analyse_writes_video_records_csv_and_a_report_a_browser_shows() {
+    let dir = tmp("analyse");
+    let out = cli()
+        .arg("analyse")
+        .arg(data("astronaut-pan.mp4"))
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    // Plain progress lines when not on a terminal, and a summary.
+    assert!(
+        stderr.contains("[analyse]") && stderr.contains("done: 180 frames"),
+        "{stderr}"
+    );
+    assert!(stdout.starts_with("1 people"), "{stdout}");
+    assert_eq!(frames(&dir.join("annotated.mp4")), 180);
+    let records = std::fs::read_to_string(dir.join("results.jsonl")).unwrap();
+    assert!(records.lines().count() >= 177);
+    let csv = std::fs::read_to_string(dir.join("people.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows[0].starts_with("id,first_seen_s,last_seen_s,time_present_s,frames,dominant_emotion"));
+    assert!(rows[1].contains(",happy,"), "{csv}");
+
+    let html_path = dir.join("report.html");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.matches("<svg").count() >= 4, "four charts inline");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("<script"),
+        "self-contained"
+    );
+    let (w, h, main) = png(&dir.join("emotions.png"));
+    assert_eq!((w, h), (1200, 480));
+    assert!(
+        count_colour(&main, [255, 210, 0]) > 50_000,
+        "the main chart shows the happy share"
+    );
+
+    // In a browser: the page draws, charts and all.
+    let (w, h, shot) = png(&screenshot(&html_path));
+    assert_eq!((w, h), (1100, 2400));
+    let happy = count_colour(&shot, [255, 210, 0]);
+    let white = count_colour(&shot, [255, 255, 255]);
+    assert!(happy > 40_000, "the charts' happy areas are drawn ({happy} pixels)");
+    assert!(white < w * h * 95 / 100, "the page is not blank");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A held-out recording of several people who come and go: the report counts them and the page
+/// renders; `report` makes it again from the records alone.
+#[test]
+fn report_of_people_coming_and_going() {
+    let coffee = data("coffee.png");
+    let clip = stills_clip(
+        "come-and-go",
+        &[
+            (group_photo(1), 45),
+            (coffee.clone(), 45),
+            (group_photo(2), 45),
+            (coffee, 45),
+            (group_photo(1), 45),
+        ],
+    );
+    let dir = tmp("people");
+    let out = cli()
+        .arg("analyse")
+        .arg(&clip)
+        .arg("--out")
+        .arg(&dir)
+        .args(["--no-video", "--set", "threshold=0.5"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("9 people"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let again = dir.join("again");
+    let out = cli()
+        .arg("report")
+        .arg(dir.join("results.jsonl"))
+        .arg("--out")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("people.csv")).unwrap(),
+        std::fs::read_to_string(again.join("people.csv")).unwrap()
+    );
+    let csv = std::fs::read_to_string(again.join("people.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 10);
+    let html = std::fs::read_to_string(again.join("report.html")).unwrap();
+    assert!(html.contains("<b id=\"people\">9</b>"), "the page counts 9 people");
+    let (_, _, shot) = png(&screenshot(&again.join("report.html")));
+    assert!(count_colour(&shot, [255, 255, 255]) < shot.len() / 3 * 95 / 100);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_arguments_are_named() {
+    let out = cli().args(["analyse", "/nonexistent/shop.mp4"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/shop.mp4"));
+    let out = cli()
+        .args(["analyse"])
+        .arg(data("astronaut-pan.mp4"))
+        .args(["--set", "thresold=0.5", "--out"])
+        .arg(tmp("bad"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no property \"thresold\""));
+    let out = cli()
+        .args(["analyse"])
+        .arg(data("astronaut-pan.mp4"))
+        .args(["--set", "threshold=7", "--out"])
+        .arg(tmp("bad2"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("out of range"));
+    let out = cli().args(["report", "/nonexistent/results.jsonl"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/results.jsonl"));
+}
