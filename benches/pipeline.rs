@@ -1,7 +1,9 @@
 //! Pipeline benchmark: real pipelines on real footage, all in one run so their ratios compare.
 //!
 //!     cargo bench --bench pipeline              # scripts/bench.sh runs it (with --soak)
-//!     cargo bench --bench pipeline -- --soak    # also 10,000 frames for memory growth
+//!     cargo bench --bench pipeline -- --soak    # also 100,000 frames for memory growth
+//!     FACEEMOTION_BASELINE_PLUGIN=/other/libgstfaceemotion.so cargo bench --bench pipeline
+//!                                               # also an interleaved A/B against another build
 //!
 //! Footage: the six face-api.js group photos (npm @vladmandic/face-api 1.7.15, 3-5 faces each),
 //! 60 frames each at 1920x1080 and 640x360, H.264, made here on first use. Each pipeline runs in
@@ -82,7 +84,10 @@ fn vm_kib(field: &str) -> u64 {
 /// prints `frames seconds latency_ms,... peak_kib rss_samples_kib,...`.
 fn child(desc: &str, probe_in: Option<&str>, probe_out: Option<&str>) {
     gst::init().unwrap();
-    let plugin = root().join("target/release/libgstfaceemotion.so");
+    // FACEEMOTION_BENCH_PLUGIN: another build of the plugin, for A/B runs against it.
+    let plugin = std::env::var_os("FACEEMOTION_BENCH_PLUGIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/release/libgstfaceemotion.so"));
     gst::Plugin::load_file(&plugin).unwrap_or_else(|e| panic!("{}: {e}", plugin.display()));
     let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
     let starts: Arc<Mutex<std::collections::VecDeque<Instant>>> = Default::default();
@@ -108,7 +113,11 @@ fn child(desc: &str, probe_in: Option<&str>, probe_out: Option<&str>) {
                 let mut f = f.lock().unwrap();
                 *f += 1;
                 if *f % 500 == 0 {
-                    r.lock().unwrap().push(vm_kib("VmRSS:"));
+                    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+                    let mut r = r.lock().unwrap();
+                    r.push(vm_kib("VmRSS:"));
+                    r.push(vm_kib("Threads:"));
+                    r.push(fds);
                 }
                 gst::PadProbeReturn::Ok
             });
@@ -173,8 +182,16 @@ struct Run {
 }
 
 fn run_child(desc: &str, probe: Option<(&str, &str)>) -> Run {
+    run_child_with(desc, probe, None)
+}
+
+/// [`run_child`] with another build of the plugin.
+fn run_child_with(desc: &str, probe: Option<(&str, &str)>, plugin: Option<&Path>) -> Run {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new(exe);
+    if let Some(p) = plugin {
+        cmd.env("FACEEMOTION_BENCH_PLUGIN", p);
+    }
     cmd.arg("--child").arg(desc);
     if let Some((i, o)) = probe {
         cmd.arg(i).arg(o);
@@ -314,6 +331,15 @@ fn main() {
             probe: Some(("fe", "fe")),
         },
         Case {
+            name: "decode + faceemotion + faceemotionpublish (file, JSON lines), 1080p, every face every frame",
+            desc: format!(
+                "{} ! queue ! faceemotion name=fe ! faceemotionpublish file-path=\"{}\" ! fakesink sync=false",
+                decode(&hd),
+                dir.join("records.jsonl").display()
+            ),
+            probe: Some(("fe", "fe")),
+        },
+        Case {
             name: "decode + faceemotion pipelining=off (as with a live source), 1080p, every face every frame",
             desc: format!("{} ! queue ! faceemotion name=fe pipelining=off ! fakesink sync=false", decode(&hd)),
             probe: Some(("fe", "fe")),
@@ -390,6 +416,7 @@ fn main() {
         let mut ratios = Vec::new();
         let total_frames = 360.0;
         for _ in 0..RUNS {
+            let _ = std::fs::remove_file(dir.join("records.jsonl"));
             let r = run_child(&case.desc, case.probe);
             if case.probe.is_some() {
                 assert_eq!(r.frames, 360, "{}", case.name);
@@ -427,6 +454,12 @@ fn main() {
         println!("- {}: {:.1}x", case.name, fps_of[case.name] / fd);
     }
 
+    let plain = fps_of["decode + faceemotion, 1080p, every face every frame"];
+    let publish = fps_of["decode + faceemotion + faceemotionpublish (file, JSON lines), 1080p, every face every frame"];
+    println!(
+        "\nfaceemotionpublish (file, JSON lines) on the every-frame pipeline: {:+.1} % time per frame",
+        (plain / publish - 1.0) * 100.0
+    );
     for case in &cases {
         if let Some((el, m)) = floor_of.get(case.name) {
             println!(
@@ -446,31 +479,85 @@ fn main() {
         el / m_med
     );
 
+    if let Some(base) = std::env::var_os("FACEEMOTION_BASELINE_PLUGIN") {
+        // A/B against another build, interleaved (old, new, old, new, ...) so that the machine's
+        // drift hits both alike. The same age/gender file for both: the code is compared.
+        let base = PathBuf::from(base);
+        let gender = root().join("models").join(gstfaceemotion::runtime::GENDER_MODEL);
+        println!(
+            "\nA/B against {} (interleaved, {AB_RUNS} pairs, frames/s and ms per frame of element work):",
+            base.display()
+        );
+        for (name, extra) in [
+            ("every face every frame, pipelining", ""),
+            ("every face every frame, pipelining=off", "pipelining=off"),
+        ] {
+            let desc = format!(
+                "{} ! queue ! faceemotion name=fe {extra} gender-model=\"{}\" ! fakesink sync=false",
+                decode(&hd),
+                gender.display()
+            );
+            let (mut old_fps, mut new_fps, mut old_ms, mut new_ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..AB_RUNS {
+                let o = run_child_with(&desc, Some(("fe", "fe")), Some(&base));
+                let n = run_child(&desc, Some(("fe", "fe")));
+                old_fps.push((360.0 - o.before as f64) / o.secs);
+                new_fps.push((360.0 - n.before as f64) / n.secs);
+                old_ms.push(o.element_ns as f64 / 360.0 / 1e6);
+                new_ms.push(n.element_ns as f64 / 360.0 / 1e6);
+            }
+            let med = |v: &mut Vec<f64>| {
+                v.sort_by(|a, b| a.total_cmp(b));
+                v[v.len() / 2]
+            };
+            let (of, nf, om, nm) = (med(&mut old_fps), med(&mut new_fps), med(&mut old_ms), med(&mut new_ms));
+            println!(
+                "- {name}: before {of:.1} frames/s, {om:.2} ms; now {nf:.1} frames/s, {nm:.2} ms: {:+.1} % time per frame",
+                (nm / om - 1.0) * 100.0
+            );
+        }
+    }
+
     if soak {
+        let loops = SOAK_FRAMES.div_ceil(360);
         let desc = format!(
-            "multifilesrc location=\"{}\" loop=true num-buffers=28 ! h264parse ! avdec_h264 ! queue ! faceemotion name=fe ! fakesink sync=false",
+            "multifilesrc location=\"{}\" loop=true num-buffers={loops} ! h264parse ! avdec_h264 ! queue ! faceemotion name=fe ! fakesink sync=false",
             es.display()
         );
         let r = run_child(&desc, Some(("fe", "fe")));
-        // Samples every 500 frames; skip the first (warm-up), fit a line through the rest.
-        let mib: Vec<f64> = r.rss.iter().skip(1).map(|k| *k as f64 / 1024.0).collect();
+        // Samples every 500 frames (RSS KiB, threads, open files); skip the first two (warm-up),
+        // fit a line through the rest.
+        let samples: Vec<(f64, u64, u64)> = r
+            .rss
+            .chunks_exact(3)
+            .map(|c| (c[0] as f64 / 1024.0, c[1], c[2]))
+            .collect();
+        let mib: Vec<f64> = samples.iter().skip(2).map(|s| s.0).collect();
         let n = mib.len() as f64;
-        let xs: Vec<f64> = (0..mib.len()).map(|i| (i as f64 + 2.0) * 500.0).collect();
+        let xs: Vec<f64> = (0..mib.len()).map(|i| (i as f64 + 3.0) * 500.0).collect();
         let (mx, my) = (xs.iter().sum::<f64>() / n, mib.iter().sum::<f64>() / n);
         let slope = xs.iter().zip(&mib).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>()
             / xs.iter().map(|x| (x - mx).powi(2)).sum::<f64>();
         let (lo, hi) = mib
             .iter()
             .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+        let threads: std::collections::BTreeSet<u64> = samples.iter().skip(2).map(|s| s.1).collect();
+        let fds: std::collections::BTreeSet<u64> = samples.iter().skip(2).map(|s| s.2).collect();
         println!(
-            "Soak: {} frames at 1080p in {:.0} s; RSS from frame 1000 on between {lo:.0} and {hi:.0} MiB, \
-             trend {:+.2} MiB per 1000 frames (least squares); peak {:.0} MiB",
+            "\nSoak: {} frames at 1080p in {:.0} s ({:.1} frames/s); RSS from frame 1500 on between {lo:.0} and {hi:.0} MiB, \
+             trend {:+.3} MiB per 10,000 frames (least squares); peak {:.0} MiB; threads {threads:?}; open files {fds:?}",
             r.frames,
             r.secs,
-            slope * 1000.0,
+            r.frames as f64 / r.secs,
+            slope * 10_000.0,
             r.peak_kib as f64 / 1024.0
         );
-        let series: Vec<String> = mib.iter().map(|v| format!("{v:.0}")).collect();
-        println!("RSS every 500 frames (MiB): {}", series.join(" "));
+        let series: Vec<String> = samples.iter().step_by(10).map(|v| format!("{:.0}", v.0)).collect();
+        println!("RSS every 5,000 frames (MiB): {}", series.join(" "));
     }
 }
+
+/// Frames of the soak.
+const SOAK_FRAMES: usize = 100_000;
+/// Pairs of the A/B comparison.
+const AB_RUNS: usize = 5;

@@ -153,7 +153,30 @@ fn main() {
         ..analyzer.config().clone()
     })
     .expect("models");
-    for (label, a) in [("", &mut analyzer), (" (fp32 age/gender)", &mut { fp32 })] {
+    let model = |f: &str| default_model_path(f);
+    let emotion_ensemble = Analyzer::new(ModelConfig {
+        emotion: vec![
+            model(gstfaceemotion::runtime::EMOTION_MODEL),
+            model("faceapi_expression.onnx"),
+        ],
+        ..analyzer.config().clone()
+    })
+    .expect("models");
+    let gender_ensemble = Analyzer::new(ModelConfig {
+        gender: vec![model(gstfaceemotion::runtime::GENDER_MODEL), model("hm_gender.onnx")],
+        ..analyzer.config().clone()
+    })
+    .expect("models");
+    for (label, a) in [
+        ("", &mut analyzer),
+        (" (fp32 age/gender)", &mut { fp32 }),
+        (" (emotion ensemble: mini-Xception + face-api.js expression)", &mut {
+            emotion_ensemble
+        }),
+        (" (gender ensemble: face-api.js + human-models)", &mut {
+            gender_ensemble
+        }),
+    ] {
         for n in [1, 4, 16] {
             let faces: Vec<Face> = (0..n).map(|i| Face::new(dets[i % dets.len()])).collect();
             let mut model = Vec::new();
@@ -170,6 +193,40 @@ fn main() {
         }
     }
 
+    println!("\n## Privacy masks on 5 faces, 1920x1080 (ms, median; strength 0.3, padding 0.25)\n");
+    println!("| format | gaussian | pixelate | solid |\n|---|---|---|---|");
+    let boxes: Vec<gstfaceemotion::face::BBox> = dets.iter().map(|d| d.bbox).collect();
+    let mut masker = gstfaceemotion::mask::Masker::new();
+    for f in [
+        PixelFormat::I420,
+        PixelFormat::Nv12,
+        PixelFormat::Yuy2,
+        PixelFormat::Bgrx,
+    ] {
+        let mut data = decode_packed(&photo, f.name(), w, h);
+        let fresh = data.clone();
+        print!("| {} |", f.name());
+        for kind in [
+            gstfaceemotion::mask::MaskKind::Gaussian,
+            gstfaceemotion::mask::MaskKind::Pixelate,
+            gstfaceemotion::mask::MaskKind::Solid,
+        ] {
+            let style = gstfaceemotion::mask::MaskStyle {
+                kind,
+                ..Default::default()
+            };
+            let ms = median_ms(50, || {
+                data.copy_from_slice(&fresh);
+                let mut img = packed_mut(f, w, h, &mut data);
+                masker.mask(&mut img, &boxes, &style);
+            });
+            // The copy back to the unmasked frame is part of the timing: subtract it.
+            let copy = median_ms(50, || data.copy_from_slice(&fresh));
+            print!(" {:.3} |", (ms - copy).max(0.0));
+        }
+        println!();
+    }
+
     println!("\n## Drawing 5 faces (ms, median)\n");
     println!("| format | 1920x1080 |\n|---|---|");
     let faces = analyzer.analyze(&img, &params).unwrap();
@@ -182,18 +239,23 @@ fn main() {
         PixelFormat::Rgb,
     ] {
         let mut data = decode_packed(&photo, f.name(), w, h);
-        let mut planes = Vec::new();
-        let mut strides = Vec::new();
-        let mut rest = &mut data[..];
-        for p in 0..f.n_planes() {
-            let (row, rows) = f.plane_size(p, w, h);
-            let (a, b) = rest.split_at_mut(row * rows);
-            planes.push(a);
-            strides.push(row);
-            rest = b;
-        }
-        let mut img = ImageViewMut::new(f, w, h, planes, &strides, YuvMatrix::BT709).unwrap();
+        let mut img = packed_mut(f, w, h, &mut data);
         let ms = median_ms(100, || painter.draw(&mut img, &faces).unwrap());
         println!("| {} | {ms:.3} |", f.name());
     }
+}
+
+/// A writable view of a tightly packed frame.
+fn packed_mut(f: PixelFormat, w: usize, h: usize, data: &mut [u8]) -> ImageViewMut<'_> {
+    let mut planes = Vec::new();
+    let mut strides = Vec::new();
+    let mut rest = data;
+    for p in 0..f.n_planes() {
+        let (row, rows) = f.plane_size(p, w, h);
+        let (a, b) = rest.split_at_mut(row * rows);
+        planes.push(a);
+        strides.push(row);
+        rest = b;
+    }
+    ImageViewMut::new(f, w, h, planes, &strides, YuvMatrix::BT709).unwrap()
 }

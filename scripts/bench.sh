@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks: the core's stages, then real pipelines on real footage (with a 10,000-frame soak).
-# Prints Markdown tables; the README's figures come from here. Takes about 10 minutes.
+# Benchmarks: the core's stages, real pipelines on real footage (with a 100,000-frame soak), the report.
+# Prints Markdown tables; the README's figures come from here. Takes about 25 minutes (the soak is
+# 100,000 frames). FACEEMOTION_BASELINE_PLUGIN=/path/libgstfaceemotion.so adds an A/B against it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -12,3 +13,6 @@ cargo bench --quiet --bench stages 2>/dev/null
 echo
 echo "[bench] pipeline benchmark (cargo bench --bench pipeline -- --soak)"
 cargo bench --quiet --bench pipeline -- --soak 2>/dev/null
+echo
+echo "[bench] report benchmark (cargo bench --bench report)"
+cargo bench --quiet --bench report 2>/dev/null

@@ -91,6 +91,9 @@ fn channels(layout: Layout, out: &mut [Option<Channel>; 3]) {
 pub struct Masker {
     a: Vec<u8>,
     b: Vec<u8>,
+    small: Vec<u8>,
+    row: Vec<u32>,
+    xtaps: Vec<(u32, u32)>,
 }
 
 impl Masker {
@@ -164,6 +167,31 @@ impl Masker {
             }
             return;
         }
+        // A wide Gaussian blur leaves no detail that a finer grid would keep: it is made on
+        // samples `f` times coarser (block means, read straight from the plane), then enlarged
+        // back into the plane (bilinear), which costs a fraction and looks the same.
+        let f = ((amount / 4.0) as usize).max(1);
+        if kind == MaskKind::Gaussian && f > 1 {
+            let region = Region {
+                stride,
+                offset: c.offset,
+                step: c.step,
+                x: x1,
+                y: y1,
+                w,
+                h,
+            };
+            let (sw, sh) = (w.div_ceil(f), h.div_ceil(f));
+            shrink(plane, &region, f, &mut self.small, &mut self.row);
+            self.b.resize(self.small.len(), 0);
+            let r = box_radius(amount / f as f32);
+            for _ in 0..3 {
+                box_blur_rows(&self.small, &mut self.b, sw, sh, r);
+                box_blur_cols(&self.b, &mut self.small, sw, sh, r);
+            }
+            enlarge(&self.small, sw, sh, f, plane, &region, &mut self.row, &mut self.xtaps);
+            return;
+        }
         self.a.clear();
         for y in y1..y2 {
             self.a.extend((x1..x2).map(|x| plane[at(x, y)]));
@@ -171,10 +199,8 @@ impl Masker {
         match kind {
             MaskKind::Pixelate => pixelate(&mut self.a, w, h, (amount.round() as usize).max(2)),
             MaskKind::Gaussian => {
-                // Three box blurs of width 2r+1 have variance 3((2r+1)^2 - 1)/12 = r(r+1).
-                let sigma = amount;
-                let r = ((-1.0 + (1.0 + 4.0 * sigma * sigma).sqrt()) / 2.0).round().max(1.0) as usize;
                 self.b.resize(self.a.len(), 0);
+                let r = box_radius(amount);
                 for _ in 0..3 {
                     box_blur_rows(&self.a, &mut self.b, w, h, r);
                     box_blur_cols(&self.b, &mut self.a, w, h, r);
@@ -186,6 +212,95 @@ impl Masker {
             for (&v, x) in row.iter().zip(x1..x2) {
                 plane[at(x, y)] = v;
             }
+        }
+    }
+}
+
+/// The samples of one channel in a rectangle of a plane.
+struct Region {
+    stride: usize,
+    offset: usize,
+    step: usize,
+    x: usize,
+    y: usize,
+    w: usize,
+    h: usize,
+}
+
+impl Region {
+    /// Index in the plane of the region's sample (x, y).
+    #[inline]
+    fn at(&self, x: usize, y: usize) -> usize {
+        (self.y + y) * self.stride + self.offset + (self.x + x) * self.step
+    }
+}
+
+/// The box radius whose three passes blur like a Gaussian of `sigma`: three box blurs of width
+/// 2r+1 have variance 3((2r+1)^2 - 1)/12 = r(r+1).
+fn box_radius(sigma: f32) -> usize {
+    ((-1.0 + (1.0 + 4.0 * sigma * sigma).sqrt()) / 2.0).round().max(1.0) as usize
+}
+
+/// The means of `f` x `f` blocks of a region's samples (edge blocks smaller), into `out`.
+fn shrink(plane: &[u8], r: &Region, f: usize, out: &mut Vec<u8>, sums: &mut Vec<u32>) {
+    let (sw, sh) = (r.w.div_ceil(f), r.h.div_ceil(f));
+    out.clear();
+    out.resize(sw * sh, 0);
+    sums.clear();
+    sums.resize(sw, 0);
+    for by in 0..sh {
+        let (y0, y1) = (by * f, ((by + 1) * f).min(r.h));
+        sums.iter_mut().for_each(|s| *s = 0);
+        for y in y0..y1 {
+            let start = r.at(0, y);
+            for (x, &v) in plane[start..].iter().step_by(r.step).take(r.w).enumerate() {
+                sums[x / f] += v as u32;
+            }
+        }
+        for (bx, &sum) in sums.iter().enumerate() {
+            let n = ((y1 - y0) * (((bx + 1) * f).min(r.w) - bx * f)) as u32;
+            out[by * sw + bx] = ((sum + n / 2) / n) as u8;
+        }
+    }
+}
+
+/// Where output sample `i` of an enlargement by `f` falls between the `n` small samples: the
+/// left one and the weight of the right one, in 256ths.
+fn taps(i: usize, n: usize, f: usize) -> (u32, u32) {
+    let p = ((i as f32 + 0.5) / f as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+    let i0 = p as usize;
+    (i0 as u32, ((p - i0 as f32) * 256.0).round() as u32)
+}
+
+/// Bilinear enlargement of `sw` x `sh` samples made by [`shrink`] by `f`, back into the region:
+/// each output row mixes two small rows once, then each sample two neighbours of that mix.
+fn enlarge(
+    small: &[u8],
+    sw: usize,
+    sh: usize,
+    f: usize,
+    plane: &mut [u8],
+    r: &Region,
+    row: &mut Vec<u32>,
+    xtaps: &mut Vec<(u32, u32)>,
+) {
+    row.clear();
+    row.resize(sw + 1, 0);
+    xtaps.clear();
+    xtaps.extend((0..r.w).map(|x| taps(x, sw, f)));
+    for y in 0..r.h {
+        let (y0, wy) = taps(y, sh, f);
+        let y0 = y0 as usize;
+        let y1 = (y0 + 1).min(sh - 1);
+        let (top, bottom) = (&small[y0 * sw..][..sw], &small[y1 * sw..][..sw]);
+        for ((m, &t), &b) in row.iter_mut().zip(top).zip(bottom) {
+            *m = t as u32 * (256 - wy) + b as u32 * wy;
+        }
+        row[sw] = row[sw - 1];
+        let start = r.at(0, y);
+        for (o, &(x0, wx)) in plane[start..].iter_mut().step_by(r.step).zip(xtaps.iter()) {
+            let v = row[x0 as usize] * (256 - wx) + row[x0 as usize + 1] * wx;
+            *o = ((v + (1 << 15)) >> 16) as u8;
         }
     }
 }
@@ -261,6 +376,33 @@ mod tests {
         box_blur_rows(&step, &mut out, 20, 1, 2);
         assert!(out.windows(2).all(|w| w[0] <= w[1]), "{out:?}");
         assert_eq!((out[0], out[19]), (0, 200));
+    }
+
+    #[test]
+    fn shrinking_and_enlarging_keep_a_flat_picture_flat() {
+        // A 23 x 17 region at (3, 2) of every other byte of a plane of 60-byte rows.
+        let mut plane = vec![90u8; 60 * 25];
+        let r = Region {
+            stride: 60,
+            offset: 1,
+            step: 2,
+            x: 3,
+            y: 2,
+            w: 23,
+            h: 17,
+        };
+        let mut small = Vec::new();
+        shrink(&plane, &r, 4, &mut small, &mut Vec::new());
+        assert_eq!(small.len(), 6 * 5);
+        assert!(small.iter().all(|&v| v == 90));
+        small.iter_mut().for_each(|v| *v = 40);
+        enlarge(&small, 6, 5, 4, &mut plane, &r, &mut Vec::new(), &mut Vec::new());
+        for y in 0..25 {
+            for x in 0..60 {
+                let inside = (2..19).contains(&y) && x % 2 == 1 && (7..=51).contains(&x);
+                assert_eq!(plane[y * 60 + x], if inside { 40 } else { 90 }, "({x},{y})");
+            }
+        }
     }
 
     #[test]

@@ -150,7 +150,9 @@ fn steady_state_allocates_nothing() {
             },
         ),
     ] {
-        let (allocations, faces) = run(&mut stream, &params, &sources, 4);
+        // Ten passes (2.4 s of stream time): past the track timeout, so that the tracks of the
+        // first passes have ended and the lists have reached their working size.
+        let (allocations, faces) = run(&mut stream, &params, &sources, 10);
         assert!(faces >= 6 * 3, "{name}: only {faces} faces in six group photos");
         assert_eq!(
             allocations,
