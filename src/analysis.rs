@@ -372,11 +372,6 @@ impl Analyzer {
         !self.gender.is_empty()
     }
 
-    /// Whether a gender model gives the age too.
-    pub fn gives_age(&self) -> bool {
-        self.gender.iter().any(|g| g.gives_age())
-    }
-
     /// Time spent inside the models (detector, classifiers) since the last call.
     pub fn take_model_time(&mut self) -> std::time::Duration {
         std::mem::take(&mut self.detector.model_time)

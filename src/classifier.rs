@@ -316,11 +316,6 @@ impl GenderClassifier {
         &self.net.path
     }
 
-    /// Whether the model also gives the age.
-    pub fn gives_age(&self) -> bool {
-        self.has_age
-    }
-
     /// Time spent inside the model since the last call.
     pub fn take_model_time(&mut self) -> std::time::Duration {
         self.net.model.take_busy()

@@ -234,9 +234,4 @@ impl Stream {
     pub fn forget_gender(&mut self) {
         self.tracker.forget_gender();
     }
-
-    /// People tracked now (reported or briefly missed).
-    pub fn tracked(&self) -> usize {
-        self.tracker.len()
-    }
 }

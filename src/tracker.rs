@@ -376,15 +376,6 @@ impl Tracker {
         }
     }
 
-    /// Tracks alive now, reported or not.
-    pub fn len(&self) -> usize {
-        self.tracks.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tracks.is_empty()
-    }
-
     fn visible(&self) -> impl Iterator<Item = &Track> {
         self.tracks.iter().filter(|t| t.visible())
     }

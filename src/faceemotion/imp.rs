@@ -143,7 +143,7 @@ impl FaceEmotion {
 
     fn names(analyzer: &Analyzer) -> ModelNames {
         let c = analyzer.config();
-        ModelNames::new(&c.emotion, &c.gender, analyzer.gives_age())
+        ModelNames::new(&c.emotion, &c.gender)
     }
 
     /// Posts a warning once per message; takes only the list of those already posted, so the
@@ -234,13 +234,16 @@ impl FaceEmotion {
 
     /// Stream time, running time and duration of a frame, with fallbacks for streams without
     /// timestamps (one frame duration after the last frame).
-    fn frame_time(&self, state: &mut State, buf: &gst::BufferRef) -> FrameTime {
+    /// Also returns the running time of the buffer's timestamp, when it has one, for
+    /// [`is_late`](Self::is_late).
+    fn frame_time(&self, state: &mut State, buf: &gst::BufferRef) -> (FrameTime, Option<gst::ClockTime>) {
         let segment = self.obj().segment();
         let segment = segment.downcast_ref::<gst::ClockTime>();
         let pts = buf.pts();
         let ns = |t: Option<gst::ClockTime>| t.map(|t| t.nseconds());
+        let running = pts.and_then(|p| segment.and_then(|s| s.to_running_time(p)));
         let ts = ns(pts.and_then(|p| segment.and_then(|s| s.to_stream_time(p)).or(Some(p))));
-        let clock = ns(pts.and_then(|p| segment.and_then(|s| s.to_running_time(p)).or(Some(p))));
+        let clock = ns(running.or(pts));
         let from_fps = state
             .info
             .as_ref()
@@ -268,12 +271,12 @@ impl FaceEmotion {
             duration,
         };
         state.last_time = Some(time);
-        time
+        (time, running)
     }
 
     /// Whether a frame of a live source arrives so late (the element is behind) that it must
     /// only be tracked.
-    fn is_late(&self, buf: &gst::BufferRef, per_frame: &FrameSettings, frame: u64) -> bool {
+    fn is_late(&self, running: Option<gst::ClockTime>, per_frame: &FrameSettings, frame: u64) -> bool {
         let Some(budget) = per_frame.max_lateness else {
             return false;
         };
@@ -285,11 +288,7 @@ impl FaceEmotion {
         let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) else {
             return false;
         };
-        let segment = obj.segment();
-        let Some(rt) = segment
-            .downcast_ref::<gst::ClockTime>()
-            .and_then(|s| s.to_running_time(buf.pts()?))
-        else {
+        let Some(rt) = running else {
             return false;
         };
         let now = clock.time().saturating_sub(base);
@@ -312,8 +311,8 @@ impl FaceEmotion {
         buf: gst::Buffer,
     ) -> Result<Begun, gst::FlowError> {
         let started = std::time::Instant::now();
-        let time = self.frame_time(state, &buf);
-        let skip = self.is_late(&buf, per_frame, time.duration);
+        let (time, running) = self.frame_time(state, &buf);
+        let skip = self.is_late(running, per_frame, time.duration);
         let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
@@ -833,9 +832,7 @@ impl FaceEmotion {
             return;
         }
         let Ok(format) = s.get::<&str>("format") else { return };
-        if gst_video::VideoFormat::from_string(format) != gst_video::VideoFormat::Unknown
-            && frame::pixel_format(gst_video::VideoFormat::from_string(format)).is_some()
-        {
+        if frame::pixel_format(gst_video::VideoFormat::from_string(format)).is_some() {
             return;
         }
         let mut reported = lock(&self.negotiation_reported);

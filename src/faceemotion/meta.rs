@@ -25,12 +25,10 @@ pub const EMOTION_SHARE: &str = "emotion-share";
 pub struct ModelNames {
     pub emotion: String,
     pub gender: String,
-    /// Whether the gender models give an age.
-    pub age: bool,
 }
 
 impl ModelNames {
-    pub fn new(emotion: &[PathBuf], gender: &[PathBuf], age: bool) -> Self {
+    pub fn new(emotion: &[PathBuf], gender: &[PathBuf]) -> Self {
         let names = |paths: &[PathBuf]| {
             paths
                 .iter()
@@ -41,7 +39,6 @@ impl ModelNames {
         Self {
             emotion: names(emotion),
             gender: names(gender),
-            age,
         }
     }
 }
