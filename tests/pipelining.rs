@@ -115,3 +115,43 @@ fn pipelining_on_a_live_source_reports_one_more_frame_of_latency() {
     let held = on.query_latency().unwrap_or(gst::ClockTime::ZERO);
     assert_eq!(held, base + gst::ClockTime::from_mseconds(40), "one frame at 25/1");
 }
+
+/// Downstream refuses frames: a held frame pushed before EOS that fails is reported (a warning,
+/// not a debug line), and no frame that never left is counted.
+#[test]
+fn a_refused_held_frame_is_reported_and_not_counted() {
+    init();
+    let (caps, _) = astronaut_at(0);
+    let p = gst::parse::launch("appsrc name=src format=time ! faceemotion name=fe pipelining=on ! appsink name=sink")
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let src = p.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    src.set_caps(Some(&caps));
+    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(|_| Err(gst::FlowError::Error))
+            .build(),
+    );
+    p.set_state(gst::State::Playing).unwrap();
+    src.push_buffer(astronaut_at(0).1).unwrap();
+    src.end_of_stream().unwrap();
+    let bus = p.bus().unwrap();
+    let mut warning = None;
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
+        match msg.view() {
+            gst::MessageView::Warning(w) => {
+                warning = Some(w.error().to_string());
+                break;
+            }
+            gst::MessageView::Eos(_) | gst::MessageView::Error(_) => break,
+            _ => {}
+        }
+    }
+    let stats = p.by_name("fe").unwrap().property::<gst::Structure>("stats");
+    p.set_state(gst::State::Null).unwrap();
+    let warning = warning.expect("a warning about the held frame");
+    assert!(warning.contains("held frame"), "{warning}");
+    assert_eq!(stats.get::<u64>("frames").unwrap(), 0, "{stats}");
+}

@@ -93,6 +93,14 @@ enum Begun {
     Passed(gst::Buffer),
 }
 
+/// What a frame adds to the counters once it has left.
+struct Counts {
+    faces: u64,
+    skipped: u64,
+    busy: Duration,
+    model: Duration,
+}
+
 /// Counters since start, for the `stats` property.
 #[derive(Debug, Default, Clone, Copy)]
 struct Stats {
@@ -485,20 +493,30 @@ impl FaceEmotion {
         }
     }
 
-    /// Posts the frame's messages, sends its track events and counts it; returns the buffer
-    /// to push.
-    fn account(&self, f: Finished) -> gst::Buffer {
+    /// Posts the frame's messages and sends its track events (ahead of the buffer); returns the
+    /// buffer to push and what to count once it has left.
+    fn announce(&self, f: Finished) -> (gst::Buffer, Counts) {
         if let Some(m) = f.message {
             let _ = self.obj().post_message(m);
         }
         self.send_tracks(f.tracks, f.post_tracks);
+        let counts = Counts {
+            faces: f.faces as u64,
+            skipped: f.skipped as u64,
+            busy: f.busy,
+            model: f.model,
+        };
+        (f.buffer, counts)
+    }
+
+    /// Counts a frame that left the element.
+    fn count(&self, c: Counts) {
         let mut st = lock(&self.stats);
         st.frames += 1;
-        st.faces += f.faces as u64;
-        st.skipped += f.skipped as u64;
-        st.model += f.model;
-        st.processing += f.busy;
-        f.buffer
+        st.faces += c.faces;
+        st.skipped += c.skipped;
+        st.model += c.model;
+        st.processing += c.busy;
     }
 
     /// Finishes the held frame, if any, and sends it downstream.
@@ -515,8 +533,10 @@ impl FaceEmotion {
             }
         };
         gst::debug!(CAT, imp = self, "pushing the held frame");
-        let buf = self.account(finished);
-        self.obj().src_pad().push(buf)
+        let (buf, counts) = self.announce(finished);
+        let pushed = self.obj().src_pad().push(buf)?;
+        self.count(counts);
+        Ok(pushed)
     }
 
     /// Ends every open track (the stream ended): their `left` events go out now.
@@ -698,12 +718,14 @@ impl BaseTransformImpl for FaceEmotion {
             // A held frame came before this event (EOS, caps, segment, ...): it goes first.
             _ if event.is_serialized() => {
                 if let Err(e) = self.drain() {
-                    gst::warning!(
-                        CAT,
-                        imp = self,
-                        "the held frame could not be pushed before {:?}: {e:?}",
-                        event.type_()
-                    );
+                    if e != gst::FlowError::Flushing {
+                        gst::element_imp_warning!(
+                            self,
+                            gst::StreamError::Failed,
+                            ("the held frame could not be pushed before {:?}: {:?}", event.type_(), e),
+                            ["downstream refused it; the next frame returns the same error"]
+                        );
+                    }
                     if let Some(state) = lock(&self.state).as_mut() {
                         state.flow_error = Some(e);
                     }
@@ -809,11 +831,19 @@ impl BaseTransformImpl for FaceEmotion {
         // frame is counted once it leaves: if the first push fails, the second never goes.
         match (first, second) {
             (Some(a), Some(b)) => {
-                let a = self.account(a);
+                let (a, counts) = self.announce(a);
                 self.obj().src_pad().push(a)?;
-                Ok(Out::Buffer(self.account(b)))
+                self.count(counts);
+                let (b, counts) = self.announce(b);
+                // Handed to the base class, which pushes it.
+                self.count(counts);
+                Ok(Out::Buffer(b))
             }
-            (Some(a), None) | (None, Some(a)) => Ok(Out::Buffer(self.account(a))),
+            (Some(a), None) | (None, Some(a)) => {
+                let (a, counts) = self.announce(a);
+                self.count(counts);
+                Ok(Out::Buffer(a))
+            }
             (None, None) => Ok(Out::NoOutput),
         }
     }
