@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes faceapi_age_gender_int8.onnx from faceapi_age_gender.onnx, and checks it.
 
-    python3 models/quantize.py [--work DIR] [--check-only]
+    python3 models/quantize.py [--work DIR]
 
 Why: the face-api.js age/gender network is most of the plugin's model time (about 2 ms a face on
 one core here). Its convolutions in INT8 (QDQ, per-channel 7-bit weights) run 1.3x (AVX2) to 2x (VNNI) faster with
