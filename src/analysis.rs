@@ -27,6 +27,15 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// The model files of `role`, for messages.
+    pub fn describe(&self, role: ModelRole) -> String {
+        match role {
+            ModelRole::Detector => self.detector.display().to_string(),
+            ModelRole::Emotion => format!("{:?}", self.emotion),
+            ModelRole::Gender => format!("{:?}", self.gender),
+        }
+    }
+
     /// Intra-op threads of the detector and of the classifiers. Measured here: BlazeFace runs no
     /// faster on two threads than on one, while the batched classifiers gain about 1.5x. So in
     /// auto mode the detector leaves the other core to the rest of the pipeline (the decoder,
@@ -320,41 +329,28 @@ impl Analyzer {
         load_all(&config.gender, |p| GenderClassifier::load(p, config.threads().1, lib))
     }
 
-    /// Loads the detector of `config` in place of the current one; on error the current one
-    /// stays. Only the detector's part of `config` is looked at.
-    pub fn replace_detector(&mut self, config: &ModelConfig) -> Result<(), ModelError> {
-        let next = ModelConfig {
-            detector: config.detector.clone(),
+    /// Loads the models of `role` from `config` (its paths for that role, and the thread count)
+    /// in place of the current ones; on error the current ones stay. No emotion or gender paths:
+    /// that classifier is off.
+    pub fn replace(&mut self, role: ModelRole, config: &ModelConfig) -> Result<(), ModelError> {
+        let mut next = ModelConfig {
             threads: config.threads,
             ..self.config.clone()
         };
-        self.detector = Self::load_detector(&next)?;
-        self.config = next;
-        Ok(())
-    }
-
-    /// Loads the emotion models of `config` in place of the current ones (none: no emotion);
-    /// on error the current ones stay.
-    pub fn replace_emotion(&mut self, config: &ModelConfig) -> Result<(), ModelError> {
-        let next = ModelConfig {
-            emotion: config.emotion.clone(),
-            threads: config.threads,
-            ..self.config.clone()
-        };
-        self.emotion = Self::load_emotion(&next)?;
-        self.config = next;
-        self.batches.resize(self.emotion.len() + self.gender.len(), Vec::new());
-        Ok(())
-    }
-
-    /// The same for the gender (and age) models.
-    pub fn replace_gender(&mut self, config: &ModelConfig) -> Result<(), ModelError> {
-        let next = ModelConfig {
-            gender: config.gender.clone(),
-            threads: config.threads,
-            ..self.config.clone()
-        };
-        self.gender = Self::load_gender(&next)?;
+        match role {
+            ModelRole::Detector => {
+                next.detector = config.detector.clone();
+                self.detector = Self::load_detector(&next)?;
+            }
+            ModelRole::Emotion => {
+                next.emotion = config.emotion.clone();
+                self.emotion = Self::load_emotion(&next)?;
+            }
+            ModelRole::Gender => {
+                next.gender = config.gender.clone();
+                self.gender = Self::load_gender(&next)?;
+            }
+        }
         self.config = next;
         self.batches.resize(self.emotion.len() + self.gender.len(), Vec::new());
         Ok(())
@@ -476,13 +472,17 @@ impl Analyzer {
         for p in &mut self.picked {
             p.clear();
         }
+        // Whether the emotion networks, and the gender networks, need the 112 RGB crop.
+        let rgb_wanted = [
+            self.emotion.iter().any(|c| c.crop_kind() == CropKind::Rgb112),
+            self.gender.iter().any(|c| c.crop_kind() == CropKind::Rgb112),
+        ];
         for (i, face) in faces.iter().enumerate() {
             let wanted = [ne > 0 && pick(emotion, i), !self.gender.is_empty() && pick(gender, i)];
             if !wanted[0] && !wanted[1] {
                 continue;
             }
-            let rgb = (wanted[0] && self.emotion.iter().any(|c| c.crop_kind() == CropKind::Rgb112))
-                || (wanted[1] && self.gender.iter().any(|c| c.crop_kind() == CropKind::Rgb112));
+            let rgb = (wanted[0] && rgb_wanted[0]) || (wanted[1] && rgb_wanted[1]);
             // One trip to the frame per face: the 112 RGB crop when a model wants it, and the
             // 64 grey crop derived from it (grey, then area resize, as the models were trained),
             // since resampling the frame's planes is what costs here, not the small crop.

@@ -194,13 +194,18 @@ impl Person {
         }
     }
 
+    /// Time present so far (ns).
+    pub fn presence(&self) -> u64 {
+        self.end_clock.saturating_sub(self.first_clock)
+    }
+
     pub fn summary(&self, smoothing: Smoothing) -> PersonSummary {
         let first = self.first.unwrap_or(self.last);
         let total: u64 = self.emotion_time.iter().sum();
         PersonSummary {
             first,
             last: self.last,
-            duration: self.end_clock.saturating_sub(self.first_clock),
+            duration: self.presence(),
             frames: self.frames,
             emotion_share: (total > 0).then(|| self.emotion_time.map(|t| (t as f64 / total as f64) as f32)),
             gender: self.gender(smoothing),

@@ -10,7 +10,7 @@ use crate::analysis::{Analyzer, Answer, Params};
 use crate::face::{BBox, Face};
 use crate::image::ImageView;
 use crate::person::Smoothing;
-use crate::runtime::ModelError;
+use crate::runtime::{ModelError, ModelRole};
 use crate::tracker::{FrameTime, TrackEvent, Tracker};
 
 /// What [`Stream::begin`] started for a frame, to be given to [`Stream::finish`].
@@ -225,13 +225,13 @@ impl Stream {
         self.tracker.take_events(out);
     }
 
-    /// Forgets every person's emotion, so that no label of a model that is gone stays on a face.
-    pub fn forget_emotion(&mut self) {
-        self.tracker.forget_emotion();
-    }
-
-    /// The same for gender and age.
-    pub fn forget_gender(&mut self) {
-        self.tracker.forget_gender();
+    /// Forgets what every person got from the models of `role` (they changed or were switched
+    /// off), so that no label of a model that is gone stays on a face.
+    pub fn forget(&mut self, role: ModelRole) {
+        match role {
+            ModelRole::Emotion => self.tracker.forget_emotion(),
+            ModelRole::Gender => self.tracker.forget_gender(),
+            ModelRole::Detector => {}
+        }
     }
 }

@@ -342,16 +342,13 @@ impl Tracker {
             t.face.gender = t.person.gender(smoothing);
             (face.emotion, face.emotion_raw, face.gender) = (t.face.emotion, t.face.emotion_raw, t.face.gender);
             t.person.count_frame(now, t.face.emotion.map(|e| e.best()));
-            if !t.announced {
-                let summary = t.person.summary(smoothing);
-                if summary.duration >= self.min_presence {
-                    t.announced = true;
-                    self.events.push(TrackEvent {
-                        kind: TrackEventKind::Appeared,
-                        id: t.face.id,
-                        person: summary,
-                    });
-                }
+            if !t.announced && t.person.presence() >= self.min_presence {
+                t.announced = true;
+                self.events.push(TrackEvent {
+                    kind: TrackEventKind::Appeared,
+                    id: t.face.id,
+                    person: t.person.summary(smoothing),
+                });
             }
         }
     }

@@ -176,40 +176,24 @@ impl FaceEmotion {
                 continue;
             }
             state.generations[i] = generations[i];
-            let analyzer = state.stream.analyzer_mut();
-            let (result, now) = match role {
-                ModelRole::Detector => (
-                    analyzer.replace_detector(&config),
-                    format!("{}", config.detector.display()),
-                ),
-                ModelRole::Emotion => (analyzer.replace_emotion(&config), format!("{:?}", config.emotion)),
-                ModelRole::Gender => (analyzer.replace_gender(&config), format!("{:?}", config.gender)),
-            };
-            match result {
+            match state.stream.analyzer_mut().replace(role, &config) {
                 Ok(()) => {
-                    gst::info!(CAT, imp = self, "{role} model(s) now {now}");
-                    match role {
-                        ModelRole::Emotion => state.stream.forget_emotion(),
-                        ModelRole::Gender => state.stream.forget_gender(),
-                        ModelRole::Detector => {}
-                    }
+                    gst::info!(CAT, imp = self, "{role} model(s) now {}", config.describe(role));
+                    state.stream.forget(role);
                     state.names = Self::names(state.stream.analyzer());
                 }
                 // A recording must not stop because of a typo made while it runs: keep the
                 // models that work and say why the new ones were refused.
-                Err(e) => {
-                    let kept = match role {
-                        ModelRole::Detector => format!("{}", state.stream.analyzer().config().detector.display()),
-                        ModelRole::Emotion => format!("{:?}", state.stream.analyzer().config().emotion),
-                        ModelRole::Gender => format!("{:?}", state.stream.analyzer().config().gender),
-                    };
-                    gst::element_imp_warning!(
-                        self,
-                        gst::LibraryError::Settings,
-                        ("{}", e),
-                        ["new {} setting refused; still using {}", role.property(), kept]
-                    );
-                }
+                Err(e) => gst::element_imp_warning!(
+                    self,
+                    gst::LibraryError::Settings,
+                    ("{}", e),
+                    [
+                        "new {} setting refused; still using {}",
+                        role.property(),
+                        state.stream.analyzer().config().describe(role)
+                    ]
+                ),
             }
         }
     }
@@ -284,11 +268,10 @@ impl FaceEmotion {
 
     /// Whether a frame of a live source arrives so late (the element is behind) that it must
     /// only be tracked.
-    fn is_late(&self, running: Option<gst::ClockTime>, per_frame: &FrameSettings, frame: u64) -> bool {
+    fn is_late(&self, up: Upstream, running: Option<gst::ClockTime>, per_frame: &FrameSettings, frame: u64) -> bool {
         let Some(budget) = per_frame.max_lateness else {
             return false;
         };
-        let up = self.upstream();
         if !up.live {
             return false;
         }
@@ -316,11 +299,12 @@ impl FaceEmotion {
         &self,
         state: &mut State,
         per_frame: &FrameSettings,
+        up: Upstream,
         buf: gst::Buffer,
     ) -> Result<Begun, gst::FlowError> {
         let started = std::time::Instant::now();
         let (time, running) = self.frame_time(state, &buf);
-        let skip = self.is_late(running, per_frame, time.duration);
+        let skip = self.is_late(up, running, per_frame, time.duration);
         let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
@@ -780,10 +764,11 @@ impl BaseTransformImpl for FaceEmotion {
             return Ok(Out::NoOutput);
         };
         let per_frame = lock(&self.settings).per_frame();
+        let up = self.upstream();
         let pipelined = match per_frame.pipelining {
             Pipelining::On => true,
             Pipelining::Off => false,
-            Pipelining::Auto => !self.upstream().live,
+            Pipelining::Auto => !up.live,
         };
         // At most two frames leave per call: the held one, then this one (or, with pipelining,
         // the held one and this one stays).
@@ -803,7 +788,7 @@ impl BaseTransformImpl for FaceEmotion {
             if reload {
                 self.reload(state, per_frame.generations);
             }
-            match self.begin_frame(state, &per_frame, buf)? {
+            match self.begin_frame(state, &per_frame, up, buf)? {
                 Begun::Started(p) if pipelined => {
                     if let Some(prev) = state.pending.replace(p) {
                         second = Some(self.finish_frame(state, &per_frame, prev));
