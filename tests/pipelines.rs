@@ -125,11 +125,157 @@ fn surveillance_recording_always_ends_with_every_frame_in_both() {
         // 6 s cut in 2 s segments.
         assert!(originals.len() >= 3 && annotated.len() >= 3, "run {run}: {files:?}");
         if run % 5 == 0 {
-            assert_eq!(originals.iter().map(|p| frames_in(p)).sum::<usize>(), 180, "run {run}");
-            assert_eq!(annotated.iter().map(|p| frames_in(p)).sum::<usize>(), 180, "run {run}");
+            assert_eq!(frames_in_segments(&dir, "original_"), 180, "run {run}");
+            assert_eq!(frames_in_segments(&dir, "annotated_"), 180, "run {run}");
         }
     }
     std::fs::remove_dir_all(base).ok();
+}
+
+/// What a recording pipeline did when PLAYING overtook the annotated splitmuxsink's
+/// READY->PAUSED state message (see pipelines/surveillance-record-hang.md).
+struct Overtaken {
+    /// The pipeline's own EOS came (GstBin's collected EOS).
+    pipeline_eos: bool,
+    /// The last EOS of the file sink inside each splitmuxsink came (forwarded), which is what
+    /// `faceemotion record` waits for.
+    sinks_eos: [bool; 2],
+    dir: PathBuf,
+}
+
+/// The two splitmuxsinks of a recording on the bundled clip (no analysis: the race is
+/// GStreamer's), with the interleaving of the stuck run forced: the annotated splitmuxsink's
+/// READY->PAUSED message is held in the thread posting it until the pipeline has been set to
+/// PLAYING, as a preempted thread holds it on a loaded machine. `async_handling` is what the old
+/// gst-launch line set on both splitmuxsinks.
+fn record_with_playing_overtaking(async_handling: bool, name: &str) -> Overtaken {
+    use gst::prelude::*;
+    use std::sync::mpsc;
+    gst::init().unwrap();
+    let dir = tmp(name);
+    let ns = 2_000_000_000u64;
+    let p = gst::parse::launch(&format!(
+        "filesrc location=\"{clip}\" ! qtdemux ! h264parse config-interval=-1 ! tee name=t \
+         t. ! queue ! splitmuxsink name=original async-handling={async_handling} message-forward=true \
+              location=\"{dir}/original_%05d.mp4\" max-size-time={ns} \
+         t. ! queue ! avdec_h264 ! videoconvert ! x264enc speed-preset=veryfast tune=zerolatency key-int-max=30 \
+            ! h264parse ! splitmuxsink name=annotated async-handling={async_handling} message-forward=true \
+              location=\"{dir}/annotated_%05d.mp4\" max-size-time={ns}",
+        clip = root().join("tests/data/astronaut-pan.mp4").display(),
+        dir = dir.display(),
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let ann = p.by_name("annotated").unwrap();
+    let (held_tx, held) = mpsc::sync_channel::<()>(1);
+    let (release, release_rx) = mpsc::sync_channel::<()>(1);
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let bus = p.bus().unwrap();
+    let watched = ann.clone();
+    bus.set_sync_handler(move |_, msg| {
+        if let gst::MessageView::StateChanged(sc) = msg.view() {
+            if msg.src() == Some(watched.upcast_ref())
+                && sc.old() == gst::State::Ready
+                && sc.current() == gst::State::Paused
+            {
+                let _ = held_tx.try_send(());
+                let _ = release_rx
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(std::time::Duration::from_secs(10));
+            }
+        }
+        gst::BusSyncReply::Pass
+    });
+    p.set_state(gst::State::Paused).unwrap();
+    held.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the annotated splitmuxsink never reached PAUSED");
+    // It has committed PAUSED; its message is still on the way.
+    assert_eq!(ann.current_state(), gst::State::Paused);
+    p.set_state(gst::State::Playing).unwrap();
+    release.send(()).unwrap();
+    let mut out = Overtaken {
+        pipeline_eos: false,
+        sinks_eos: [false, false],
+        dir,
+    };
+    // Once both file sinks have their last EOS, the pipeline's would follow at once; it is given
+    // 10 s more. Either way the wait is bounded.
+    let mut all_written: Option<std::time::Instant> = None;
+    let started = std::time::Instant::now();
+    while !out.pipeline_eos
+        && started.elapsed() < std::time::Duration::from_secs(120)
+        && all_written.is_none_or(|t| t.elapsed() < std::time::Duration::from_secs(10))
+    {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => out.pipeline_eos = true,
+            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
+            gst::MessageView::Element(e) => {
+                let Some(s) = e.structure().filter(|s| s.name() == "GstBinForwarded") else {
+                    continue;
+                };
+                let inner = s.get::<gst::Message>("message").unwrap();
+                let by = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
+                if let (gst::MessageView::Eos(_), Some(i)) =
+                    (inner.view(), ["original", "annotated"].iter().position(|n| by == *n))
+                {
+                    out.sinks_eos[i] = true;
+                    if out.sinks_eos == [true, true] {
+                        all_written = Some(std::time::Instant::now());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    out
+}
+
+fn frames_in_segments(dir: &Path, kind: &str) -> usize {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(kind))
+        .collect();
+    files.sort();
+    files.iter().map(|p| frames_in(p)).sum()
+}
+
+/// Why the old gst-launch recording line now and then never ended, forced instead of waited
+/// for: with `async-handling=true` the pipeline's EOS is lost although both branches finished
+/// every segment; the file sinks' own last EOS, which `faceemotion record` waits for, still came.
+#[test]
+fn old_recording_line_loses_its_eos_when_playing_overtakes_a_state_message() {
+    let _serial = serial();
+    let r = record_with_playing_overtaking(true, "race-old");
+    assert_eq!(r.sinks_eos, [true, true], "a file sink never got its last EOS");
+    assert_eq!(frames_in_segments(&r.dir, "original_"), 180);
+    assert_eq!(frames_in_segments(&r.dir, "annotated_"), 180);
+    let (major, minor, ..) = gst::version();
+    if (major, minor) == (1, 22) {
+        // GStreamer 1.22 (Debian 12). Should a later one post it, the cause has been fixed there.
+        assert!(!r.pipeline_eos, "the pipeline's EOS came: the GStreamer race is gone");
+    }
+    std::fs::remove_dir_all(r.dir).ok();
+}
+
+/// The same interleaving forced on the splitmuxsinks as `faceemotion record` sets them (no
+/// async-handling): the pipeline waits for their preroll, so PLAYING cannot overtake, and every
+/// EOS comes.
+#[test]
+fn recorder_splitmuxsinks_end_when_playing_is_early() {
+    let _serial = serial();
+    let r = record_with_playing_overtaking(false, "race-rec");
+    assert_eq!(r.sinks_eos, [true, true], "a file sink never got its last EOS");
+    assert!(r.pipeline_eos, "the pipeline's EOS never came");
+    assert_eq!(frames_in_segments(&r.dir, "original_"), 180);
+    assert_eq!(frames_in_segments(&r.dir, "annotated_"), 180);
+    std::fs::remove_dir_all(r.dir).ok();
 }
 
 #[test]

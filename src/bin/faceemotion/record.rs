@@ -225,9 +225,14 @@ fn connection(
         .ok_or("no parser")?;
     let ghost = gst::GhostPad::with_target(&parse_sink).map_err(|e| e.to_string())?;
     bin.add_pad(&ghost).map_err(|e| e.to_string())?;
-    // The EOS of each splitmuxsink reaches the bus (wrapped), so that the end is known per
-    // branch rather than from the bins' collected EOS.
-    bin.set_property("message-forward", true);
+    // Each branch's end is its file sink's last EOS, which the splitmuxsink forwards (wrapped)
+    // to the bus. Its own EOS, and the pipeline's, are GstBin's collected EOS, which GStreamer
+    // 1.22 can lose: see `branch_ended`.
+    for name in SINKS {
+        bin.by_name(name)
+            .ok_or("no splitmuxsink")?
+            .set_property("message-forward", true);
+    }
     let fe = bin.by_name("fe").ok_or("no faceemotion")?;
     if args.anonymise {
         fe.set_property_from_str("blur", "gaussian");
@@ -313,7 +318,6 @@ fn connection(
             false,
         ));
     }
-    let sinks = ["original", "annotated"];
     let mut eos = [false, false];
     // Why the connection is ending, once known; the branches are then being closed.
     let mut ending: Option<(End, Instant)> = None;
@@ -322,13 +326,11 @@ fn connection(
         let msg = bus.timed_pop(gst::ClockTime::from_mseconds(100));
         if let Some(msg) = msg {
             if let Some(inner) = forwarded(&msg) {
-                // Only the sinks' EOS matters here; everything else also comes unwrapped.
-                if let (gst::MessageView::Eos(_), Some(src)) = (inner.view(), inner.src()) {
-                    if let Some(i) = sinks.iter().position(|s| src.name() == *s) {
-                        eos[i] = true;
-                        if ending.is_none() {
-                            ending = Some((end_of_data(live), Instant::now()));
-                        }
+                // Only the file sinks' EOS matters here; everything else also comes unwrapped.
+                if let Some(i) = branch_ended(&msg, &inner) {
+                    eos[i] = true;
+                    if ending.is_none() {
+                        ending = Some((end_of_data(live), Instant::now()));
                     }
                 }
                 if eos == [true, true] {
@@ -444,6 +446,28 @@ fn close_branches(bin: &gst::Bin, log: &mut Log) {
             let _ = pad.send_event(gst::event::Eos::new());
         }
     }
+}
+
+/// The two splitmuxsinks, in the order of `eos` in `connection`.
+const SINKS: [&str; 2] = ["original", "annotated"];
+
+/// Which branch a forwarded message says has finished: the EOS of the file sink inside one of
+/// the splitmuxsinks. splitmuxsink drops its sink's EOS at the end of each segment but the last,
+/// so this one means the branch's last segment is written.
+///
+/// The EOS that a bin posts once all its sinks have (GstBin's collected EOS, which a
+/// splitmuxsink and the pipeline both post) is not relied on: in GStreamer 1.22 a bin whose
+/// READY->PAUSED state message is still being posted when it is set to PLAYING records that it
+/// has not reached PLAYING (`gst_bin_post_message` sets `posted_playing` after posting), and then
+/// never posts its EOS. `splitmuxsink async-handling=true` in the old gst-launch line opened
+/// that window (the pipeline no longer waits for the splitmuxsinks before PLAYING), and its runs
+/// now and then never ended; see pipelines/surveillance-record-hang.md.
+fn branch_ended(msg: &gst::Message, inner: &gst::Message) -> Option<usize> {
+    if !matches!(inner.view(), gst::MessageView::Eos(_)) {
+        return None;
+    }
+    let by = msg.src()?.name();
+    SINKS.iter().position(|s| by == *s)
 }
 
 /// The message a bin forwarded (message-forward), if it is one.
