@@ -51,21 +51,11 @@ fn frames(path: &Path) -> usize {
 
 /// Width, height and RGB pixels of a PNG.
 fn png(path: &Path) -> (usize, usize, Vec<u8>) {
-    init();
-    let (caps, buf) = {
-        let p = gst::parse::launch(&format!(
-            "filesrc location=\"{}\" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
-            path.display()
-        ))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-        let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-        p.set_state(gst::State::Playing).unwrap();
-        let s = sink.pull_sample().expect("a decodable PNG");
-        p.set_state(gst::State::Null).unwrap();
-        (s.caps().unwrap().to_owned(), s.buffer_owned().unwrap())
-    };
+    let s = pull_one(&format!(
+        "filesrc location=\"{}\" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
+        path.display()
+    ));
+    let (caps, buf) = (s.caps().unwrap().to_owned(), s.buffer_owned().unwrap());
     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
     let (w, h, stride) = (info.width() as usize, info.height() as usize, info.stride()[0] as usize);
     let m = buf.map_readable().unwrap();

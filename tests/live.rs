@@ -32,7 +32,7 @@ fn run_live(props: &str, frames: usize) -> Live {
          ! faceemotion name=fe tiles=8 blur=solid draw=false {props} ! appsink name=sink sync=false",
         group_photo(5).display()
     );
-    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let (p, sink) = with_appsink(&desc);
     let fe = p.by_name("fe").unwrap();
     let lateness: Arc<Mutex<Vec<u64>>> = Default::default();
     let l = lateness.clone();
@@ -52,7 +52,6 @@ fn run_live(props: &str, frames: usize) -> Live {
             }
             gst::PadProbeReturn::Ok
         });
-    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
     p.set_state(gst::State::Playing).unwrap();
     let mut unmasked = Vec::new();
     let mut n = 0;

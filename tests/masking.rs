@@ -21,8 +21,7 @@ fn faces_after(image: &std::path::Path, mode: &str) -> (Vec<RoiFace>, Vec<RoiFac
         image.display()
     );
     init();
-    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let (p, sink) = with_appsink(&desc);
     // The first element's faces, before the second adds its own metas.
     let masked = std::sync::Arc::new(std::sync::Mutex::new(0));
     let m = masked.clone();
@@ -175,8 +174,7 @@ fn every_frame_is_masked_also_between_detections() {
          ! faceemotion blur=solid draw=false inference-interval=5 ! appsink name=sink sync=false",
         data("astronaut-pan.mp4").display()
     );
-    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let (p, sink) = with_appsink(&desc);
     p.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
     while let Ok(s) = sink.pull_sample() {
@@ -248,8 +246,7 @@ fn faces_the_detector_misses_for_a_moment_stay_masked() {
          ! faceemotion blur=solid draw=false ! appsink name=sink sync=false",
         clip.display()
     );
-    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let (p, sink) = with_appsink(&desc);
     p.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
     let mut last_box = None;

@@ -78,15 +78,10 @@ fn smoothing_off_gives_each_frames_own_answers() {
     let clip = data("astronaut-pan.mp4");
     let video = run_frames(&clip_desc(&clip, "smoothing=0"));
     // The decoded frames themselves, to analyse one by one.
-    init();
-    let p = gst::parse::launch(&format!(
+    let (p, sink) = with_appsink(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false",
         clip.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    ));
     p.set_state(gst::State::Playing).unwrap();
     let mut checked = 0;
     let mut i = 0;
@@ -222,7 +217,7 @@ fn a_face_briefly_gone_keeps_its_id() {
              ! faceemotion {props} ! appsink name=sink sync=false",
             data("astronaut-pan.mp4").display()
         );
-        let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+        let (p, sink) = with_appsink(&desc);
         let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         p.by_name("cut")
             .unwrap()
@@ -241,7 +236,6 @@ fn a_face_briefly_gone_keeps_its_id() {
                 }
                 gst::PadProbeReturn::Ok
             });
-        let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
         p.set_state(gst::State::Playing).unwrap();
         let mut frames = Vec::new();
         while let Ok(s) = sink.pull_sample() {

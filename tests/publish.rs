@@ -28,8 +28,7 @@ fn clip_pipeline(publish: &str) -> String {
 /// Runs a pipeline to its end; returns the buffers' sizes and the publisher's stats.
 fn run_through(desc: &str) -> (usize, gst::Structure) {
     init();
-    let p = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let (p, sink) = with_appsink(desc);
     let publish = p.by_name("publish").unwrap();
     p.set_state(gst::State::Playing).unwrap();
     let mut n = 0;
@@ -237,8 +236,7 @@ fn the_broker_stops_and_comes_back_and_nothing_is_lost_silently() {
         broker.address()
     ))
     .replace("! faceemotion !", "! identity sleep-time=30000 ! faceemotion !");
-    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let (p, sink) = with_appsink(&desc);
     let publish = p.by_name("publish").unwrap();
     p.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;

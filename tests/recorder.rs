@@ -55,8 +55,7 @@ fn play(path: &Path, detect: bool) -> (Vec<u64>, usize) {
         path.display(),
         if detect { "faceemotion draw=false !" } else { "" }
     );
-    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let (p, sink) = with_appsink(&desc);
     p.set_state(gst::State::Playing).unwrap();
     let (mut pts, mut faces) = (Vec::new(), 0);
     while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {

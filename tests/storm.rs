@@ -28,12 +28,10 @@ const DESC: &str = "filesrc location=\"{clip}\" ! h264parse ! avdec_h264 ! video
                     ! capsfilter name=cf caps=video/x-raw,format=I420 ! faceemotion name=fe ! appsink name=sink sync=false";
 
 fn pipeline() -> (gst::Pipeline, gst::Element, gst::Element, gst_app::AppSink) {
-    init();
     let desc = DESC.replace("{clip}", &elementary_clip().display().to_string());
-    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let (p, sink) = with_appsink(&desc);
     let fe = p.by_name("fe").unwrap();
     let cf = p.by_name("cf").unwrap();
-    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
     (p, fe, cf, sink)
 }
 

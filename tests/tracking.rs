@@ -13,8 +13,7 @@ fn faces_per_frame(props: &str) -> Vec<Vec<RoiFace>> {
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! faceemotion {props} ! appsink name=sink sync=false",
         data("astronaut-pan.mp4").display()
     );
-    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let (p, sink) = with_appsink(&desc);
     p.set_state(gst::State::Playing).unwrap();
     let mut frames = Vec::new();
     while let Ok(s) = sink.pull_sample() {

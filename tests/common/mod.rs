@@ -48,8 +48,8 @@ pub fn decode(path: &std::path::Path, caps: &str) -> (gst::Caps, gst::Buffer) {
     (sample.caps().unwrap().to_owned(), sample.buffer_owned().unwrap())
 }
 
-/// Runs a pipeline ending in `appsink name=sink` until its first sample.
-pub fn pull_one(desc: &str) -> gst::Sample {
+/// A pipeline ending in `appsink name=sink`, not started yet, and its sink.
+pub fn with_appsink(desc: &str) -> (gst::Pipeline, gst_app::AppSink) {
     init();
     let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
     let sink = pipeline
@@ -57,6 +57,12 @@ pub fn pull_one(desc: &str) -> gst::Sample {
         .unwrap()
         .downcast::<gst_app::AppSink>()
         .unwrap();
+    (pipeline, sink)
+}
+
+/// Runs a pipeline ending in `appsink name=sink` until its first sample.
+pub fn pull_one(desc: &str) -> gst::Sample {
+    let (pipeline, sink) = with_appsink(desc);
     pipeline.set_state(gst::State::Playing).unwrap();
     let sample = sink.pull_sample().expect("a frame");
     pipeline.set_state(gst::State::Null).unwrap();
@@ -221,8 +227,7 @@ pub struct Run {
 
 pub fn run_frames(desc: &str) -> Run {
     init();
-    let p = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let (p, sink) = with_appsink(desc);
     let tracks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (t, e) = (tracks.clone(), errors.clone());
