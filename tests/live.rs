@@ -125,3 +125,37 @@ fn a_live_source_faster_than_the_analysis_never_falls_behind() {
         max_ms(end)
     );
 }
+
+/// A delay that every frame has before the element is not the element falling behind: here a
+/// 200 ms stage in front of it that does not report its latency makes every frame, the first
+/// included, twice as late as `max-lateness` allows (100 ms, leaving room for a loaded machine's
+/// jitter), and yet nothing is skipped: lateness counts from the least seen since the start.
+#[test]
+fn a_constant_delay_upstream_skips_nothing() {
+    let frames = 10;
+    let desc = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale add-borders=true \
+         ! video/x-raw,format=I420,width=960,height=540,pixel-aspect-ratio=1/1 \
+         ! imagefreeze is-live=true num-buffers={frames} ! video/x-raw,framerate=30/1 \
+         ! identity sleep-time=200000 ! faceemotion name=fe max-lateness=100 draw=false \
+         ! appsink name=sink sync=false",
+        group_photo(5).display()
+    );
+    let (p, sink) = with_appsink(&desc);
+    p.set_state(gst::State::Playing).unwrap();
+    let mut faces = Vec::new();
+    while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) {
+        faces.push(roi_faces(s.buffer().unwrap()).len());
+    }
+    assert!(sink.is_eos(), "the live pipeline stalled");
+    let skipped = p
+        .by_name("fe")
+        .unwrap()
+        .property::<gst::Structure>("stats")
+        .get::<u64>("skipped")
+        .unwrap();
+    p.set_state(gst::State::Null).unwrap();
+    assert_eq!(faces.len(), frames);
+    assert_eq!(skipped, 0, "frames skipped although the element kept up: {faces:?}");
+    assert!(faces.iter().all(|&n| n == 5), "{faces:?}");
+}

@@ -56,6 +56,10 @@ struct State {
     flow_error: Option<gst::FlowError>,
     /// Time of the last frame begun, for frames that come without a duration or time.
     last_time: Option<FrameTime>,
+    /// The least lateness of a live frame since the start or the last flush (ns): a delay
+    /// upstream that every frame has (the pipeline starting, a stage that does not report its
+    /// latency) is not a backlog, so lateness counts from here.
+    lateness_floor: Option<u64>,
 }
 
 /// A frame between [`Stream::begin`] and [`Stream::finish`].
@@ -267,8 +271,16 @@ impl FaceEmotion {
     }
 
     /// Whether a frame of a live source arrives so late (the element is behind) that it must
-    /// only be tracked.
-    fn is_late(&self, up: Upstream, running: Option<gst::ClockTime>, per_frame: &FrameSettings, frame: u64) -> bool {
+    /// only be tracked: later than the budget beyond the least lateness seen (`floor`), so the
+    /// first frame is always analysed and a constant delay upstream skips nothing.
+    fn is_late(
+        &self,
+        floor: &mut Option<u64>,
+        up: Upstream,
+        running: Option<gst::ClockTime>,
+        per_frame: &FrameSettings,
+        frame: u64,
+    ) -> bool {
         let Some(budget) = per_frame.max_lateness else {
             return false;
         };
@@ -284,13 +296,14 @@ impl FaceEmotion {
         };
         let now = clock.time().saturating_sub(base);
         let lateness = now.nseconds().saturating_sub((rt + up.latency).nseconds());
+        let least = *floor.insert(floor.map_or(lateness, |f| f.min(lateness)));
         let budget = if budget == 0 { frame } else { budget };
         gst::trace!(
             CAT,
             imp = self,
-            "frame at running time {rt} arrives {lateness} ns late (may be {budget})"
+            "frame at running time {rt} arrives {lateness} ns late, {least} ns at least (may be {budget} more)"
         );
-        lateness > budget
+        lateness - least > budget
     }
 
     /// Maps the frame (for writing when it is drawn on or masked) and starts its analysis
@@ -304,7 +317,7 @@ impl FaceEmotion {
     ) -> Result<Begun, gst::FlowError> {
         let started = std::time::Instant::now();
         let (time, running) = self.frame_time(state, &buf);
-        let skip = self.is_late(up, running, per_frame, time.duration);
+        let skip = self.is_late(&mut state.lateness_floor, up, running, per_frame, time.duration);
         let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
@@ -657,6 +670,7 @@ impl BaseTransformImpl for FaceEmotion {
             nonfinite: Vec::new(),
             flow_error: None,
             last_time: None,
+            lateness_floor: None,
         });
         *lock(&self.upstream) = None;
         *lock(&self.negotiation_reported) = false;
@@ -697,6 +711,7 @@ impl BaseTransformImpl for FaceEmotion {
                     state.stream.take_events(&mut state.events);
                     state.flow_error = None;
                     state.last_time = None;
+                    state.lateness_floor = None;
                 }
             }
             // A held frame came before this event (EOS, caps, segment, ...): it goes first.

@@ -517,8 +517,8 @@ pub fn properties() -> &'static [glib::ParamSpec] {
             glib::ParamSpecInt64::builder("max-lateness")
                 .nick("Maximum lateness (ms)")
                 .blurb(
-                    "Live sources only: a frame that arrives later than this behind its capture time (the \
-                     element is behind) is not analysed, only tracked, so that latency cannot grow: the \
+                    "Live sources only: a frame that arrives this much later than the least lateness seen \
+                     since the start or a flush (the element is behind) is not analysed, only tracked, so that latency cannot grow: the \
                      tracker still moves, reports and masks the known faces. 0: one frame duration; -1: \
                      analyse every frame however late",
                 )
