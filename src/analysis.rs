@@ -48,12 +48,12 @@ impl ModelConfig {
     }
 }
 
-/// Per-frame knobs; cheap to change at any time.
+/// How a frame becomes faces: per-frame knobs, cheap to change at any time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Params {
     /// Minimum detector score (0..1).
     pub threshold: f32,
-    /// Faces whose box is narrower and lower than this many pixels are dropped.
+    /// Faces whose box's larger side is below this many pixels are dropped.
     pub min_face_size: u32,
     /// At most this many faces, the highest scoring, are kept.
     pub max_faces: usize,
@@ -61,19 +61,6 @@ pub struct Params {
     pub crop_scale: f32,
     /// Detector tile columns; 1 looks at the whole frame only.
     pub tiles: u32,
-    /// Video only: run the detector on every Nth frame, tracking faces in between.
-    pub inference_interval: u32,
-    /// Video only: classify a tracked face every Mth frame, keeping its labels in between.
-    pub reclassify_interval: u32,
-    /// Video only: run the gender and age model on a tracked face every Nth frame (they do not
-    /// change for a person); 0 follows `reclassify_interval`.
-    pub gender_interval: u32,
-    /// Video only: how per-frame answers become a person's.
-    pub smoothing: crate::person::Smoothing,
-    /// Video only: how long (ns of stream time) a face the detector no longer finds keeps its id.
-    pub track_timeout: u64,
-    /// Video only: how long (ns) a track must be reported before it counts as a person.
-    pub min_presence: u64,
 }
 
 impl Default for Params {
@@ -84,12 +71,6 @@ impl Default for Params {
             max_faces: 64,
             crop_scale: 1.3,
             tiles: 1,
-            inference_interval: 1,
-            reclassify_interval: 1,
-            gender_interval: 0,
-            smoothing: Default::default(),
-            track_timeout: crate::tracker::DEFAULT_TIMEOUT_NS,
-            min_presence: crate::tracker::DEFAULT_MIN_PRESENCE_NS,
         }
     }
 }

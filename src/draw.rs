@@ -8,19 +8,10 @@ use opencv::core::{Mat, Point, Scalar, Size, CV_8UC1};
 use opencv::imgproc;
 use opencv::prelude::*;
 
-use crate::face::Face;
+use crate::face::{Face, EMOTION_COLOURS};
 use crate::image::{ImageViewMut, Layout};
 
-/// Box colour per FER class (RGB), chosen to be told apart at a glance.
-pub const EMOTION_COLOURS: [[u8; 3]; 7] = [
-    [230, 40, 40],   // angry: red
-    [60, 170, 60],   // disgust: green
-    [160, 70, 200],  // fear: purple
-    [255, 210, 0],   // happy: yellow
-    [40, 110, 230],  // sad: blue
-    [255, 140, 0],   // surprise: orange
-    [200, 200, 200], // neutral: light grey
-];
+/// Box colour of a face without an emotion (none of the emotions' colours).
 const UNCLASSIFIED: [u8; 3] = [0, 200, 255];
 
 fn text_colour(bg: [u8; 3]) -> [u8; 3] {

@@ -6,6 +6,28 @@
 /// The FER-2013 classes, in the order of the mini-Xception output.
 pub const EMOTIONS: [&str; 7] = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 
+/// The colour of each emotion (RGB, in the order of [`EMOTIONS`]), the same in the overlay and in
+/// the report's charts, so that a colour means one emotion everywhere. Nothing else uses them.
+pub const EMOTION_COLOURS: [[u8; 3]; 7] = [
+    [230, 40, 40],   // angry: red
+    [60, 170, 60],   // disgust: green
+    [160, 70, 200],  // fear: purple
+    [255, 210, 0],   // happy: yellow
+    [40, 110, 230],  // sad: blue
+    [255, 140, 0],   // surprise: orange
+    [200, 200, 200], // neutral: light grey
+];
+
+/// When a frame was, in nanoseconds: its stream time (the position in the recording, what
+/// events report), a clock that only goes forward (running time: what smoothing and timeouts
+/// measure, continuous where stream time jumps, as across concatenated files), and its duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameTime {
+    pub ts: u64,
+    pub clock: u64,
+    pub duration: u64,
+}
+
 /// Keypoint names in the order BlazeFace gives them (the person's right and left).
 pub const KEYPOINTS: [&str; 6] = ["right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear"];
 

@@ -149,12 +149,12 @@ impl PixelFormat {
     pub fn plane_size(self, i: usize, width: usize, height: usize) -> (usize, usize) {
         let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
         match (self.layout(), i) {
-            (Layout::Packed { bpp, .. }, _) => (width * bpp, height),
+            (Layout::Packed { bpp, .. }, _) => (width.saturating_mul(bpp), height),
             (Layout::Gray, _) => (width, height),
             (Layout::Planar420, 0) | (Layout::SemiPlanar420 { .. }, 0) => (width, height),
             (Layout::Planar420, _) => (cw, ch),
-            (Layout::SemiPlanar420 { .. }, _) => (2 * cw, ch),
-            (Layout::Packed422 { .. }, _) => (4 * cw, height),
+            (Layout::SemiPlanar420 { .. }, _) => (cw.saturating_mul(2), ch),
+            (Layout::Packed422 { .. }, _) => (cw.saturating_mul(4), height),
         }
     }
 }
@@ -278,7 +278,8 @@ fn check_planes(
     }
     for (plane, (len, stride)) in lens_strides.enumerate() {
         let (row_bytes, rows) = format.plane_size(plane, width, height);
-        if stride < row_bytes || len < stride * (rows - 1) + row_bytes {
+        let needed = stride.checked_mul(rows - 1).and_then(|n| n.checked_add(row_bytes));
+        if stride < row_bytes || needed.is_none_or(|n| len < n) {
             return Err(ImageError::PlaneTooSmall {
                 plane,
                 len,
@@ -342,6 +343,17 @@ impl<'a> ImageView<'a> {
             rest = r;
         }
         Self::new(format, width, height, &planes[..n], &strides[..n], YuvMatrix::BT601)
+    }
+
+    /// Checks again what [`new`](Self::new) checked: a view whose public fields were set by
+    /// hand may not match its planes.
+    pub fn check(&self) -> Result<(), ImageError> {
+        let n = self.format.n_planes();
+        let ls = self.planes[..n]
+            .iter()
+            .map(|p| p.len())
+            .zip(self.strides[..n].iter().copied());
+        check_planes(self.format, self.width, self.height, ls)
     }
 
     /// The RGB value of one pixel; used where only a few pixels are read.

@@ -24,8 +24,11 @@ pub mod publish;
 pub mod report;
 pub mod resample;
 pub mod runtime;
+pub mod schema;
 pub mod stream;
+pub mod timing;
 pub mod tracker;
+pub mod walltime;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     faceemotion::register(plugin)?;

@@ -5,11 +5,12 @@
 //! classes flips its label from frame to frame, and face-api.js calls the same woman female on
 //! one frame and male on the next. A person's gender and age do not change while they are in
 //! view, so every answer is evidence towards one estimate; emotions do change, but on the scale
-//! of a second, not of a frame. Times are in nanoseconds of stream time, so the smoothing does the
+//! of a second, not of a frame. Smoothing measures time in nanoseconds of running time (the
+//! clock that only goes forward, see [`FrameTime`]), so it does the
 //! same at 10 and at 60 frames per second.
 
+use crate::face::FrameTime;
 use crate::face::{EmotionScores, Gender, GenderScores};
-use crate::tracker::FrameTime;
 
 /// How per-frame answers become per-person ones.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,7 +104,7 @@ pub struct Person {
 }
 
 impl Person {
-    /// A new answer of the emotion model(s), at stream time `at`.
+    /// A new answer of the emotion model(s), at running time `at` (`FrameTime::clock`).
     pub fn observe_emotion(&mut self, raw: EmotionScores, at: u64, smoothing: Smoothing) {
         self.emotion_raw = Some(raw);
         self.emotion = Some(match self.emotion {

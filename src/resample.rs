@@ -60,6 +60,8 @@ pub enum ResampleError {
     OpenCv(#[from] opencv::Error),
     #[error("region {0:?} is not a usable rectangle")]
     Region(RectF),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
 }
 
 /// Regions reaching further than this many pixels from the frame are refused: no frame is that
@@ -76,26 +78,48 @@ pub struct Resampler {
     area: AreaScratch,
 }
 
-/// Wraps a plane as an OpenCV matrix without copying, to be read.
-///
-/// SAFETY: the caller keeps `data` alive and unchanged while the Mat is used, and only reads it
-/// (OpenCV's constructor takes a mutable pointer whatever the use).
-unsafe fn wrap(data: &[u8], rows: usize, cols: usize, typ: i32, step: usize) -> opencv::Result<Mat> {
-    Mat::new_rows_cols_with_data_unsafe(
-        rows as i32,
-        cols as i32,
-        typ,
-        data.as_ptr() as *mut std::ffi::c_void,
-        step,
-    )
+/// Checks that `len` bytes hold `rows` rows of `cols` 8-bit pixels of type `typ`, `step` bytes
+/// apart, so that OpenCV reading or writing the matrix stays inside them whatever view (of
+/// whatever origin) the slice came from.
+fn check_cover(len: usize, rows: usize, cols: usize, typ: i32, step: usize) -> opencv::Result<(i32, i32)> {
+    let fail = |what: String| opencv::Error::new(opencv::core::StsOutOfRange, what);
+    if typ & 7 != opencv::core::CV_8U {
+        return Err(fail(format!("matrix type {typ} is not 8-bit")));
+    }
+    let elem = (((typ >> 3) & 511) + 1) as usize;
+    let row = cols.checked_mul(elem).ok_or_else(|| fail("row too long".into()))?;
+    let needed = match rows {
+        0 => 0,
+        r => step
+            .checked_mul(r - 1)
+            .and_then(|n| n.checked_add(row))
+            .ok_or_else(|| fail("plane too large".into()))?,
+    };
+    if row > step || len < needed {
+        return Err(fail(format!(
+            "{len} bytes cannot hold {rows} rows of {row} bytes, {step} apart"
+        )));
+    }
+    let dim = |v: usize| i32::try_from(v).map_err(|_| fail(format!("{v} is too large for OpenCV")));
+    Ok((dim(rows)?, dim(cols)?))
 }
 
-/// Wraps a buffer as an OpenCV matrix without copying, to be written.
-///
-/// SAFETY: the caller keeps `data` alive while the Mat is used; the exclusive borrow is what
-/// lets OpenCV write through it.
-unsafe fn wrap_mut(data: &mut [u8], rows: usize, cols: usize, typ: i32, step: usize) -> opencv::Result<Mat> {
-    Mat::new_rows_cols_with_data_unsafe(rows as i32, cols as i32, typ, data.as_mut_ptr().cast(), step)
+/// Wraps a plane as an OpenCV matrix without copying, to be read; refused (an error) unless the
+/// slice holds the whole matrix.
+fn wrap(data: &[u8], rows: usize, cols: usize, typ: i32, step: usize) -> opencv::Result<Mat> {
+    let (r, c) = check_cover(data.len(), rows, cols, typ, step)?;
+    // SAFETY: the matrix lies inside `data` (checked above), which the borrow keeps alive and
+    // unchanged while the Mat is used; the Mat is only read (OpenCV's constructor takes a mutable
+    // pointer whatever the use). Callers drop the Mat before the borrow ends.
+    unsafe { Mat::new_rows_cols_with_data_unsafe(r, c, typ, data.as_ptr() as *mut std::ffi::c_void, step) }
+}
+
+/// Wraps a buffer as an OpenCV matrix without copying, to be written; refused unless the slice
+/// holds the whole matrix.
+fn wrap_mut(data: &mut [u8], rows: usize, cols: usize, typ: i32, step: usize) -> opencv::Result<Mat> {
+    let (r, c) = check_cover(data.len(), rows, cols, typ, step)?;
+    // SAFETY: as `wrap`, and the exclusive borrow is what lets OpenCV write through it.
+    unsafe { Mat::new_rows_cols_with_data_unsafe(r, c, typ, data.as_mut_ptr().cast(), step) }
 }
 
 /// Area resize by whole factors (`kx` x `ky` source pixels to one), equal to OpenCV's
@@ -369,6 +393,9 @@ impl Resampler {
         out: &mut [u8],
     ) -> Result<Placement, ResampleError> {
         assert_eq!(out.len(), dst_w * dst_h * 3, "output buffer size");
+        // The view's fields are public: one put together by hand may claim more than its planes
+        // hold. Every read below trusts them, so they are checked once here.
+        img.check()?;
         let sane = |v: f32| v.is_finite() && v.abs() < MAX_REACH;
         if ![region.x, region.y, region.w, region.h].into_iter().all(sane) {
             return Err(ResampleError::Region(region));
@@ -444,15 +471,15 @@ impl Resampler {
             );
             return Ok(());
         }
-        // SAFETY: the plane outlives this call and the wrapped Mat is only read by resize.
-        let full = unsafe { wrap(img.planes[plane], rows, row_bytes / elem, typ, img.strides[plane])? };
+        // The plane outlives this call and the wrapped Mat is only read by resize.
+        let full = wrap(img.planes[plane], rows, row_bytes / elem, typ, img.strides[plane])?;
         let part = Mat::roi(
             &full,
             CvRect::new(roi.0 as i32, roi.1 as i32, roi.2 as i32, roi.3 as i32),
         )?;
-        // SAFETY: `out` has exactly the size and type resize writes, so OpenCV fills it in place
+        // `out` has exactly the size and type resize writes, so OpenCV fills it in place
         // (checked below) and nothing else touches it meanwhile.
-        let mut dst = unsafe { wrap_mut(out, size.1, size.0, typ, size.0 * elem)? };
+        let mut dst = wrap_mut(out, size.1, size.0, typ, size.0 * elem)?;
         let before = dst.data();
         imgproc::resize(
             &part,
@@ -648,7 +675,7 @@ mod tests {
         (x, y, w, h): (usize, usize, usize, usize),
         (dw, dh): (usize, usize),
     ) -> Vec<u8> {
-        let full = unsafe { wrap(plane, rows, stride / elem, typ, stride).unwrap() };
+        let full = wrap(plane, rows, stride / elem, typ, stride).unwrap();
         let part = Mat::roi(&full, CvRect::new(x as i32, y as i32, w as i32, h as i32)).unwrap();
         let mut cv = Mat::default();
         imgproc::resize(
@@ -726,7 +753,7 @@ mod tests {
         for (n, m) in [(112, 64), (64, 64), (100, 37)] {
             let rgb = random_bytes(4242 + n as u32, n * n * 3);
             let ours = shrinker.grey(&rgb, n, m).to_vec();
-            let src = unsafe { wrap(&rgb, n, n, CV_8UC3, n * 3).unwrap() };
+            let src = wrap(&rgb, n, n, CV_8UC3, n * 3).unwrap();
             let (mut grey, mut small) = (Mat::default(), Mat::default());
             imgproc::cvt_color(&src, &mut grey, imgproc::COLOR_RGB2GRAY, 0).unwrap();
             imgproc::resize(
@@ -879,5 +906,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_view_that_lies_about_its_planes_is_refused_not_read() {
+        // A view built field by field can claim more than its slice holds.
+        let data = vec![0u8; 100];
+        assert!(wrap(&data, 10, 10, opencv::core::CV_8UC1, 10).is_ok());
+        assert!(wrap(&data, 11, 10, opencv::core::CV_8UC1, 10).is_err());
+        assert!(wrap(&data, 10, 10, CV_8UC3, 30).is_err());
+        assert!(
+            wrap(&data, 2, 20, opencv::core::CV_8UC1, 10).is_err(),
+            "row longer than its step"
+        );
+        assert!(wrap(&data, usize::MAX, 1, opencv::core::CV_8UC1, 1).is_err());
+        let mut lying = ImageView::packed(PixelFormat::Gray8, 10, 10, &data).unwrap();
+        lying.height = 1000;
+        let mut out = vec![0u8; 8 * 8 * 3];
+        let r = Resampler::new().resample(
+            &lying,
+            RectF {
+                x: 0.0,
+                y: 0.0,
+                w: 10.0,
+                h: 1000.0,
+            },
+            8,
+            8,
+            Border::Black,
+            &mut out,
+        );
+        assert!(r.is_err(), "{r:?}");
     }
 }

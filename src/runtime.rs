@@ -240,9 +240,9 @@ const BOUND_INPUTS: usize = 16;
 /// in Rust (ort wraps every tensor it is given or returns in a new `Arc`) and ONNX Runtime
 /// writes the outputs into tensors that already exist.
 struct Bindings {
-    /// Input tensors over the callers' buffers, by (address, batch size). Fields drop in
-    /// order: these views go before the session.
-    inputs: Vec<(usize, usize, TensorRefMut<'static, f32>)>,
+    /// Input tensors over the callers' buffers, by (address, shape). Fields drop in order:
+    /// these views go before the session.
+    inputs: Vec<(usize, [usize; 4], TensorRefMut<'static, f32>)>,
     /// Output tensors per batch size, written in place by each run.
     outputs: Vec<(usize, RunOptions<HasSelectedOutputs>)>,
     /// Off when running into the tensors made from the model's declared output shapes failed
@@ -310,7 +310,7 @@ impl Model {
         }
         let (key, batch) = (data.as_ptr() as usize, shape[0]);
         let inputs = &mut self.bindings.inputs;
-        let i = match inputs.iter().position(|(p, b, _)| (*p, *b) == (key, batch)) {
+        let i = match inputs.iter().position(|(p, s, _)| (*p, *s) == (key, shape)) {
             Some(i) => i,
             None => {
                 if inputs.len() >= BOUND_INPUTS {
@@ -318,11 +318,12 @@ impl Model {
                 }
                 let cpu = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default)?;
                 // SAFETY: ONNX Runtime reads a view's memory only while running, and a view runs
-                // only when its address and batch size (hence length) are those of `data`,
-                // which is borrowed for the run. A view outlived by its buffer is only dropped.
+                // only when its address and whole shape (hence length, checked above) are those
+                // of `data`, which is borrowed for the run. A view outlived by its buffer is only
+                // dropped.
                 let view =
                     unsafe { TensorRefMut::<f32>::from_raw(cpu, data.as_ptr().cast_mut().cast(), Shape::from(shape)) }?;
-                inputs.push((key, batch, view));
+                inputs.push((key, shape, view));
                 inputs.len() - 1
             }
         };
@@ -522,6 +523,29 @@ mod tests {
             assert_eq!(bound.len(), n * 2);
             assert_eq!(bound, plain);
         }
+    }
+
+    /// The same buffer read as another shape of the same batch (a model whose input shape is
+    /// not the one it was first run with) must not run with the first shape's view.
+    #[test]
+    fn a_buffer_seen_with_another_shape_gets_its_own_view() {
+        let path = default_model_path(EMOTION_MODEL);
+        let mut model = Model::load(ModelRole::Emotion, &path, 1, None).unwrap();
+        let data = vec![0.5f32; 64 * 64 * 2];
+        assert!(model.run(&data, [2, 64, 64, 1]).is_ok());
+        // Same address, same batch, another shape: the model refuses it rather than reading
+        // the first view's shape.
+        let err = model.run(&data, [2, 32, 128, 1]).err();
+        assert!(err.is_some());
+        assert_eq!(
+            model
+                .bindings
+                .inputs
+                .iter()
+                .filter(|(p, ..)| *p == data.as_ptr() as usize)
+                .count(),
+            2
+        );
     }
 
     #[test]

@@ -7,11 +7,41 @@
 //! work on N+1 while the classifiers work on N; frames are finished in the order they were begun.
 
 use crate::analysis::{Analyzer, Answer, Params};
+use crate::face::FrameTime;
 use crate::face::{BBox, Face};
 use crate::image::ImageView;
 use crate::person::Smoothing;
 use crate::runtime::{ModelError, ModelRole};
-use crate::tracker::{FrameTime, TrackEvent, Tracker};
+use crate::tracker::{TrackEvent, Tracker, TrackerSettings};
+
+/// What a video stream's analysis is asked to do, frame by frame: how a frame becomes faces,
+/// how often each model runs, how faces are tracked and how answers become a person's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamParams {
+    pub analysis: Params,
+    /// Run the detector on every Nth frame, tracking faces in between.
+    pub inference_interval: u32,
+    /// Classify a tracked face every Mth frame, keeping its labels in between.
+    pub reclassify_interval: u32,
+    /// Run the gender and age model on a tracked face every Nth frame (they do not change for a
+    /// person); 0 follows `reclassify_interval`.
+    pub gender_interval: u32,
+    pub tracking: TrackerSettings,
+    pub smoothing: Smoothing,
+}
+
+impl Default for StreamParams {
+    fn default() -> Self {
+        Self {
+            analysis: Params::default(),
+            inference_interval: 1,
+            reclassify_interval: 1,
+            gender_interval: 0,
+            tracking: TrackerSettings::default(),
+            smoothing: Smoothing::default(),
+        }
+    }
+}
 
 /// What [`Stream::begin`] started for a frame, to be given to [`Stream::finish`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +111,7 @@ impl Stream {
     pub fn begin(
         &mut self,
         img: &ImageView,
-        params: &Params,
+        params: &StreamParams,
         time: FrameTime,
         skip: bool,
     ) -> Result<Ticket, ModelError> {
@@ -89,7 +119,7 @@ impl Stream {
             .since_detection
             .is_none_or(|n| n + 1 >= params.inference_interval.max(1));
         let detection = if due && !skip {
-            Some(self.analyzer.submit_detection(img, params)?)
+            Some(self.analyzer.submit_detection(img, &params.analysis)?)
         } else {
             None
         };
@@ -110,18 +140,17 @@ impl Stream {
     pub fn finish(
         &mut self,
         img: &ImageView,
-        params: &Params,
+        params: &StreamParams,
         ticket: Ticket,
         out: &mut FrameResult,
     ) -> Result<(), ModelError> {
         out.faces.clear();
         out.masks.clear();
         self.smoothing = params.smoothing;
-        self.tracker.timeout = params.track_timeout;
-        self.tracker.min_presence = params.min_presence;
+        self.tracker.settings = params.tracking;
         let mut result = Ok(());
         let detected = match ticket.detection {
-            Some(seq) => match self.analyzer.wait_detection(seq, params) {
+            Some(seq) => match self.analyzer.wait_detection(seq, &params.analysis) {
                 Ok(dets) => {
                     self.tracker.update(dets, ticket.time, params.smoothing);
                     true
@@ -177,7 +206,7 @@ impl Stream {
                 &out.faces,
                 Some(&emotion_due),
                 Some(&gender_due),
-                params,
+                &params.analysis,
                 &mut self.answers,
             );
             if let Err(e) = classified {

@@ -3,7 +3,7 @@
 //! which faces are due for classification, keeps each person's estimates, and reports when a
 //! person appears and leaves.
 
-use crate::face::{BBox, Detection, EmotionScores, Face, GenderScores};
+use crate::face::{BBox, Detection, EmotionScores, Face, FrameTime, GenderScores};
 use crate::person::{Person, PersonSummary, Smoothing};
 
 /// Detections overlapping a track's box by more than this continue it.
@@ -17,14 +17,23 @@ pub const DEFAULT_TIMEOUT_NS: u64 = 1_000_000_000;
 /// a poster in passing) is not counted as somebody.
 pub const DEFAULT_MIN_PRESENCE_NS: u64 = 300_000_000;
 
-/// When a frame was, in nanoseconds: its stream time (the position in the recording, what
-/// events report), a clock that only goes forward (running time: what smoothing and timeouts
-/// measure, continuous where stream time jumps, as across concatenated files), and its duration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FrameTime {
-    pub ts: u64,
-    pub clock: u64,
-    pub duration: u64,
+/// How tracks start, last and count as people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackerSettings {
+    /// A face the detector misses keeps its track this long (ns of running time) after it was
+    /// last seen; checked on detection frames.
+    pub timeout: u64,
+    /// A track counts as a person, with events, once it has been reported this long (ns).
+    pub min_presence: u64,
+}
+
+impl Default for TrackerSettings {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT_NS,
+            min_presence: DEFAULT_MIN_PRESENCE_NS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,11 +96,7 @@ impl Track {
 pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u64,
-    /// A face the detector misses keeps its track this long (ns of running time) after it was
-    /// last seen; checked on detection frames.
-    pub timeout: u64,
-    /// A track counts as a person, with events, once it has been reported this long (ns).
-    pub min_presence: u64,
+    pub settings: TrackerSettings,
     events: Vec<TrackEvent>,
     /// Matching scratch, kept so that steady state allocates nothing: candidate pairs
     /// (IoU, track, detection) and which tracks and detections are taken.
@@ -111,8 +116,7 @@ impl Tracker {
         Self {
             tracks: Vec::new(),
             next_id: 1,
-            timeout: DEFAULT_TIMEOUT_NS,
-            min_presence: DEFAULT_MIN_PRESENCE_NS,
+            settings: TrackerSettings::default(),
             events: Vec::new(),
             pairs: Vec::new(),
             track_used: Vec::new(),
@@ -198,7 +202,7 @@ impl Tracker {
                 t.missed = true;
             }
         }
-        let timeout = self.timeout;
+        let timeout = self.settings.timeout;
         let events = &mut self.events;
         self.tracks.retain(|t| {
             let keep = !t.missed || now.clock.saturating_sub(t.seen_at) <= timeout;
@@ -342,7 +346,7 @@ impl Tracker {
             t.face.gender = t.person.gender(smoothing);
             (face.emotion, face.emotion_raw, face.gender) = (t.face.emotion, t.face.emotion_raw, t.face.gender);
             t.person.count_frame(now, t.face.emotion.map(|e| e.best()));
-            if !t.announced && t.person.presence() >= self.min_presence {
+            if !t.announced && t.person.presence() >= self.settings.min_presence {
                 t.announced = true;
                 self.events.push(TrackEvent {
                     kind: TrackEventKind::Appeared,
@@ -480,8 +484,8 @@ mod tests {
     #[test]
     fn a_missed_face_keeps_its_id_until_the_timeout() {
         let mut t = Tracker::new();
-        t.timeout = 5 * FRAME;
-        t.min_presence = 0;
+        t.settings.timeout = 5 * FRAME;
+        t.settings.min_presence = 0;
         t.update(&[det(0.0, 0.0, 100.0)], at(0), Smoothing::default());
         finish(&mut t, 0);
         // Missed for four frames: hidden, but known (a mask still covers it).
@@ -525,8 +529,8 @@ mod tests {
     #[test]
     fn a_track_counts_as_a_person_once_present_long_enough() {
         let mut t = Tracker::new();
-        t.min_presence = 4 * FRAME;
-        t.timeout = 0;
+        t.settings.min_presence = 4 * FRAME;
+        t.settings.timeout = 0;
         let mut events = Vec::new();
         // A false face for three frames, then a real one for ten.
         for f in 0..3 {

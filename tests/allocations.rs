@@ -8,13 +8,14 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use gstfaceemotion::analysis::{Analyzer, ModelConfig, Params};
+use gstfaceemotion::analysis::{Analyzer, ModelConfig};
 use gstfaceemotion::draw::Painter;
+use gstfaceemotion::face::FrameTime;
 use gstfaceemotion::image::{ImageViewMut, PixelFormat, YuvMatrix};
 use gstfaceemotion::mask::{MaskKind, MaskStyle, Masker};
 use gstfaceemotion::runtime::{default_model_path, EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL};
-use gstfaceemotion::stream::{FrameResult, Stream, Ticket};
-use gstfaceemotion::tracker::{FrameTime, TrackEvent};
+use gstfaceemotion::stream::{FrameResult, Stream, StreamParams, Ticket};
+use gstfaceemotion::tracker::TrackEvent;
 
 struct Counting;
 
@@ -75,7 +76,7 @@ fn view(data: &mut [u8]) -> ImageViewMut<'_> {
 /// Runs `rounds` passes over the frames, pipelined (frame N+1 begun before frame N is
 /// finished), masked and drawn; returns the allocations counted in the last pass and the faces
 /// seen in it.
-fn run(stream: &mut Stream, params: &Params, sources: &[Vec<u8>], rounds: usize) -> (usize, usize) {
+fn run(stream: &mut Stream, params: &StreamParams, sources: &[Vec<u8>], rounds: usize) -> (usize, usize) {
     let mut painter = Painter::new();
     let mut masker = Masker::new();
     let style = MaskStyle {
@@ -140,13 +141,13 @@ fn steady_state_allocates_nothing() {
     .unwrap();
     let mut stream = Stream::new(analyzer);
     for (name, params) in [
-        ("every face every frame", Params::default()),
+        ("every face every frame", StreamParams::default()),
         (
             "inference-interval=3 reclassify-interval=3",
-            Params {
+            StreamParams {
                 inference_interval: 3,
                 reclassify_interval: 3,
-                ..Params::default()
+                ..StreamParams::default()
             },
         ),
     ] {

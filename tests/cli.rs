@@ -41,11 +41,9 @@ fn frames(path: &Path) -> usize {
             gst::PadProbeReturn::Ok
         });
     p.set_state(gst::State::Playing).unwrap();
-    p.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
+    let error = wait_end(&p.bus().unwrap());
     p.set_state(gst::State::Null).unwrap();
+    assert!(error.is_none(), "{error:?}");
     n.load(std::sync::atomic::Ordering::SeqCst)
 }
 

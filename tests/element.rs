@@ -342,13 +342,31 @@ fn bus_messages_carry_every_face() {
             assert!(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
                 .contains(&s.get::<String>("emotion").unwrap().as_str()));
             assert!(s.get::<f64>("emotion-confidence").unwrap() > 0.0);
-            assert!(["male", "female"].contains(&s.get::<String>("gender").unwrap().as_str()));
-            assert!(s.get::<f64>("gender-confidence").unwrap() >= 0.5);
+            // Every face of the photo is a woman's: something the gender model could get wrong.
+            assert_eq!(s.get::<String>("gender").unwrap(), "female", "{s}");
         }
     }
-    let desc = desc.replace("faceemotion", "faceemotion post-messages=false");
-    let (msgs, err) = run_pipeline(&desc);
-    assert!(err.is_none() && msgs.is_empty());
+    // Without messages the frames are still analysed: no message is not the same as no run.
+    let p = gst::parse::launch(&desc.replace("faceemotion", "faceemotion name=fe post-messages=false")).unwrap();
+    let p = p.downcast::<gst::Pipeline>().unwrap();
+    let bus = p.bus().unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let err = wait_end(&bus);
+    let stats = p.by_name("fe").unwrap().property::<gst::Structure>("stats");
+    p.set_state(gst::State::Null).unwrap();
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(
+        (stats.get::<u64>("frames").unwrap(), stats.get::<u64>("faces").unwrap()),
+        (3, 15),
+        "{stats}"
+    );
+    let mut messages = 0;
+    while let Some(m) = bus.pop() {
+        if let gst::MessageView::Element(e) = m.view() {
+            messages += e.structure().is_some_and(|s| s.name().starts_with("faceemotion")) as usize;
+        }
+    }
+    assert_eq!(messages, 0);
 }
 
 #[test]

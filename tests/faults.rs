@@ -119,6 +119,7 @@ fn set_while_playing(changes: &[(&str, String)], frames: usize) -> Changed {
             }
         }
     }
+    let ended = sink.is_eos();
     let mut warnings = Vec::new();
     let mut error = None;
     while let Some(msg) = bus.pop() {
@@ -129,6 +130,10 @@ fn set_while_playing(changes: &[(&str, String)], frames: usize) -> Changed {
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
+    assert!(
+        ended || error.is_some(),
+        "the pipeline stalled after {n} frames: {warnings:?}"
+    );
     Changed {
         frames: n,
         warnings,
@@ -362,16 +367,20 @@ fn an_ort_library_set_too_late_is_reported() {
     .unwrap();
     let bus = p.bus().unwrap();
     p.set_state(gst::State::Playing).unwrap();
-    let mut warning = None;
+    let (mut warning, mut ended) = (None, false);
     for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
         match msg.view() {
             gst::MessageView::Warning(w) => warning = Some(w.error().to_string()),
             gst::MessageView::Error(e) => panic!("{}", e.error()),
-            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Eos(_) => {
+                ended = true;
+                break;
+            }
             _ => {}
         }
     }
     p.set_state(gst::State::Null).unwrap();
+    assert!(ended, "the pipeline did not end");
     let w = warning.expect("a warning about ort-library");
     assert!(
         w.contains("/elsewhere/libonnxruntime.so") && w.contains("ignored"),
@@ -384,14 +393,10 @@ fn an_ort_library_set_too_late_is_reported() {
 #[test]
 fn unsupported_decoder_output_is_explained() {
     init();
-    let clip = clip_dir().join("y444.mp4");
-    if !clip.is_file() {
-        let (_, err) = run_pipeline(&format!(
-            "videotestsrc num-buffers=5 ! video/x-raw,format=Y444,width=320,height=240 ! x264enc ! mp4mux ! filesink location=\"{}\"",
-            clip.display()
-        ));
-        assert!(err.is_none(), "{err:?}");
-    }
+    let clip = cached_clip(
+        "y444.mp4",
+        "videotestsrc num-buffers=5 ! video/x-raw,format=Y444,width=320,height=240 ! x264enc ! mp4mux ! filesink location=\"{out}\"",
+    );
     let (_, err) = run_pipeline(&format!(
         "filesrc location=\"{}\" ! decodebin ! faceemotion ! fakesink",
         clip.display()

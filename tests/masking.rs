@@ -36,7 +36,7 @@ fn faces_after(image: &std::path::Path, mode: &str) -> (Vec<RoiFace>, Vec<RoiFac
             gst::PadProbeReturn::Ok
         });
     p.set_state(gst::State::Playing).unwrap();
-    let sample = sink.pull_sample().unwrap();
+    let sample = sink.try_pull_sample(STALL).expect("a frame");
     p.set_state(gst::State::Null).unwrap();
     let mut all = roi_faces(sample.buffer().unwrap());
     let second = all.split_off(*masked.lock().unwrap());
@@ -101,7 +101,7 @@ fn rgb_pixels(caps: &gst::Caps, buf: &gst::Buffer) -> (usize, usize, Vec<[u8; 3]
             m.remove().unwrap();
         }
         src.push_buffer(plain).unwrap();
-        let s = sink.pull_sample().unwrap();
+        let s = sink.try_pull_sample(STALL).expect("a frame");
         p.set_state(gst::State::Null).unwrap();
         (s.caps().unwrap().to_owned(), s.buffer_owned().unwrap())
     };
@@ -177,7 +177,7 @@ fn every_frame_is_masked_also_between_detections() {
     let (p, sink) = with_appsink(&desc);
     p.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
-    while let Ok(s) = sink.pull_sample() {
+    while let Some(s) = sink.try_pull_sample(STALL) {
         let b = s.buffer().unwrap();
         let faces = roi_faces(b);
         assert_eq!(faces.len(), 1, "frame {frames}");
@@ -188,6 +188,7 @@ fn every_frame_is_masked_also_between_detections() {
         assert!(luma <= 17, "frame {frames}: luma {luma} at the face centre");
         frames += 1;
     }
+    assert!(sink.is_eos(), "the pipeline stalled before its end");
     p.set_state(gst::State::Null).unwrap();
     assert_eq!(frames, 180);
 }
@@ -195,37 +196,39 @@ fn every_frame_is_masked_also_between_detections() {
 /// The astronaut with a grey band over her eyes and forehead, written as a PNG: a face the
 /// detector misses (it scores about 0.4) that a person could still recognise.
 fn occluded_astronaut() -> std::path::PathBuf {
-    let path = clip_dir().join("astronaut-band.png");
-    if path.is_file() {
-        return path;
-    }
-    let (caps, buf) = decode(&data("astronaut.png"), "video/x-raw,format=RGB");
-    let mut buf = buf.copy_deep().unwrap();
-    {
-        let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
-        let stride = info.stride()[0] as usize;
-        let mut m = buf.make_mut().map_writable().unwrap();
-        for y in 70..125 {
-            m[y * stride + 165 * 3..y * stride + 290 * 3].fill(200);
+    cached(&clip_dir().join("astronaut-band.png"), |tmp| {
+        let (caps, buf) = decode(&data("astronaut.png"), "video/x-raw,format=RGB");
+        let mut buf = buf.copy_deep().unwrap();
+        {
+            let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+            let stride = info.stride()[0] as usize;
+            let mut m = buf.make_mut().map_writable().unwrap();
+            for y in 70..125 {
+                m[y * stride + 165 * 3..y * stride + 290 * 3].fill(200);
+            }
         }
-    }
-    let p = gst::parse::launch(&format!(
-        "appsrc name=src ! videoconvert ! pngenc ! filesink location=\"{}\"",
-        path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = p.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-    src.set_caps(Some(&caps));
-    p.set_state(gst::State::Playing).unwrap();
-    src.push_buffer(buf).unwrap();
-    src.end_of_stream().unwrap();
-    p.bus()
+        let p = gst::parse::launch(&format!(
+            "appsrc name=src ! videoconvert ! pngenc ! filesink location=\"{}\"",
+            tmp.display()
+        ))
         .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos]);
-    p.set_state(gst::State::Null).unwrap();
-    path
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let src = p.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+        src.set_caps(Some(&caps));
+        p.set_state(gst::State::Playing).unwrap();
+        src.push_buffer(buf).unwrap();
+        src.end_of_stream().unwrap();
+        let msg = p
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(STALL, &[gst::MessageType::Eos, gst::MessageType::Error]);
+        p.set_state(gst::State::Null).unwrap();
+        assert!(
+            matches!(msg.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))),
+            "making the occluded astronaut: {msg:?}"
+        );
+    })
 }
 
 /// Frames where the detector misses a face (half hidden) are masked where the tracker
@@ -251,7 +254,7 @@ fn faces_the_detector_misses_for_a_moment_stay_masked() {
     let mut frames = 0;
     let mut last_box = None;
     let mut missed = 0;
-    while let Ok(s) = sink.pull_sample() {
+    while let Some(s) = sink.try_pull_sample(STALL) {
         let b = s.buffer().unwrap();
         let info = gst_video::VideoInfo::from_caps(s.caps().unwrap()).unwrap();
         let faces = roi_faces(b);
@@ -268,6 +271,7 @@ fn faces_the_detector_misses_for_a_moment_stay_masked() {
         assert!(chin <= 17, "frame {frames}: luma {chin} at the chin");
         frames += 1;
     }
+    assert!(sink.is_eos(), "the pipeline stalled before its end");
     p.set_state(gst::State::Null).unwrap();
     assert_eq!(frames, 40);
     assert!(

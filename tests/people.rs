@@ -85,7 +85,7 @@ fn smoothing_off_gives_each_frames_own_answers() {
     p.set_state(gst::State::Playing).unwrap();
     let mut checked = 0;
     let mut i = 0;
-    while let Ok(s) = sink.pull_sample() {
+    while let Some(s) = sink.try_pull_sample(STALL) {
         if i % 15 == 7 {
             let still = run_one(&[], &s.caps().unwrap().to_owned(), s.buffer_owned().unwrap());
             let (a, b) = (&roi_faces(&still)[0], &video.frames[i][0]);
@@ -109,6 +109,7 @@ fn smoothing_off_gives_each_frames_own_answers() {
         }
         i += 1;
     }
+    assert!(sink.is_eos(), "the pipeline stalled before its end");
     p.set_state(gst::State::Null).unwrap();
     assert_eq!(checked, 12);
 }
@@ -238,9 +239,10 @@ fn a_face_briefly_gone_keeps_its_id() {
             });
         p.set_state(gst::State::Playing).unwrap();
         let mut frames = Vec::new();
-        while let Ok(s) = sink.pull_sample() {
+        while let Some(s) = sink.try_pull_sample(STALL) {
             frames.push(roi_faces(s.buffer().unwrap()));
         }
+        assert!(sink.is_eos(), "the pipeline stalled before its end");
         p.set_state(gst::State::Null).unwrap();
         let ids: BTreeSet<i32> = frames.iter().flatten().map(|f| f.id).collect();
         (frames, ids.len())

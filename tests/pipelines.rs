@@ -53,12 +53,15 @@ fn frames_in(path: &Path) -> usize {
             gst::PadProbeReturn::Ok
         });
     p.set_state(gst::State::Playing).unwrap();
-    let bus = p.bus().unwrap();
-    bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
+    let msg = p.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(120),
         &[gst::MessageType::Eos, gst::MessageType::Error],
     );
     p.set_state(gst::State::Null).unwrap();
+    match msg.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Eos(_)) => {}
+        other => panic!("{} did not play to its end: {other:?}", path.display()),
+    }
     count.load(std::sync::atomic::Ordering::SeqCst)
 }
 

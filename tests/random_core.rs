@@ -7,12 +7,13 @@ use gstfaceemotion::analysis::crop_region;
 use gstfaceemotion::detector::Letterboxer;
 use gstfaceemotion::detector::Prepared;
 use gstfaceemotion::draw::Painter;
+use gstfaceemotion::face::FrameTime;
 use gstfaceemotion::face::{BBox, Detection, EmotionScores, Face, GenderScores};
 use gstfaceemotion::image::{ImageViewMut, PixelFormat, YuvMatrix};
 use gstfaceemotion::mask::{MaskKind, MaskStyle, Masker};
 use gstfaceemotion::person::Smoothing;
 use gstfaceemotion::resample::{Border, Resampler};
-use gstfaceemotion::tracker::{FrameTime, Tracker};
+use gstfaceemotion::tracker::Tracker;
 use proptest::prelude::*;
 
 fn noise(n: usize, mut seed: u32) -> Vec<u8> {

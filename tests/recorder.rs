@@ -216,14 +216,10 @@ fn sources_that_cannot_be_recorded_say_why() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--segment"));
     // MPEG-4 part 2: decodable, but not H.264, which keeping the original stream needs.
     init();
-    let clip = clip_dir().join("mpeg4.mp4");
-    if !clip.is_file() {
-        let (_, err) = run_pipeline(&format!(
-            "videotestsrc num-buffers=10 ! avenc_mpeg4 ! mp4mux ! filesink location=\"{}\"",
-            clip.display()
-        ));
-        assert!(err.is_none());
-    }
+    let clip = cached_clip(
+        "mpeg4.mp4",
+        "videotestsrc num-buffers=10 ! avenc_mpeg4 ! mp4mux ! filesink location=\"{out}\"",
+    );
     let dir = tmp("mpeg4");
     let out = Command::new(cli())
         .arg("record")

@@ -12,16 +12,13 @@ use gst::prelude::*;
 /// The bundled clip as an H.264 elementary stream: a pipeline of static pads only, which can go
 /// to READY and back (parse-launch links a demuxer's pads once).
 fn elementary_clip() -> std::path::PathBuf {
-    let path = clip_dir().join("astronaut-pan.h264");
-    if !path.is_file() {
-        let (_, err) = run_pipeline(&format!(
-            "filesrc location=\"{}\" ! qtdemux ! h264parse ! video/x-h264,stream-format=byte-stream ! filesink location=\"{}\"",
-            data("astronaut-pan.mp4").display(),
-            path.display()
-        ));
-        assert!(err.is_none(), "{err:?}");
-    }
-    path
+    cached_clip(
+        "astronaut-pan.h264",
+        &format!(
+            "filesrc location=\"{}\" ! qtdemux ! h264parse ! video/x-h264,stream-format=byte-stream ! filesink location=\"{{out}}\"",
+            data("astronaut-pan.mp4").display()
+        ),
+    )
 }
 
 const DESC: &str = "filesrc location=\"{clip}\" ! h264parse ! avdec_h264 ! videoconvertscale \

@@ -16,9 +16,10 @@ fn faces_per_frame(props: &str) -> Vec<Vec<RoiFace>> {
     let (p, sink) = with_appsink(&desc);
     p.set_state(gst::State::Playing).unwrap();
     let mut frames = Vec::new();
-    while let Ok(s) = sink.pull_sample() {
+    while let Some(s) = sink.try_pull_sample(STALL) {
         frames.push(roi_faces(s.buffer().unwrap()));
     }
+    assert!(sink.is_eos(), "the pipeline stalled before its end");
     p.set_state(gst::State::Null).unwrap();
     frames
 }

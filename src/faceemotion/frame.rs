@@ -123,15 +123,10 @@ impl Mapped {
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         let n = format.n_planes();
         let strides = plane_strides(frame, format);
+        let mut gst_planes = frame.planes_data_mut();
         let mut planes: [&mut [u8]; 3] = Default::default();
         for (i, plane) in planes.iter_mut().enumerate().take(n) {
-            let p = match frame.plane_data_mut(gst_plane(format, i)) {
-                Ok(p) => p,
-                Err(_) => return Some(Err(ImageError::Plane(i))),
-            };
-            // SAFETY: each plane slice covers its own region of the mapped buffer, and they live
-            // no longer than the borrow of `frame`, which stays mapped meanwhile.
-            *plane = unsafe { std::slice::from_raw_parts_mut(p.as_mut_ptr(), p.len()) };
+            *plane = std::mem::take(&mut gst_planes[gst_plane(format, i) as usize]);
         }
         Some(ImageViewMut::new(
             format,

@@ -13,13 +13,15 @@ use gst_video::subclass::prelude::*;
 use super::frame::{self, Mapped};
 use super::meta::{self, ModelNames};
 use super::settings::{self, role_index, FrameSettings, Pipelining, Settings, ROLES};
-use crate::analysis::{Analyzer, ModelConfig, NonFinite, Params};
+use crate::analysis::{Analyzer, ModelConfig, NonFinite};
 use crate::draw::Painter;
+use crate::face::FrameTime;
 use crate::image::{PixelFormat, YuvMatrix};
 use crate::mask::Masker;
 use crate::runtime::{self, ModelError, ModelRole};
-use crate::stream::{FrameResult, Stream, Ticket};
-use crate::tracker::{FrameTime, TrackEvent, TrackEventKind};
+use crate::stream::{FrameResult, Stream, StreamParams, Ticket};
+use crate::timing::{self, FrameClock, LatenessGate, Stamp};
+use crate::tracker::{TrackEvent, TrackEventKind};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -29,9 +31,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// A frame duration to assume when neither the buffer nor the caps give one.
-const FALLBACK_FRAME_NS: u64 = 33_333_333;
-
 struct State {
     stream: Stream,
     names: ModelNames,
@@ -40,8 +39,8 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     format: Option<PixelFormat>,
     yuv: YuvMatrix,
-    /// Warnings already posted, so that a persistent one is not repeated per frame.
-    warned: Vec<String>,
+    /// Warnings and errors of the streaming thread, to be posted once the lock is released.
+    outbox: Outbox,
     /// The settings generation each model role was last loaded (or refused) for.
     generations: [u64; 3],
     /// With pipelining, the frame whose detection has started and whose classification waits
@@ -54,12 +53,26 @@ struct State {
     nonfinite: Vec<NonFinite>,
     /// An error from pushing a held frame ahead of an event: the next frame returns it.
     flow_error: Option<gst::FlowError>,
-    /// Time of the last frame begun, for frames that come without a duration or time.
-    last_time: Option<FrameTime>,
-    /// The least lateness of a live frame since the start or the last flush (ns): a delay
-    /// upstream that every frame has (the pipeline starting, a stage that does not report its
-    /// latency) is not a backlog, so lateness counts from here.
-    lateness_floor: Option<u64>,
+    /// The times of the frames, for frames that come without a duration or time.
+    clock: FrameClock,
+    /// Which live frames arrive too late to be analysed.
+    lateness: LatenessGate,
+}
+
+/// Messages made while the state is locked, posted once it is not: a bus sync handler runs on
+/// the posting thread, and one that calls into the element (a query, a property) must not find
+/// the lock taken by its own thread.
+#[derive(Default)]
+struct Outbox {
+    /// Warnings already posted, so that a persistent one is not repeated per frame.
+    warned: Vec<String>,
+    messages: Vec<gst::Message>,
+}
+
+impl Outbox {
+    fn take(&mut self) -> Vec<gst::Message> {
+        std::mem::take(&mut self.messages)
+    }
 }
 
 /// A frame between [`Stream::begin`] and [`Stream::finish`].
@@ -69,7 +82,7 @@ struct Pending {
     yuv: YuvMatrix,
     ticket: Ticket,
     /// The parameters the detection started with, so that both halves agree.
-    params: Params,
+    params: StreamParams,
     /// Time spent on the frame so far.
     busy: Duration,
 }
@@ -87,6 +100,22 @@ struct Finished {
     skipped: bool,
     busy: Duration,
     model: Duration,
+}
+
+impl Finished {
+    /// A frame that goes downstream as it came.
+    fn passed(buffer: gst::Buffer) -> Self {
+        Self {
+            buffer,
+            message: None,
+            tracks: Vec::new(),
+            post_tracks: false,
+            faces: 0,
+            skipped: false,
+            busy: Default::default(),
+            model: Default::default(),
+        }
+    }
 }
 
 // Boxing the mapped frame would cost an allocation per frame; the value is moved once or twice.
@@ -158,13 +187,27 @@ impl FaceEmotion {
         ModelNames::new(&c.emotion, &c.gender)
     }
 
-    /// Posts a warning once per message; takes only the list of those already posted, so the
-    /// streaming thread can call it while it borrows other parts of the state.
-    fn warn_once(&self, warned: &mut Vec<String>, msg: String, debug: &str) {
+    /// A warning for the bus, once per message; takes only the outbox, so the streaming thread
+    /// can call it while it borrows other parts of the state.
+    fn warn_once(&self, out: &mut Outbox, msg: String, debug: &str) {
         gst::warning!(CAT, imp = self, "{msg}");
-        if !warned.contains(&msg) {
-            gst::element_imp_warning!(self, gst::StreamError::Failed, ("{msg}"), ["{debug}"]);
-            warned.push(msg);
+        if !out.warned.contains(&msg) {
+            self.warn(out, gst::StreamError::Failed, &msg, debug);
+            out.warned.push(msg);
+        }
+    }
+
+    fn warn<T: gst::MessageErrorDomain>(&self, out: &mut Outbox, kind: T, msg: &str, debug: &str) {
+        let m = gst::message::Warning::builder(kind, msg)
+            .debug(debug)
+            .src(&*self.obj())
+            .build();
+        out.messages.push(m);
+    }
+
+    fn post(&self, messages: Vec<gst::Message>) {
+        for m in messages {
+            let _ = self.obj().post_message(m);
         }
     }
 
@@ -188,16 +231,15 @@ impl FaceEmotion {
                 }
                 // A recording must not stop because of a typo made while it runs: keep the
                 // models that work and say why the new ones were refused.
-                Err(e) => gst::element_imp_warning!(
-                    self,
-                    gst::LibraryError::Settings,
-                    ("{}", e),
-                    [
+                Err(e) => {
+                    let debug = format!(
                         "new {} setting refused; still using {}",
                         role.property(),
                         state.stream.analyzer().config().describe(role)
-                    ]
-                ),
+                    );
+                    gst::warning!(CAT, imp = self, "{e}: {debug}");
+                    self.warn(&mut state.outbox, gst::LibraryError::Settings, &e.to_string(), &debug);
+                }
             }
         }
     }
@@ -228,54 +270,35 @@ impl FaceEmotion {
         u
     }
 
-    /// Stream time, running time and duration of a frame, with fallbacks for streams without
-    /// timestamps (one frame duration after the last frame).
-    /// Also returns the running time of the buffer's timestamp, when it has one, for
-    /// [`is_late`](Self::is_late).
+    /// The frame's time (stream time, running time, duration), with fallbacks for buffers
+    /// without timestamps, and the running time of its timestamp when it has one.
     fn frame_time(&self, state: &mut State, buf: &gst::BufferRef) -> (FrameTime, Option<gst::ClockTime>) {
         let segment = self.obj().segment();
         let segment = segment.downcast_ref::<gst::ClockTime>();
         let pts = buf.pts();
-        let ns = |t: Option<gst::ClockTime>| t.map(|t| t.nseconds());
         let running = pts.and_then(|p| segment.and_then(|s| s.to_running_time(p)));
-        let ts = ns(pts.and_then(|p| segment.and_then(|s| s.to_stream_time(p)).or(Some(p))));
-        let clock = ns(running.or(pts));
-        let from_fps = state
+        let frame_duration = state
             .info
             .as_ref()
             .map(|i| i.fps())
             .filter(|f| f.numer() > 0)
-            .and_then(|f| {
-                gst::ClockTime::SECOND
-                    .mul_div_floor(f.denom() as u64, f.numer() as u64)
-                    .map(|d| d.nseconds())
-            });
-        let last = state.last_time;
-        let duration = buf
-            .duration()
-            .map(|d| d.nseconds())
-            .or(from_fps)
-            .or_else(|| clock?.checked_sub(last?.clock))
-            .filter(|&d| d > 0)
-            .unwrap_or(FALLBACK_FRAME_NS);
-        let next = |f: fn(&FrameTime) -> u64| last.map_or(0, |l| f(&l) + l.duration);
-        let time = FrameTime {
-            ts: ts.unwrap_or_else(|| next(|l| l.ts)),
-            clock: clock
-                .filter(|&c| last.is_none_or(|l| c >= l.clock))
-                .unwrap_or_else(|| next(|l| l.clock)),
-            duration,
-        };
-        state.last_time = Some(time);
+            .and_then(|f| gst::ClockTime::SECOND.mul_div_floor(f.denom() as u64, f.numer() as u64));
+        let ns = |t: Option<gst::ClockTime>| t.map(|t| t.nseconds());
+        let time = state.clock.next(Stamp {
+            pts: ns(pts),
+            stream: ns(pts.and_then(|p| segment.and_then(|s| s.to_stream_time(p)))),
+            running: ns(running),
+            duration: ns(buf.duration()),
+            frame_duration: ns(frame_duration),
+        });
         (time, running)
     }
 
     /// Whether a frame of a live source arrives so late (the element is behind) that it must
-    /// only be tracked: later than the budget beyond the least lateness seen (`floor`), so the
-    /// first frame is always analysed and a constant delay upstream skips nothing.
+    /// only be tracked ([`LatenessGate`]).
     fn is_late(
         &self,
-        floor: &mut Option<u64>,
+        gate: &mut LatenessGate,
         up: Upstream,
         running: Option<gst::ClockTime>,
         per_frame: &FrameSettings,
@@ -288,22 +311,20 @@ impl FaceEmotion {
             return false;
         }
         let obj = self.obj();
-        let (Some(clock), Some(base)) = (obj.clock(), obj.base_time()) else {
-            return false;
-        };
-        let Some(rt) = running else {
+        let (Some(clock), Some(base), Some(rt)) = (obj.clock(), obj.base_time(), running) else {
             return false;
         };
         let now = clock.time().saturating_sub(base);
-        let lateness = now.nseconds().saturating_sub((rt + up.latency).nseconds());
-        let least = *floor.insert(floor.map_or(lateness, |f| f.min(lateness)));
-        let budget = if budget == 0 { frame } else { budget };
+        let late = timing::lateness(now.nseconds(), rt.nseconds(), up.latency.nseconds());
+        let skip = gate.is_late(late, budget, frame);
         gst::trace!(
             CAT,
             imp = self,
-            "frame at running time {rt} arrives {lateness} ns late, {least} ns at least (may be {budget} more)"
+            "frame at running time {rt} arrives {late} ns late, {:?} ns at least (may be {budget} more, 0: a frame): {}",
+            gate.floor(),
+            if skip { "only tracked" } else { "analysed" }
         );
-        lateness - least > budget
+        skip
     }
 
     /// Maps the frame (for writing when it is drawn on or masked) and starts its analysis
@@ -317,15 +338,21 @@ impl FaceEmotion {
     ) -> Result<Begun, gst::FlowError> {
         let started = std::time::Instant::now();
         let (time, running) = self.frame_time(state, &buf);
-        let skip = self.is_late(&mut state.lateness_floor, up, running, per_frame, time.duration);
+        let skip = self.is_late(&mut state.lateness, up, running, per_frame, time.duration);
         let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
         let write = per_frame.draw || per_frame.mask.is_on();
-        let frame = Mapped::map(buf, info, write).map_err(|_| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["could not map the buffer"]);
-            gst::FlowError::Error
-        })?;
+        let frame = match Mapped::map(buf, info, write) {
+            Ok(f) => f,
+            Err(_) => {
+                let m = gst::message::Error::builder(gst::CoreError::Failed, "could not map the buffer")
+                    .src(&*self.obj())
+                    .build();
+                state.outbox.messages.push(m);
+                return Err(gst::FlowError::Error);
+            }
+        };
         let yuv = state.yuv;
         let params = per_frame.params;
         let ticket = match frame.view(format, yuv) {
@@ -342,7 +369,7 @@ impl FaceEmotion {
                 busy: started.elapsed(),
             })),
             Err(msg) => {
-                self.warn_once(&mut state.warned, msg, "the frame was passed on unanalysed");
+                self.warn_once(&mut state.outbox, msg, "the frame was passed on unanalysed");
                 Ok(Begun::Passed(frame.into_buffer()))
             }
         }
@@ -376,7 +403,7 @@ impl FaceEmotion {
                 state.generations[role_index(ModelRole::Detector)] = u64::MAX;
             }
             self.warn_once(
-                &mut state.warned,
+                &mut state.outbox,
                 e.to_string(),
                 "the faces known from earlier frames were carried on",
             );
@@ -390,7 +417,7 @@ impl FaceEmotion {
                 n.role.property()
             );
             self.warn_once(
-                &mut state.warned,
+                &mut state.outbox,
                 msg,
                 "no label is given where the model's answer is not a number",
             );
@@ -416,11 +443,11 @@ impl FaceEmotion {
                     }
                     if wants_drawing {
                         if let Err(e) = state.painter.draw(&mut img, &result.faces) {
-                            self.warn_once(&mut state.warned, e.to_string(), "the overlay was not drawn");
+                            self.warn_once(&mut state.outbox, e.to_string(), "the overlay was not drawn");
                         }
                     }
                 }
-                Some(Err(e)) => self.warn_once(&mut state.warned, e.to_string(), "the frame was not drawn on"),
+                Some(Err(e)) => self.warn_once(&mut state.outbox, e.to_string(), "the frame was not drawn on"),
                 None => {}
             }
         }
@@ -519,16 +546,17 @@ impl FaceEmotion {
     /// Finishes the held frame, if any, and sends it downstream.
     fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
         let per_frame = lock(&self.settings).per_frame();
-        let finished = {
+        let (finished, outbox) = {
             let mut guard = lock(&self.state);
             let Some(state) = guard.as_mut() else {
                 return Ok(gst::FlowSuccess::Ok);
             };
             match state.pending.take() {
-                Some(p) => self.finish_frame(state, &per_frame, p),
+                Some(p) => (self.finish_frame(state, &per_frame, p), state.outbox.take()),
                 None => return Ok(gst::FlowSuccess::Ok),
             }
         };
+        self.post(outbox);
         gst::debug!(CAT, imp = self, "pushing the held frame");
         let (buf, counts) = self.announce(finished);
         let pushed = self.obj().src_pad().push(buf)?;
@@ -662,15 +690,15 @@ impl BaseTransformImpl for FaceEmotion {
             info: None,
             format: None,
             yuv: YuvMatrix::BT601,
-            warned: Vec::new(),
+            outbox: Outbox::default(),
             generations,
             pending: None,
             result: FrameResult::default(),
             events: Vec::new(),
             nonfinite: Vec::new(),
             flow_error: None,
-            last_time: None,
-            lateness_floor: None,
+            clock: FrameClock::default(),
+            lateness: LatenessGate::default(),
         });
         *lock(&self.upstream) = None;
         *lock(&self.negotiation_reported) = false;
@@ -710,8 +738,8 @@ impl BaseTransformImpl for FaceEmotion {
                     state.stream.restart();
                     state.stream.take_events(&mut state.events);
                     state.flow_error = None;
-                    state.last_time = None;
-                    state.lateness_floor = None;
+                    state.clock.reset();
+                    state.lateness.reset();
                 }
             }
             // A held frame came before this event (EOS, caps, segment, ...): it goes first.
@@ -788,7 +816,7 @@ impl BaseTransformImpl for FaceEmotion {
         // At most two frames leave per call: the held one, then this one (or, with pipelining,
         // the held one and this one stays).
         let (mut first, mut second) = (None, None);
-        {
+        let (begun, outbox) = {
             let mut guard = lock(&self.state);
             let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
             if let Some(e) = state.flow_error.take() {
@@ -803,7 +831,7 @@ impl BaseTransformImpl for FaceEmotion {
             if reload {
                 self.reload(state, per_frame.generations);
             }
-            match self.begin_frame(state, &per_frame, up, buf)? {
+            let begun = self.begin_frame(state, &per_frame, up, buf).map(|b| match b {
                 Begun::Started(p) if pipelined => {
                     if let Some(prev) = state.pending.replace(p) {
                         second = Some(self.finish_frame(state, &per_frame, prev));
@@ -814,19 +842,13 @@ impl BaseTransformImpl for FaceEmotion {
                     if let Some(prev) = state.pending.take() {
                         first = Some(self.finish_frame(state, &per_frame, prev));
                     }
-                    second = Some(Finished {
-                        buffer: b,
-                        message: None,
-                        tracks: Vec::new(),
-                        post_tracks: false,
-                        faces: 0,
-                        skipped: false,
-                        busy: Default::default(),
-                        model: Default::default(),
-                    });
+                    second = Some(Finished::passed(b));
                 }
-            }
-        }
+            });
+            (begun, state.outbox.take())
+        };
+        self.post(outbox);
+        begun?;
         // Bus messages and pushes happen with no lock held: an application may act on them. A
         // frame is counted once it leaves: if the first push fails, the second never goes.
         match (first, second) {

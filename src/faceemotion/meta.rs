@@ -1,23 +1,14 @@
 //! The metadata layout: what `faceemotion` writes on each buffer (ROI metas with DL Streamer's
 //! parameter structures), posts on the bus, and sends downstream when a person appears or
-//! leaves. `faceemotionpublish` reads it back by these names.
+//! leaves, by the names of [`crate::schema`], where `faceemotionpublish` reads them back.
 
 use std::path::PathBuf;
 
 use gst::prelude::*;
 
 use crate::face::{Face, EMOTIONS};
+use crate::schema::{event, field, message, param, FRAME_MESSAGE, TRACK_EVENT};
 use crate::tracker::TrackEvent;
-
-/// The element message with a frame's faces.
-pub const FRAME_MESSAGE: &str = "faceemotion";
-/// The element message, and the serialized downstream event, of a person appearing or leaving.
-pub const TRACK_EVENT: &str = "faceemotion-track";
-/// The ROI parameter structure with the emotion model's own answer on this frame (the
-/// `emotion` structure carries the person's smoothed one).
-pub const EMOTION_RAW: &str = "emotion-raw";
-/// The structure, inside a track event, of the share of the person's time in each emotion.
-pub const EMOTION_SHARE: &str = "emotion-share";
 
 /// The models' names as the metadata gives them (`model_name`): the file stems, joined by `+`
 /// for an ensemble. Worked out when the models are loaded, not per frame.
@@ -45,10 +36,10 @@ impl ModelNames {
 
 fn emotion_structure(name: &str, e: &crate::face::EmotionScores, model: &str) -> gst::Structure {
     let mut s = gst::Structure::builder(name)
-        .field("label", e.label())
-        .field("label_id", e.best() as i32)
-        .field("confidence", e.confidence() as f64)
-        .field("model_name", model)
+        .field(field::LABEL, e.label())
+        .field(field::LABEL_ID, e.best() as i32)
+        .field(field::CONFIDENCE, e.confidence() as f64)
+        .field(field::MODEL_NAME, model)
         .build();
     for (name, p) in EMOTIONS.iter().zip(e.0) {
         s.set(*name, p as f64);
@@ -69,38 +60,38 @@ pub fn add_face_metas(buf: &mut gst::BufferRef, faces: &[Face], width: u32, heig
         // The tracker's id, stable across frames (DL Streamer's object id).
         meta.set_id(if f.id != 0 { f.id as i32 } else { i as i32 });
         meta.add_param(
-            gst::Structure::builder("detection")
-                .field("x_min", (b.x1 / w) as f64)
-                .field("y_min", (b.y1 / h) as f64)
-                .field("x_max", (b.x2 / w) as f64)
-                .field("y_max", (b.y2 / h) as f64)
-                .field("confidence", f.detection.score as f64)
-                .field("label_id", 0i32)
-                .field("label", "face")
-                .field("object_id", f.id as i32)
+            gst::Structure::builder(param::DETECTION)
+                .field(field::X_MIN, (b.x1 / w) as f64)
+                .field(field::Y_MIN, (b.y1 / h) as f64)
+                .field(field::X_MAX, (b.x2 / w) as f64)
+                .field(field::Y_MAX, (b.y2 / h) as f64)
+                .field(field::CONFIDENCE, f.detection.score as f64)
+                .field(field::LABEL_ID, 0i32)
+                .field(field::LABEL, "face")
+                .field(field::OBJECT_ID, f.id as i32)
                 .build(),
         );
         if let Some(e) = &f.emotion {
-            meta.add_param(emotion_structure("emotion", e, &names.emotion));
+            meta.add_param(emotion_structure(param::EMOTION, e, &names.emotion));
         }
         if let Some(e) = &f.emotion_raw {
-            meta.add_param(emotion_structure(EMOTION_RAW, e, &names.emotion));
+            meta.add_param(emotion_structure(param::EMOTION_RAW, e, &names.emotion));
         }
         if let Some(g) = &f.gender {
             meta.add_param(
-                gst::Structure::builder("gender")
-                    .field("label", g.gender().label())
-                    .field("label_id", g.gender() as i32)
-                    .field("confidence", g.confidence() as f64)
-                    .field("model_name", &names.gender)
+                gst::Structure::builder(param::GENDER)
+                    .field(field::LABEL, g.gender().label())
+                    .field(field::LABEL_ID, g.gender() as i32)
+                    .field(field::CONFIDENCE, g.confidence() as f64)
+                    .field(field::MODEL_NAME, &names.gender)
                     .build(),
             );
             if let Some(age) = g.age {
                 meta.add_param(
-                    gst::Structure::builder("age")
-                        .field("label", format!("{:.0}", age))
-                        .field("age", age as f64)
-                        .field("model_name", &names.gender)
+                    gst::Structure::builder(param::AGE)
+                        .field(field::LABEL, format!("{:.0}", age))
+                        .field(field::AGE, age as f64)
+                        .field(field::MODEL_NAME, &names.gender)
                         .build(),
                 );
             }
@@ -117,37 +108,37 @@ pub fn frame_message(
 ) -> gst::Structure {
     let list = gst::List::new(faces.iter().map(|f| {
         let b = f.bbox();
-        let mut s = gst::Structure::builder("face")
-            .field("x", b.x1.round() as i32)
-            .field("y", b.y1.round() as i32)
-            .field("width", b.width().round() as i32)
-            .field("height", b.height().round() as i32)
-            .field("confidence", f.detection.score as f64)
+        let mut s = gst::Structure::builder(message::FACE)
+            .field(message::X, b.x1.round() as i32)
+            .field(message::Y, b.y1.round() as i32)
+            .field(message::WIDTH, b.width().round() as i32)
+            .field(message::HEIGHT, b.height().round() as i32)
+            .field(message::CONFIDENCE, f.detection.score as f64)
             .build();
         if f.id != 0 {
-            s.set("id", f.id);
+            s.set(message::ID, f.id);
         }
         if let Some(e) = &f.emotion {
-            s.set("emotion", e.label());
-            s.set("emotion-confidence", e.confidence() as f64);
+            s.set(message::EMOTION, e.label());
+            s.set(message::EMOTION_CONFIDENCE, e.confidence() as f64);
         }
         if let Some(e) = &f.emotion_raw {
-            s.set("emotion-raw", e.label());
+            s.set(message::EMOTION_RAW, e.label());
         }
         if let Some(g) = &f.gender {
-            s.set("gender", g.gender().label());
-            s.set("gender-confidence", g.confidence() as f64);
+            s.set(message::GENDER, g.gender().label());
+            s.set(message::GENDER_CONFIDENCE, g.confidence() as f64);
             if let Some(age) = g.age {
-                s.set("age", age as f64);
+                s.set(message::AGE, age as f64);
             }
         }
         s.to_send_value()
     }));
     gst::Structure::builder(FRAME_MESSAGE)
-        .field("timestamp", pts)
-        .field("stream-time", stream_time)
-        .field("running-time", running_time)
-        .field("faces", list)
+        .field(message::TIMESTAMP, pts)
+        .field(message::STREAM_TIME, stream_time)
+        .field(message::RUNNING_TIME, running_time)
+        .field(message::FACES, list)
         .build()
 }
 
@@ -158,26 +149,26 @@ pub fn frame_message(
 pub fn track_event(ev: &TrackEvent) -> gst::Structure {
     let p = &ev.person;
     let mut s = gst::Structure::builder(TRACK_EVENT)
-        .field("event", ev.kind.name())
-        .field("id", ev.id)
-        .field("first", p.first)
-        .field("last", p.last)
-        .field("duration", p.duration)
-        .field("frames", p.frames)
+        .field(event::EVENT, ev.kind.name())
+        .field(event::ID, ev.id)
+        .field(event::FIRST, p.first)
+        .field(event::LAST, p.last)
+        .field(event::DURATION, p.duration)
+        .field(event::FRAMES, p.frames)
         .build();
     if let (Some(share), Some(best)) = (p.emotion_share, p.dominant_emotion()) {
-        s.set("emotion", EMOTIONS[best]);
-        let mut shares = gst::Structure::new_empty(EMOTION_SHARE);
+        s.set(event::EMOTION, EMOTIONS[best]);
+        let mut shares = gst::Structure::new_empty(event::EMOTION_SHARE);
         for (name, v) in EMOTIONS.iter().zip(share) {
             shares.set(*name, v as f64);
         }
-        s.set(EMOTION_SHARE, shares);
+        s.set(event::EMOTION_SHARE, shares);
     }
     if let Some(g) = p.gender {
-        s.set("gender", g.gender().label());
-        s.set("gender-confidence", g.confidence() as f64);
+        s.set(event::GENDER, g.gender().label());
+        s.set(event::GENDER_CONFIDENCE, g.confidence() as f64);
         if let Some(age) = g.age {
-            s.set("age", age as f64);
+            s.set(event::AGE, age as f64);
         }
     }
     s

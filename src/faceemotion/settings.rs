@@ -10,6 +10,8 @@ use crate::analysis::{ModelConfig, Params};
 use crate::mask::{MaskKind, MaskStyle};
 use crate::person::Smoothing;
 use crate::runtime::{self, ModelRole, EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL, SHORT_RANGE_MODEL};
+use crate::stream::StreamParams;
+use crate::tracker::TrackerSettings;
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]
@@ -163,7 +165,7 @@ fn non_empty(s: &Option<String>) -> Option<PathBuf> {
 /// What each frame reads of the settings: copied once per frame, without allocating.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameSettings {
-    pub params: Params,
+    pub params: StreamParams,
     pub draw: bool,
     pub post_messages: bool,
     pub pipelining: Pipelining,
@@ -213,21 +215,25 @@ impl Settings {
         }
     }
 
-    fn params(&self) -> Params {
-        Params {
-            threshold: self.threshold as f32,
-            min_face_size: self.min_face_size,
-            max_faces: self.max_faces as usize,
-            crop_scale: self.crop_scale as f32,
-            tiles: self.tiles,
+    fn params(&self) -> StreamParams {
+        StreamParams {
+            analysis: Params {
+                threshold: self.threshold as f32,
+                min_face_size: self.min_face_size,
+                max_faces: self.max_faces as usize,
+                crop_scale: self.crop_scale as f32,
+                tiles: self.tiles,
+            },
             inference_interval: self.inference_interval,
             reclassify_interval: self.reclassify_interval,
             gender_interval: self.gender_interval,
+            tracking: TrackerSettings {
+                timeout: self.track_timeout_ms as u64 * 1_000_000,
+                min_presence: self.min_presence_ms as u64 * 1_000_000,
+            },
             smoothing: Smoothing {
                 emotion_ms: self.smoothing_ms as f32,
             },
-            track_timeout: self.track_timeout_ms as u64 * 1_000_000,
-            min_presence: self.min_presence_ms as u64 * 1_000_000,
         }
     }
 

@@ -10,9 +10,9 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use super::json;
-use crate::faceemotion::meta::TRACK_EVENT;
+use super::json::{self, Stamp};
 use crate::publish::{FileFormat, FileOutput, MqttConfig, MqttOutput, Notice, Output, PublishStats, QoS};
+use crate::schema::{Record, TRACK_EVENT};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -42,8 +42,8 @@ pub enum Format {
     Json = 1,
 }
 
-/// How long closing waits for a broker to take what is still queued.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How long the end of the stream, and closing, wait for a broker to take what is queued.
+const DEFAULT_DRAIN_TIMEOUT_MS: u32 = 5000;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -57,6 +57,7 @@ struct Settings {
     max_connect_attempts: u32,
     max_reconnect_interval: u32,
     max_queued: u32,
+    drain_timeout_ms: u32,
     add_empty_results: bool,
     source: String,
     tags: String,
@@ -75,6 +76,7 @@ impl Default for Settings {
             max_connect_attempts: 1,
             max_reconnect_interval: 30,
             max_queued: 1000,
+            drain_timeout_ms: DEFAULT_DRAIN_TIMEOUT_MS,
             add_empty_results: false,
             source: String::new(),
             tags: String::new(),
@@ -104,25 +106,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl FaceEmotionPublish {
-    fn send(&self, record: serde_json::Value) -> Result<(), gst::FlowError> {
-        let notices = {
+    fn send(&self, record: Record) -> Result<(), gst::FlowError> {
+        let (sent, notices) = {
             let mut guard = lock(&self.state);
             let Some(state) = guard.as_mut() else {
                 return Ok(());
             };
-            let sent = state.output.send(record.to_string());
+            let sent = state.output.send(record.to_json());
             *lock(&self.last_stats) = state.output.stats();
-            if let Err(e) = sent {
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::Write,
-                    ("{}", e),
-                    ["records cannot be written"]
-                );
-                return Err(gst::FlowError::Error);
-            }
-            state.output.take_notices()
+            (sent, state.output.take_notices())
         };
+        // Posted with no lock held: a bus sync handler may call into the element (read stats).
+        if let Err(e) = sent {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Write,
+                ("{}", e),
+                ["records cannot be written"]
+            );
+            return Err(gst::FlowError::Error);
+        }
         self.report(notices)
     }
 
@@ -141,12 +144,15 @@ impl FaceEmotionPublish {
                     ),
                     ["reconnecting with back-off"]
                 ),
-                Notice::Reconnected => gst::element_imp_info!(
-                    self,
-                    gst::ResourceError::Write,
-                    ("reconnected to the MQTT broker; sending the queued records"),
-                    ["{:?}", lock(&self.last_stats)]
-                ),
+                Notice::Reconnected => {
+                    let stats = *lock(&self.last_stats);
+                    gst::element_imp_info!(
+                        self,
+                        gst::ResourceError::Write,
+                        ("reconnected to the MQTT broker; sending the queued records"),
+                        ["{:?}", stats]
+                    )
+                }
                 Notice::Dropped(n) => gst::element_imp_warning!(
                     self,
                     gst::ResourceError::Write,
@@ -176,10 +182,49 @@ impl FaceEmotionPublish {
             .map(|t| t.nseconds())
     }
 
+    fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(lock(&self.settings).drain_timeout_ms as u64)
+    }
+
+    /// At the end of the stream: waits (up to drain-timeout) for what is queued to be
+    /// delivered, so that an application that reads the stats at EOS, or stays in PLAYING after
+    /// it, sees every record delivered. The state is not held meanwhile: the properties stay
+    /// readable and the output keeps working.
+    fn drain(&self) {
+        let drain = lock(&self.state).as_ref().and_then(|s| s.output.drain());
+        let Some(drain) = drain else { return };
+        let wait = self.drain_timeout();
+        let stats = drain.wait(wait);
+        if let Some(state) = lock(&self.state).as_ref() {
+            *lock(&self.last_stats) = state.output.stats();
+        }
+        if stats.queued > 0 {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Write,
+                (
+                    "{} record(s) still waiting for the MQTT broker {} ms after the end of the stream (drain-timeout)",
+                    stats.queued,
+                    wait.as_millis()
+                ),
+                ["they are sent if the broker comes back before the element stops; then the rest counts as dropped: {:?}", stats]
+            );
+        } else {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "every record delivered at the end of the stream: {stats:?}"
+            );
+        }
+    }
+
     fn close(&self) {
+        let wait = self.drain_timeout();
         let state = lock(&self.state).take();
         if let Some(mut state) = state {
-            match state.output.finish(CLOSE_WAIT) {
+            let finished = state.output.finish(wait);
+            let notices = state.output.take_notices();
+            match finished {
                 Ok(stats) => {
                     *lock(&self.last_stats) = stats;
                     if stats.dropped > 0 {
@@ -194,7 +239,7 @@ impl FaceEmotionPublish {
                 }
                 Err(e) => gst::element_imp_error!(self, gst::ResourceError::Write, ("{}", e), ["closing"]),
             }
-            let _ = self.report(state.output.take_notices());
+            let _ = self.report(notices);
         }
     }
 }
@@ -276,6 +321,17 @@ impl ObjectImpl for FaceEmotionPublish {
                     .default_value(1000)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("drain-timeout")
+                    .nick("Drain timeout (ms)")
+                    .blurb(
+                        "At the end of the stream, wait up to this long for the records still queued or in flight \
+                         to reach the broker before passing the end on; at stop, what is left after this long \
+                         more is counted as dropped",
+                    )
+                    .maximum(3_600_000)
+                    .default_value(DEFAULT_DRAIN_TIMEOUT_MS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("add-empty-results")
                     .nick("Add empty results")
                     .blurb("Also write a record for frames without any object")
@@ -339,6 +395,7 @@ impl ObjectImpl for FaceEmotionPublish {
             "max-connect-attempts" => s.max_connect_attempts = v.get().expect("type checked upstream"),
             "max-reconnect-interval" => s.max_reconnect_interval = v.get().expect("type checked upstream"),
             "max-queued" => s.max_queued = v.get().expect("type checked upstream"),
+            "drain-timeout" => s.drain_timeout_ms = v.get().expect("type checked upstream"),
             "add-empty-results" => {
                 s.add_empty_results = v.get().expect("type checked upstream");
                 if let Some(st) = lock(&self.state).as_mut() {
@@ -374,6 +431,7 @@ impl ObjectImpl for FaceEmotionPublish {
             "max-connect-attempts" => s.max_connect_attempts.to_value(),
             "max-reconnect-interval" => s.max_reconnect_interval.to_value(),
             "max-queued" => s.max_queued.to_value(),
+            "drain-timeout" => s.drain_timeout_ms.to_value(),
             "add-empty-results" => s.add_empty_results.to_value(),
             "source" => s.source.to_value(),
             "tags" => s.tags.to_value(),
@@ -432,18 +490,12 @@ impl BaseTransformImpl for FaceEmotionPublish {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = lock(&self.settings).clone();
-        let tags = match s.tags.trim() {
-            "" => None,
-            t => Some(serde_json::from_str::<serde_json::Value>(t).map_err(|e| {
-                gst::error_msg!(
-                    gst::LibraryError::Settings,
-                    (
-                        "tags is not JSON ({}): give an object such as {{\"camera\":\"door\"}}",
-                        e
-                    )
-                )
-            })?),
-        };
+        let tags = json::parse_tags(&s.tags).map_err(|e| {
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("{}: give an object such as {{\"camera\":\"door\"}}", e)
+            )
+        })?;
         let output = match s.method {
             Method::File => {
                 let format = match s.file_format {
@@ -510,15 +562,13 @@ impl BaseTransformImpl for FaceEmotionPublish {
             let Some(st) = guard.as_ref() else {
                 return Err(gst::FlowError::Flushing);
             };
-            json::frame(
-                buf,
-                st.width,
-                st.height,
+            let stamp = Stamp {
                 timestamp,
-                &st.source,
-                st.tags.as_ref(),
-                st.add_empty,
-            )
+                utc: crate::walltime::utc_of(buf),
+                source: &st.source,
+                tags: st.tags.as_ref(),
+            };
+            json::frame(buf, st.width, st.height, stamp, st.add_empty)
         };
         if let Some(r) = record {
             self.send(r)?;
@@ -533,15 +583,24 @@ impl BaseTransformImpl for FaceEmotionPublish {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if let gst::EventView::CustomDownstream(e) = event.view() {
-            if let Some(s) = e.structure().filter(|s| s.name() == TRACK_EVENT) {
-                let record = lock(&self.state)
-                    .as_ref()
-                    .map(|st| json::track_event(s, &st.source, st.tags.as_ref()));
-                if let Some(r) = record {
-                    let _ = self.send(r);
+        match event.view() {
+            gst::EventView::CustomDownstream(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == TRACK_EVENT) {
+                    let record = lock(&self.state).as_ref().map(|st| {
+                        let stamp = Stamp {
+                            source: &st.source,
+                            tags: st.tags.as_ref(),
+                            ..Stamp::default()
+                        };
+                        json::track_event(s, stamp)
+                    });
+                    if let Some(r) = record {
+                        let _ = self.send(r);
+                    }
                 }
             }
+            gst::EventView::Eos(_) => self.drain(),
+            _ => {}
         }
         self.parent_sink_event(event)
     }

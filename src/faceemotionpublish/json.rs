@@ -1,13 +1,16 @@
 //! Records in the shape of DL Streamer's `gvametaconvert`, from any DL Streamer-style ROI meta,
-//! and records of the track events `faceemotion` sends downstream.
+//! and records of the track events `faceemotion` sends downstream: the structures read back by
+//! the names of [`crate::schema`] into its record types.
 
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
 
 use crate::face::EMOTIONS;
-use crate::faceemotion::meta::{EMOTION_RAW, EMOTION_SHARE};
+use crate::schema::{self, event, field, param, Classification, Detection, Object, PersonEvent, Record};
 
 /// Fields of a classification structure that the record names itself.
-const STANDARD: [&str; 4] = ["label", "label_id", "confidence", "model_name"];
+const STANDARD: [&str; 4] = [field::LABEL, field::LABEL_ID, field::CONFIDENCE, field::MODEL_NAME];
 
 fn number(v: &glib::SendValue) -> Option<f64> {
     v.get::<f64>()
@@ -25,180 +28,230 @@ fn int(s: &gst::StructureRef, name: &str) -> Option<i64> {
         .map(i64::from)
         .or_else(|| s.get::<u32>(name).ok().map(i64::from))
         .or_else(|| s.get::<i64>(name).ok())
-        .or_else(|| s.get::<u64>(name).ok().map(|x| x as i64))
+        .or_else(|| s.get::<u64>(name).ok().and_then(|x| i64::try_from(x).ok()))
+}
+
+fn uint(s: &gst::StructureRef, name: &str) -> Option<u64> {
+    int(s, name).and_then(|v| u64::try_from(v).ok())
 }
 
 fn double(s: &gst::StructureRef, name: &str) -> Option<f64> {
     s.value(name).ok().and_then(number)
 }
 
+fn string(s: &gst::StructureRef, name: &str) -> Option<String> {
+    s.get::<&str>(name).ok().map(str::to_string)
+}
+
 /// A classification: `{label, label_id, confidence, model {name}}` as gvametaconvert writes it,
 /// with the structure's other numbers beside them: the class probabilities of `emotion` and
 /// `emotion-raw` as `probabilities`, the years of `age` as `years`, anything else as `values`.
-fn classification(s: &gst::StructureRef) -> Option<Value> {
-    let label = s.get::<&str>("label").ok()?;
-    let model = s.get::<&str>("model_name").ok()?;
-    let mut o = Map::new();
-    o.insert("label".into(), label.into());
-    o.insert("model".into(), json!({ "name": model }));
-    if let Some(id) = int(s, "label_id") {
-        o.insert("label_id".into(), id.into());
-    }
-    if let Some(c) = double(s, "confidence") {
-        o.insert("confidence".into(), c.into());
-    }
-    let mut extra = Map::new();
-    for (field, value) in s.iter() {
-        if STANDARD.contains(&field.as_str()) {
-            continue;
-        }
-        if let Some(n) = number(value) {
-            extra.insert(field.to_string(), n.into());
-        }
-    }
+fn classification(s: &gst::StructureRef) -> Option<Classification> {
+    let label = s.get::<&str>(field::LABEL).ok()?;
+    let model = s.get::<&str>(field::MODEL_NAME).ok()?;
+    let mut c = Classification {
+        label: label.to_string(),
+        label_id: int(s, field::LABEL_ID),
+        confidence: double(s, field::CONFIDENCE),
+        model: schema::Model {
+            name: model.to_string(),
+        },
+        ..Default::default()
+    };
+    let extra: BTreeMap<String, f64> = s
+        .iter()
+        .filter(|(k, _)| !STANDARD.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k.to_string(), number(v)?)))
+        .collect();
     let name = s.name().as_str();
-    if (name == "emotion" || name == EMOTION_RAW) && EMOTIONS.iter().all(|e| extra.contains_key(*e)) {
-        o.insert("probabilities".into(), Value::Object(extra));
-    } else if name == "age" && extra.len() == 1 && extra.contains_key("age") {
-        o.insert("years".into(), extra["age"].clone());
+    if (name == param::EMOTION || name == param::EMOTION_RAW) && EMOTIONS.iter().all(|e| extra.contains_key(*e)) {
+        c.probabilities = Some(extra);
+    } else if name == param::AGE && extra.len() == 1 && extra.contains_key(field::AGE) {
+        c.years = extra.get(field::AGE).copied();
     } else if !extra.is_empty() {
-        o.insert("values".into(), Value::Object(extra));
+        c.values = Some(extra);
     }
-    Some(Value::Object(o))
+    Some(c)
 }
 
 /// One object of a frame record from one ROI meta.
-pub fn object(meta: &gst_video::VideoRegionOfInterestMeta, width: u32, height: u32) -> Value {
+pub fn object(meta: &gst_video::VideoRegionOfInterestMeta, width: u32, height: u32) -> Object {
     let (x, y, w, h) = meta.rect();
-    let mut o = Map::new();
-    o.insert("x".into(), x.into());
-    o.insert("y".into(), y.into());
-    o.insert("w".into(), w.into());
-    o.insert("h".into(), h.into());
-    o.insert("region_id".into(), meta.id().into());
-    o.insert("roi_type".into(), meta.roi_type().to_string().into());
+    let mut o = Object {
+        x,
+        y,
+        w,
+        h,
+        region_id: meta.id(),
+        roi_type: meta.roi_type().to_string(),
+        ..Default::default()
+    };
     let mut id = None;
     for s in meta.params() {
         match s.name().as_str() {
-            "detection" => {
+            param::DETECTION => {
                 let (fw, fh) = (width.max(1) as f64, height.max(1) as f64);
+                // In f64: a box from another element may reach past u32 (x + w overflowing).
+                let (x, y, w, h) = (x as f64, y as f64, w as f64, h as f64);
                 let b = |k: &str, px: f64| double(s, k).unwrap_or(px);
-                let mut d = Map::new();
-                d.insert(
-                    "bounding_box".into(),
-                    json!({
-                        "x_min": b("x_min", x as f64 / fw),
-                        "y_min": b("y_min", y as f64 / fh),
-                        "x_max": b("x_max", (x + w) as f64 / fw),
-                        "y_max": b("y_max", (y + h) as f64 / fh),
-                    }),
-                );
-                if let Some(c) = double(s, "confidence") {
-                    d.insert("confidence".into(), c.into());
-                }
-                if let Ok(l) = s.get::<&str>("label") {
-                    d.insert("label".into(), l.into());
-                }
-                if let Some(l) = int(s, "label_id") {
-                    d.insert("label_id".into(), l.into());
-                }
-                o.insert("detection".into(), Value::Object(d));
-                id = id.or(int(s, "object_id").filter(|&i| i > 0));
+                o.detection = Some(Detection {
+                    bounding_box: schema::BoundingBox {
+                        x_min: b(field::X_MIN, x / fw),
+                        y_min: b(field::Y_MIN, y / fh),
+                        x_max: b(field::X_MAX, (x + w) / fw),
+                        y_max: b(field::Y_MAX, (y + h) / fh),
+                    },
+                    confidence: double(s, field::CONFIDENCE),
+                    label: string(s, field::LABEL),
+                    label_id: int(s, field::LABEL_ID),
+                });
+                id = id.or(int(s, field::OBJECT_ID).filter(|&i| i > 0));
             }
             // DL Streamer's tracker writes the id in a structure of its own.
-            "object_id" => id = int(s, "id").or(id),
+            param::OBJECT_ID => id = int(s, field::ID).or(id),
             name => {
                 if let Some(c) = classification(s) {
-                    o.insert(name.to_string(), c);
+                    o.classifications.insert(name.to_string(), c);
                 }
             }
         }
     }
-    if let Some(id) = id {
-        o.insert("id".into(), id.into());
-    }
-    Value::Object(o)
+    o.id = id;
+    o
 }
 
-/// The fields every record carries: `timestamp` (ns), `source`, `tags`.
-fn stamp(o: &mut Map<String, Value>, timestamp: Option<u64>, source: &str, tags: Option<&Value>) {
-    if let Some(t) = timestamp {
-        o.insert("timestamp".into(), t.into());
-    }
-    if !source.is_empty() {
-        o.insert("source".into(), source.into());
-    }
-    if let Some(t) = tags {
-        o.insert("tags".into(), t.clone());
-    }
+/// What every record of an element carries besides its content.
+#[derive(Debug, Clone, Default)]
+pub struct Stamp<'a> {
+    /// Stream time (ns).
+    pub timestamp: Option<u64>,
+    /// Wall-clock time, RFC 3339.
+    pub utc: Option<String>,
+    pub source: &'a str,
+    pub tags: Option<&'a Value>,
+}
+
+fn stamp(r: &mut Record, s: Stamp) {
+    r.timestamp = s.timestamp;
+    r.utc = s.utc;
+    r.source = (!s.source.is_empty()).then(|| s.source.to_string());
+    r.tags = s.tags.cloned();
 }
 
 /// A frame record: `objects`, `resolution`, `timestamp`, `source`, `tags`; `None` for a frame
 /// without objects unless `add_empty`.
-pub fn frame(
-    buf: &gst::BufferRef,
-    width: u32,
-    height: u32,
-    timestamp: Option<u64>,
-    source: &str,
-    tags: Option<&Value>,
-    add_empty: bool,
-) -> Option<Value> {
-    let objects: Vec<Value> = buf
+pub fn frame(buf: &gst::BufferRef, width: u32, height: u32, s: Stamp, add_empty: bool) -> Option<Record> {
+    let objects: Vec<Object> = buf
         .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
         .map(|m| object(&m, width, height))
         .collect();
     if objects.is_empty() && !add_empty {
         return None;
     }
-    let mut o = Map::new();
-    o.insert("objects".into(), Value::Array(objects));
-    o.insert("resolution".into(), json!({ "width": width, "height": height }));
-    stamp(&mut o, timestamp, source, tags);
-    Some(Value::Object(o))
+    let mut r = Record {
+        objects: Some(objects),
+        resolution: Some(schema::Resolution { width, height }),
+        ..Default::default()
+    };
+    stamp(&mut r, s);
+    Some(r)
 }
 
-/// A track event record: `event` with the person's summary (`type` appeared/left, `id`,
-/// `first`, `last`, `duration` in ns, `frames`, `emotion`, `emotion_share`, `gender`,
-/// `gender_confidence`, `age`), timestamped with the person's first frame (appeared) or last
-/// frame (left).
-pub fn track_event(s: &gst::StructureRef, source: &str, tags: Option<&Value>) -> Value {
-    let mut e = Map::new();
-    let kind = s.get::<&str>("event").unwrap_or("");
-    e.insert("type".into(), kind.into());
-    for k in ["id", "first", "last", "duration", "frames"] {
-        if let Some(v) = int(s, k) {
-            e.insert(k.into(), v.into());
+/// The person event of a `faceemotion-track` structure.
+pub fn person_event(s: &gst::StructureRef) -> PersonEvent {
+    PersonEvent {
+        kind: string(s, event::EVENT).unwrap_or_default(),
+        id: uint(s, event::ID).unwrap_or(0),
+        first: uint(s, event::FIRST).unwrap_or(0),
+        last: uint(s, event::LAST).unwrap_or(0),
+        duration: uint(s, event::DURATION).unwrap_or(0),
+        frames: uint(s, event::FRAMES).unwrap_or(0),
+        emotion: string(s, event::EMOTION),
+        emotion_share: s.get::<gst::Structure>(event::EMOTION_SHARE).ok().map(|share| {
+            share
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_string(), number(v)?)))
+                .collect()
+        }),
+        gender: string(s, event::GENDER),
+        gender_confidence: double(s, event::GENDER_CONFIDENCE),
+        age: double(s, event::AGE),
+    }
+}
+
+/// A track event record: `event` with the person's summary, timestamped with the person's first
+/// frame (appeared) or last frame (left).
+pub fn track_event(s: &gst::StructureRef, mut st: Stamp) -> Record {
+    let e = person_event(s);
+    st.timestamp = Some(if e.kind == "left" { e.last } else { e.first });
+    st.utc = string(s, event::UTC);
+    let mut r = Record {
+        event: Some(e),
+        ..Default::default()
+    };
+    stamp(&mut r, st);
+    r
+}
+
+/// `tags` as a record carries them: a JSON object, else an error that says what it is.
+pub fn parse_tags(text: &str) -> Result<Option<Value>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("tags is not JSON ({e})"))?;
+    match v {
+        Value::Object(_) => Ok(Some(v)),
+        other => {
+            let what = match other {
+                Value::Array(_) => "an array",
+                Value::String(_) => "a string",
+                Value::Number(_) => "a number",
+                Value::Bool(_) => "a boolean",
+                _ => "null",
+            };
+            Err(format!("tags is {what}, not a JSON object"))
         }
     }
-    if let Ok(v) = s.get::<&str>("emotion") {
-        e.insert("emotion".into(), v.into());
-    }
-    if let Ok(share) = s.get::<gst::Structure>(EMOTION_SHARE) {
-        let m: Map<String, Value> = share
-            .iter()
-            .filter_map(|(k, v)| Some((k.to_string(), number(v)?.into())))
-            .collect();
-        e.insert("emotion_share".into(), Value::Object(m));
-    }
-    if let Ok(v) = s.get::<&str>("gender") {
-        e.insert("gender".into(), v.into());
-    }
-    if let Some(v) = double(s, "gender-confidence") {
-        e.insert("gender_confidence".into(), v.into());
-    }
-    if let Some(v) = double(s, "age") {
-        e.insert("age".into(), v.into());
-    }
-    let when = if kind == "left" {
-        int(s, "last")
-    } else {
-        int(s, "first")
-    };
-    let mut o = Map::new();
-    o.insert("event".into(), Value::Object(e));
-    stamp(&mut o, when.map(|v| v as u64), source, tags);
-    Value::Object(o)
 }
 
 use gst::glib;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_must_be_an_object() {
+        assert_eq!(parse_tags("").unwrap(), None);
+        assert!(parse_tags(r#"{"store":"north"}"#).unwrap().is_some());
+        for (t, what) in [
+            ("[1,2]", "an array"),
+            ("\"x\"", "a string"),
+            ("3", "a number"),
+            ("null", "null"),
+        ] {
+            let e = parse_tags(t).unwrap_err();
+            assert!(e.contains(what) && e.contains("not a JSON object"), "{t}: {e}");
+        }
+        assert!(parse_tags("{").unwrap_err().contains("not JSON"));
+    }
+
+    #[test]
+    fn boxes_at_the_end_of_u32_do_not_overflow() {
+        gst::init().unwrap();
+        let mut buf = gst::Buffer::new();
+        {
+            let b = buf.get_mut().unwrap();
+            let mut m =
+                gst_video::VideoRegionOfInterestMeta::add(b, "face", (u32::MAX - 1, u32::MAX - 1, u32::MAX, 10));
+            m.add_param(
+                gst::Structure::builder(param::DETECTION)
+                    .field(field::CONFIDENCE, 0.5f64)
+                    .build(),
+            );
+        }
+        let r = frame(&buf, 640, 360, Stamp::default(), false).unwrap();
+        let bb = r.objects.unwrap()[0].detection.as_ref().unwrap().bounding_box;
+        assert!(bb.x_max > bb.x_min && bb.x_max.is_finite(), "{bb:?}");
+    }
+}

@@ -5,7 +5,7 @@ mod file;
 mod mqtt;
 
 pub use file::{FileFormat, FileOutput};
-pub use mqtt::{MqttConfig, MqttOutput, QoS};
+pub use mqtt::{Drain, MqttConfig, MqttOutput, QoS};
 
 use thiserror::Error;
 
@@ -13,8 +13,13 @@ use thiserror::Error;
 pub enum PublishError {
     #[error("cannot write results to {path}: {reason}")]
     File { path: String, reason: String },
-    #[error("MQTT address {address:?} is not host:port")]
-    Address { address: String },
+    #[error("{property}={value:?}: {reason}")]
+    Setting {
+        /// The element property that has the bad value.
+        property: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error(
         "could not connect to the MQTT broker at {address} after {attempts} attempt(s): {reason}. Start the \
          broker (e.g. `mosquitto -p {port}`) or set address to where one runs"
@@ -85,6 +90,16 @@ impl Output {
         match self {
             Output::File(_) => Vec::new(),
             Output::Mqtt(m) => m.take_notices(),
+        }
+    }
+
+    /// Something to wait on until what was handed to the output has been delivered, without
+    /// holding the output: the element waits on it at the end of the stream while its
+    /// properties stay readable. `None`: the output delivers as it is given records (a file).
+    pub fn drain(&self) -> Option<Drain> {
+        match self {
+            Output::File(_) => None,
+            Output::Mqtt(m) => Some(m.drain()),
         }
     }
 

@@ -49,6 +49,8 @@ const TICK: Duration = Duration::from_millis(10);
 
 struct Inner {
     queue: VecDeque<String>,
+    /// Records given to rumqttc and not yet delivered (the manager's flights).
+    inflight: usize,
     stats: PublishStats,
     notices: Vec<Notice>,
     /// Set by `finish`: deliver what is queued until then, then stop.
@@ -67,23 +69,129 @@ impl Shared {
     }
 }
 
+impl Inner {
+    /// Every record handed over is published, dropped or waiting (queued or in flight), at
+    /// every moment: each change of the queue or the flights goes through here under the lock.
+    fn settle(&mut self, inflight: usize) {
+        self.inflight = inflight;
+        self.stats.queued = (self.queue.len() + inflight) as u64;
+    }
+}
+
+/// Waits for an MQTT output's records to be delivered (see [`Output::drain`](super::Output::drain)).
+#[derive(Clone)]
+pub struct Drain {
+    shared: Arc<Shared>,
+}
+
+impl Drain {
+    /// Waits until nothing is queued or in flight, the output failed, or `wait` has passed;
+    /// returns the counters then.
+    pub fn wait(&self, wait: Duration) -> PublishStats {
+        let until = Instant::now() + wait;
+        loop {
+            let (stats, failed) = {
+                let inner = self.shared.lock();
+                (inner.stats, inner.failed)
+            };
+            if stats.queued == 0 || failed || Instant::now() >= until {
+                return stats;
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+}
+
 pub struct MqttOutput {
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
     max_queued: usize,
 }
 
-/// `host:port` as rumqttc wants it.
-pub fn parse_address(address: &str) -> Result<(String, u16), PublishError> {
-    let bad = || PublishError::Address {
-        address: address.into(),
-    };
-    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    if host.is_empty() {
-        return Err(bad());
+/// The longest string MQTT can carry (a two-byte length).
+const MAX_MQTT_STRING: usize = 65_535;
+
+fn setting(property: &'static str, value: &str, reason: impl Into<String>) -> PublishError {
+    PublishError::Setting {
+        property,
+        value: value.to_string(),
+        reason: reason.into(),
     }
-    Ok((host.trim_start_matches('[').trim_end_matches(']').to_string(), port))
+}
+
+/// `host:port` as rumqttc wants it: a host name or IP address (IPv6 in brackets) and a port
+/// from 1 to 65535.
+pub fn parse_address(address: &str) -> Result<(String, u16), PublishError> {
+    let bad = |why: &str| {
+        setting(
+            "address",
+            address,
+            format!("{why}; give host:port, e.g. localhost:1883"),
+        )
+    };
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    let port = match port.parse::<u32>() {
+        Ok(p @ 1..=65535) => p as u16,
+        Ok(_) => return Err(bad("the port is outside 1-65535")),
+        Err(_) => return Err(bad("the port is not a number")),
+    };
+    let host = match host.strip_prefix('[') {
+        Some(v6) => {
+            let v6 = v6
+                .strip_suffix(']')
+                .ok_or_else(|| bad("an IPv6 address lacks its closing ]"))?;
+            v6.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| bad("not an IPv6 address inside [ ]"))?;
+            v6
+        }
+        None => host,
+    };
+    let label_ok =
+        |l: &str| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if host.parse::<std::net::Ipv6Addr>().is_err() && (host.len() > 253 || !host.split('.').all(label_ok)) {
+        return Err(bad("the host is not a host name or IP address"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// A topic one may publish to (MQTT 3.1.1 section 4.7): not empty, no wildcards (`+`, `#`,
+/// which only subscriptions may use), no NUL, at most 65535 bytes.
+pub fn check_topic(topic: &str) -> Result<(), PublishError> {
+    let bad = |why: &str| setting("topic", topic, why.to_string());
+    if topic.is_empty() {
+        return Err(bad("a topic to publish to cannot be empty"));
+    }
+    if topic.contains(['+', '#']) {
+        return Err(bad(
+            "a topic to publish to cannot contain the wildcards + or # (only subscriptions may); name one topic, e.g. store/door",
+        ));
+    }
+    if topic.contains('\0') {
+        return Err(bad("a topic cannot contain a NUL character"));
+    }
+    if topic.len() > MAX_MQTT_STRING {
+        return Err(bad("a topic is at most 65535 bytes long"));
+    }
+    Ok(())
+}
+
+/// A client id MQTT can carry: not empty (a broker then makes one up, or refuses), no NUL or
+/// control characters, at most 65535 bytes.
+pub fn check_client_id(id: &str) -> Result<(), PublishError> {
+    let bad = |why: &str| setting("client-id", id, why.to_string());
+    if id.is_empty() {
+        return Err(bad("the client id cannot be empty"));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(bad("the client id cannot contain NUL or control characters"));
+    }
+    if id.len() > MAX_MQTT_STRING {
+        return Err(bad("a client id is at most 65535 bytes long"));
+    }
+    Ok(())
 }
 
 impl MqttOutput {
@@ -91,9 +199,12 @@ impl MqttOutput {
     /// is reported as a [`Notice::Failed`]).
     pub fn start(config: MqttConfig) -> Result<Self, PublishError> {
         let (host, port) = parse_address(&config.address)?;
+        check_topic(&config.topic)?;
+        check_client_id(&config.client_id)?;
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
+                inflight: 0,
                 stats: PublishStats::default(),
                 notices: Vec::new(),
                 deadline: None,
@@ -137,7 +248,8 @@ impl MqttOutput {
             }
         }
         inner.queue.push_back(record);
-        inner.stats.queued = inner.queue.len() as u64;
+        let inflight = inner.inflight;
+        inner.settle(inflight);
     }
 
     pub fn stats(&self) -> PublishStats {
@@ -146,6 +258,12 @@ impl MqttOutput {
 
     pub fn take_notices(&mut self) -> Vec<Notice> {
         std::mem::take(&mut self.shared.lock().notices)
+    }
+
+    pub fn drain(&self) -> Drain {
+        Drain {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Delivers what is queued for at most `wait`, then stops; the rest counts as dropped.
@@ -252,7 +370,7 @@ impl Manager {
                         }
                     }
                 }
-                inner.stats.queued = (inner.queue.len() + flights.len()) as u64;
+                inner.settle(flights.len());
             }
             let event = match events.recv_timeout(TICK) {
                 Ok(e) => e,
@@ -275,7 +393,9 @@ impl Manager {
                 Ok(Event::Outgoing(Outgoing::Publish(pkid))) => match self.config.qos {
                     QoS::AtMostOnce => {
                         if flights.pop_front().is_some() {
-                            self.shared.lock().stats.published += 1;
+                            let mut inner = self.shared.lock();
+                            inner.stats.published += 1;
+                            inner.settle(flights.len());
                         }
                     }
                     QoS::AtLeastOnce => {
@@ -287,7 +407,9 @@ impl Manager {
                 Ok(Event::Incoming(Packet::PubAck(ack))) => {
                     if let Some(i) = flights.iter().position(|f| f.pkid == Some(ack.pkid)) {
                         flights.remove(i);
-                        self.shared.lock().stats.published += 1;
+                        let mut inner = self.shared.lock();
+                        inner.stats.published += 1;
+                        inner.settle(flights.len());
                     }
                 }
                 Ok(_) => {}
@@ -306,11 +428,13 @@ impl Manager {
                         inner.queue.pop_front();
                         inner.stats.dropped += 1;
                     }
+                    inner.settle(0);
                     attempts += 1;
                     if !ever_connected && attempts >= self.config.max_connect_attempts.max(1) {
                         inner.failed = true;
                         inner.stats.dropped += inner.queue.len() as u64;
                         inner.queue.clear();
+                        inner.settle(0);
                         inner.notices.push(Notice::Failed(PublishError::Connect {
                             address: self.config.address.clone(),
                             port: self.port,
@@ -329,7 +453,7 @@ impl Manager {
             let left = inner.queue.len() + flights.len();
             inner.stats.dropped += left as u64;
             inner.queue.clear();
-            inner.stats.queued = 0;
+            inner.settle(0);
             inner.stats.connected = false;
         }
         stop.store(true, Ordering::SeqCst);
@@ -350,9 +474,41 @@ mod tests {
     fn addresses() {
         assert_eq!(parse_address("localhost:1883").unwrap(), ("localhost".into(), 1883));
         assert_eq!(parse_address("[::1]:1884").unwrap(), ("::1".into(), 1884));
-        assert!(parse_address("localhost").is_err());
-        assert!(parse_address(":1883").is_err());
-        assert!(parse_address("host:port").is_err());
+        assert_eq!(parse_address("10.0.0.5:1").unwrap(), ("10.0.0.5".into(), 1));
+        assert_eq!(parse_address("broker.shop-1.lan:8883").unwrap().0, "broker.shop-1.lan");
+        for bad in [
+            "localhost",
+            ":1883",
+            "host:port",
+            "host:0",
+            "host:65536",
+            "host:-1",
+            "[::1:1883",
+            "[zz]:1883",
+            "bad host:1883",
+            "a..b:1883",
+        ] {
+            let e = parse_address(bad).unwrap_err().to_string();
+            assert!(e.starts_with("address="), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn topics_and_client_ids_mqtt_can_carry() {
+        assert!(check_topic("store/door").is_ok() && check_topic("/").is_ok());
+        for bad in ["", "store/#", "store/+/door", "a\0b"] {
+            let e = check_topic(bad).unwrap_err().to_string();
+            assert!(e.starts_with("topic="), "{bad:?}: {e}");
+        }
+        assert!(check_topic(&"a".repeat(65_536)).is_err());
+        assert!(check_topic(&"a".repeat(65_535)).is_ok());
+        assert!(check_client_id("faceemotion-12-publish0").is_ok());
+        for bad in ["", "a\0b", "a\nb"] {
+            assert!(
+                check_client_id(bad).unwrap_err().to_string().starts_with("client-id="),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{Report, ReportError};
-use crate::draw::EMOTION_COLOURS;
 use crate::face::EMOTIONS;
+use crate::face::EMOTION_COLOURS;
 
 const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 const FONT_ENV: &str = "FACEEMOTION_FONT";

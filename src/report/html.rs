@@ -2,8 +2,8 @@
 //! the table of people. No scripts, no outside files: it opens anywhere, also offline.
 
 use super::{charts, clock, Report, ReportError};
-use crate::draw::EMOTION_COLOURS;
 use crate::face::EMOTIONS;
+use crate::face::EMOTION_COLOURS;
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use thiserror::Error;
 
 use crate::face::EMOTIONS;
+use crate::schema::Record;
 
 #[derive(Debug, Error)]
 pub enum ReportError {
@@ -73,52 +73,6 @@ pub struct Report {
     pub bin_ns: u64,
 }
 
-#[derive(Deserialize)]
-struct Line {
-    #[serde(default)]
-    objects: Option<Vec<Object>>,
-    #[serde(default)]
-    event: Option<Event>,
-    #[serde(default)]
-    timestamp: Option<u64>,
-    #[serde(default)]
-    source: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Object {
-    #[serde(default)]
-    emotion: Option<Label>,
-}
-
-#[derive(Deserialize)]
-struct Label {
-    label: String,
-}
-
-#[derive(Deserialize)]
-struct Event {
-    #[serde(rename = "type")]
-    kind: String,
-    id: u64,
-    #[serde(default)]
-    first: u64,
-    #[serde(default)]
-    last: u64,
-    #[serde(default)]
-    duration: u64,
-    #[serde(default)]
-    frames: u64,
-    #[serde(default)]
-    emotion_share: Option<BTreeMap<String, f64>>,
-    #[serde(default)]
-    gender: Option<String>,
-    #[serde(default)]
-    gender_confidence: Option<f64>,
-    #[serde(default)]
-    age: Option<f64>,
-}
-
 fn emotion_index(label: &str) -> Option<usize> {
     EMOTIONS.iter().position(|e| *e == label)
 }
@@ -133,48 +87,40 @@ impl Report {
             path: path.to_path_buf(),
             reason: e.to_string(),
         };
+        let bad = |line: usize, e: serde_json::Error| ReportError::Record {
+            path: path.to_path_buf(),
+            line,
+            reason: e.to_string(),
+        };
         let file = std::fs::File::open(path).map_err(read_err)?;
-        let mut lines: Vec<String> = Vec::new();
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
         let mut first = String::new();
         reader.read_line(&mut first).map_err(read_err)?;
+        let mut records: Vec<Record> = Vec::new();
         if first.trim_start().starts_with('[') {
-            // A JSON array (file-format=json): read it whole.
+            // A JSON array (file-format=json): read it whole, then each element as a record.
             let mut rest = String::new();
             std::io::Read::read_to_string(&mut reader, &mut rest).map_err(read_err)?;
-            let all: Vec<serde_json::Value> =
-                serde_json::from_str(&(first + &rest)).map_err(|e| ReportError::Record {
-                    path: path.to_path_buf(),
-                    line: e.line(),
-                    reason: e.to_string(),
-                })?;
-            lines = all.into_iter().map(|v| v.to_string()).collect();
-        } else if !first.trim().is_empty() {
-            lines.push(first);
-        }
-        let mut records: Vec<Line> = Vec::new();
-        let mut parse = |n: usize, l: &str| -> Result<(), ReportError> {
-            if l.trim().is_empty() {
-                return Ok(());
+            let all: Vec<serde_json::Value> = serde_json::from_str(&(first + &rest)).map_err(|e| bad(e.line(), e))?;
+            for (i, v) in all.into_iter().enumerate() {
+                records.push(serde_json::from_value(v).map_err(|e| bad(i + 1, e))?);
             }
-            records.push(serde_json::from_str(l).map_err(|e| ReportError::Record {
-                path: path.to_path_buf(),
-                line: n,
-                reason: e.to_string(),
-            })?);
+            return Ok(Self::from_records(records));
+        }
+        let mut parse = |n: usize, l: &str| -> Result<(), ReportError> {
+            if !l.trim().is_empty() {
+                records.push(serde_json::from_str(l).map_err(|e| bad(n, e))?);
+            }
             Ok(())
         };
-        for (n, l) in lines.iter().enumerate() {
-            parse(n + 1, l)?;
-        }
-        let offset = lines.len();
+        parse(1, &first)?;
         for (n, l) in reader.lines().enumerate() {
-            parse(offset + n + 1, &l.map_err(read_err)?)?;
+            parse(n + 2, &l.map_err(read_err)?)?;
         }
         Ok(Self::from_records(records))
     }
 
-    fn from_records(records: Vec<Line>) -> Self {
+    fn from_records(records: Vec<Record>) -> Self {
         let mut r = Report::default();
         let (mut start, mut end) = (u64::MAX, 0u64);
         for l in &records {
@@ -208,7 +154,8 @@ impl Report {
                 r.faces += objects.len() as u64;
                 let bin = ((l.timestamp.unwrap_or(start) - start) / r.bin_ns) as usize;
                 for o in objects {
-                    if let Some(e) = o.emotion.as_ref().and_then(|e| emotion_index(&e.label)) {
+                    let emotion = o.classifications.get(crate::schema::param::EMOTION);
+                    if let Some(e) = emotion.and_then(|e| emotion_index(&e.label)) {
                         r.timeline[bin.min(nbins - 1)].counts[e] += 1;
                     }
                 }
@@ -283,34 +230,40 @@ impl Report {
         }
     }
 
-    /// The per-person table as CSV.
+    /// The per-person table as CSV (quoted where a field needs it, as RFC 4180 says).
     pub fn csv(&self) -> String {
-        let mut s = String::from("id,first_seen_s,last_seen_s,time_present_s,frames,dominant_emotion,");
-        s += &EMOTIONS.map(|e| format!("{e}_share")).join(",");
-        s += ",gender,gender_confidence,age\n";
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut header: Vec<String> = [
+            "id",
+            "first_seen_s",
+            "last_seen_s",
+            "time_present_s",
+            "frames",
+            "dominant_emotion",
+        ]
+        .map(String::from)
+        .to_vec();
+        header.extend(EMOTIONS.map(|e| format!("{e}_share")));
+        header.extend(["gender", "gender_confidence", "age"].map(String::from));
+        let _ = w.write_record(&header);
         let opt = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_default();
         for p in &self.people {
-            s += &format!(
-                "{},{:.3},{:.3},{:.3},{},{},",
-                p.id,
-                p.first as f64 / 1e9,
-                p.last as f64 / 1e9,
-                p.duration as f64 / 1e9,
-                p.frames,
-                p.dominant().map(|i| EMOTIONS[i]).unwrap_or("")
-            );
-            s += &(0..7)
-                .map(|i| opt(p.emotion_share.map(|sh| sh[i]), 3))
-                .collect::<Vec<_>>()
-                .join(",");
-            s += &format!(
-                ",{},{},{}\n",
-                p.gender.as_deref().unwrap_or(""),
-                opt(p.gender_confidence, 3),
-                opt(p.age, 1)
-            );
+            let mut row = vec![
+                p.id.to_string(),
+                format!("{:.3}", p.first as f64 / 1e9),
+                format!("{:.3}", p.last as f64 / 1e9),
+                format!("{:.3}", p.duration as f64 / 1e9),
+                p.frames.to_string(),
+                p.dominant().map(|i| EMOTIONS[i]).unwrap_or("").to_string(),
+            ];
+            row.extend((0..7).map(|i| opt(p.emotion_share.map(|sh| sh[i]), 3)));
+            row.push(p.gender.clone().unwrap_or_default());
+            row.push(opt(p.gender_confidence, 3));
+            row.push(opt(p.age, 1));
+            let _ = w.write_record(&row);
         }
-        s
+        // Writing into memory cannot fail.
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
     }
 
     /// Writes `people.csv`, `report.html` and `emotions.png` into `dir`; returns their paths.
@@ -368,7 +321,7 @@ pub fn clock(ns: u64) -> String {
 mod tests {
     use super::*;
 
-    fn lines(text: &str) -> Vec<Line> {
+    fn lines(text: &str) -> Vec<Record> {
         text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
@@ -398,5 +351,17 @@ mod tests {
         let counted: u64 = r.timeline.iter().map(|b| b.counts.iter().sum::<u64>()).sum();
         assert_eq!(counted, 3);
         assert!(r.summary().starts_with("2 people"));
+    }
+
+    #[test]
+    fn csv_quotes_what_would_break_a_row() {
+        let r = Report::from_records(lines(
+            r#"{"event":{"type":"left","id":1,"first":0,"last":1,"duration":1,"frames":1,"gender":"fe,\"male\""},"timestamp":1}"#,
+        ));
+        let csv = r.csv();
+        let mut rows = csv::Reader::from_reader(csv.as_bytes());
+        let row = rows.records().next().unwrap().unwrap();
+        assert_eq!(row.len(), 16, "{csv}");
+        assert_eq!(&row[13], "fe,\"male\"");
     }
 }

@@ -64,7 +64,7 @@ pub fn with_appsink(desc: &str) -> (gst::Pipeline, gst_app::AppSink) {
 pub fn pull_one(desc: &str) -> gst::Sample {
     let (pipeline, sink) = with_appsink(desc);
     pipeline.set_state(gst::State::Playing).unwrap();
-    let sample = sink.pull_sample().expect("a frame");
+    let sample = sink.try_pull_sample(STALL).expect("a frame within the stall limit");
     pipeline.set_state(gst::State::Null).unwrap();
     sample
 }
@@ -132,16 +132,21 @@ pub fn run_one(props: &[(&str, &str)], caps: &gst::Caps, buf: gst::Buffer) -> gs
     run(props, caps, vec![buf]).pop().unwrap()
 }
 
+/// How long a test pipeline may run before the test fails as stalled.
+pub const STALL: gst::ClockTime = gst::ClockTime::from_seconds(120);
+
 /// Runs a pipeline description to the end and returns the element messages and any error text.
+/// A pipeline that neither ends nor fails within [`STALL`] fails the test: a stall is never
+/// taken for a run that ended.
 pub fn run_pipeline(desc: &str) -> (Vec<gst::Structure>, Option<String>) {
     init();
     let pipeline = gst::parse::launch(desc).unwrap();
     let bus = pipeline.bus().unwrap();
     let mut msgs = Vec::new();
-    let mut error = None;
+    let mut outcome = None;
     // A failed state change posts its error on the bus, where it is read below.
     let _ = pipeline.set_state(gst::State::Playing);
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
+    for msg in bus.iter_timed(STALL) {
         match msg.view() {
             gst::MessageView::Element(e) => {
                 if let Some(s) = e.structure().filter(|s| s.name() == "faceemotion") {
@@ -149,15 +154,57 @@ pub fn run_pipeline(desc: &str) -> (Vec<gst::Structure>, Option<String>) {
                 }
             }
             gst::MessageView::Error(e) => {
-                error = Some(format!("{} ({:?})", e.error(), e.debug()));
+                outcome = Some(Some(format!("{} ({:?})", e.error(), e.debug())));
                 break;
             }
-            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Eos(_) => {
+                outcome = Some(None);
+                break;
+            }
             _ => {}
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
+    let Some(error) = outcome else {
+        panic!("the pipeline neither ended nor failed within {STALL}: {desc}");
+    };
     (msgs, error)
+}
+
+/// Waits for the end of a started pipeline: `None` at EOS, the error's text on an error; a
+/// pipeline that does neither within [`STALL`] fails the test.
+pub fn wait_end(bus: &gst::Bus) -> Option<String> {
+    match bus
+        .timed_pop_filtered(STALL, &[gst::MessageType::Eos, gst::MessageType::Error])
+        .as_ref()
+        .map(|m| m.view())
+    {
+        Some(gst::MessageView::Eos(_)) => None,
+        Some(gst::MessageView::Error(e)) => Some(format!("{} ({:?})", e.error(), e.debug())),
+        _ => panic!("the pipeline neither ended nor failed within {STALL}"),
+    }
+}
+
+/// A file made once by `make` (given a temporary path beside it) and kept for later runs: it
+/// is renamed into place only once made in full, so a run that stalled or failed leaves no
+/// truncated file for the next run to take.
+pub fn cached(path: &std::path::Path, make: impl FnOnce(&std::path::Path)) -> PathBuf {
+    if !path.is_file() {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
+        let tmp = path.with_extension(format!("partial-{}.{ext}", std::process::id()));
+        make(&tmp);
+        assert!(tmp.is_file(), "making {} wrote nothing", path.display());
+        std::fs::rename(&tmp, path).unwrap();
+    }
+    path.to_path_buf()
+}
+
+/// A clip made once by a pipeline whose `{out}` is the file it writes (see [`cached`]).
+pub fn cached_clip(name: &str, desc: &str) -> PathBuf {
+    cached(&clip_dir().join(name), |tmp| {
+        let (_, err) = run_pipeline(&desc.replace("{out}", &tmp.display().to_string()));
+        assert!(err.is_none(), "making {name}: {err:?}");
+    })
 }
 
 /// Where tests keep clips they make (made once, reused by later runs).
@@ -172,10 +219,10 @@ pub fn clip_dir() -> PathBuf {
 pub fn stills_clip(name: &str, parts: &[(PathBuf, usize)]) -> PathBuf {
     init();
     let path = clip_dir().join(format!("{name}.mp4"));
-    if path.is_file() {
-        return path;
-    }
-    let tmp = path.with_extension("partial.mp4");
+    cached(&path, |tmp| write_stills(tmp, parts))
+}
+
+fn write_stills(tmp: &std::path::Path, parts: &[(PathBuf, usize)]) {
     let caps = "video/x-raw,format=I420,width=1920,height=1552,pixel-aspect-ratio=1/1,framerate=30/1";
     let p = gst::parse::launch(&format!(
         "appsrc name=src format=time caps=\"{caps}\" ! x264enc speed-preset=fast pass=quant quantizer=18 key-int-max=30 \
@@ -203,17 +250,15 @@ pub fn stills_clip(name: &str, parts: &[(PathBuf, usize)]) -> PathBuf {
         }
     }
     src.end_of_stream().unwrap();
-    let msg = p.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(120),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
+    let msg = p
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(STALL, &[gst::MessageType::Eos, gst::MessageType::Error]);
     p.set_state(gst::State::Null).unwrap();
     match msg.as_ref().map(|m| m.view()) {
         Some(gst::MessageView::Eos(_)) => {}
-        other => panic!("making {}: {other:?}", path.display()),
+        other => panic!("making {}: {other:?}", tmp.display()),
     }
-    std::fs::rename(&tmp, &path).unwrap();
-    path
 }
 
 /// What a pipeline ending in `appsink name=sink` gave: each frame's faces and timestamp, and the
