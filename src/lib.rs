@@ -43,6 +43,7 @@ gst::plugin_define!(
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    // No public home yet: the origin URL is left empty rather than a placeholder.
+    "",
     env!("BUILD_REL_DATE")
 );

@@ -232,6 +232,27 @@ pub fn utc(unix_ns: u64) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A time of day as a user writes it, as a Unix time (ns): RFC 3339 (with its offset or `Z`),
+/// or a local date and time without offset (`2026-12-01T09:00:00`, also with a space), taken in
+/// this machine's time zone.
+pub fn parse_time_of_day(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if let Some(ns) = parse_utc(text) {
+        return Some(ns);
+    }
+    use chrono::TimeZone;
+    let naive = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())?;
+    let local = chrono::Local.from_local_datetime(&naive).earliest()?;
+    u64::try_from(local.timestamp_nanos_opt()?).ok()
+}
+
 /// A record's `utc` back as a Unix time (ns).
 pub fn parse_utc(text: &str) -> Option<u64> {
     let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
@@ -262,6 +283,14 @@ mod tests {
             Some(1_764_576_000_123_000_000)
         );
         assert_eq!(parse_utc("yesterday"), None);
+        let local = parse_time_of_day("2026-12-01T09:00:00").unwrap();
+        assert_eq!(parse_time_of_day("2026-12-01 09:00:00"), Some(local));
+        assert_eq!(parse_time_of_day(" 2026-12-01T09:00 "), Some(local));
+        assert_eq!(
+            parse_time_of_day("2026-12-01T08:00:00Z"),
+            Some(1_796_112_000_000_000_000)
+        );
+        assert_eq!(parse_time_of_day("9 o'clock"), None);
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// When the frame is.
+    pub fn time(&self) -> FrameTime {
+        self.time
+    }
+
     /// Whether the frame is analysed (detector or classifiers) rather than only tracked.
     pub fn skipped(&self) -> bool {
         !self.classify

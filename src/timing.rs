@@ -100,6 +100,43 @@ impl LatenessGate {
     }
 }
 
+/// The time of day of a stream's frames, in ns since the Unix epoch (UTC): from each frame
+/// whose time of day something tells (a reference timestamp from the camera, the capture time
+/// on a live source, the recording's start plus the frame's stream time), carried to frames
+/// and events that have only a stream time.
+#[derive(Debug, Clone, Default)]
+pub struct WallClock {
+    /// Unix time minus stream time, from the latest frame whose time of day was known.
+    offset: Option<i128>,
+}
+
+impl WallClock {
+    /// The time of day of the frame at stream time `ts`, `known` if something told it.
+    pub fn frame(&mut self, ts: u64, known: Option<u64>) -> Option<u64> {
+        if let Some(unix) = known {
+            self.offset = Some(unix as i128 - ts as i128);
+        }
+        self.at(ts)
+    }
+
+    /// The time of day of stream time `ts`, once any frame's was known.
+    pub fn at(&self, ts: u64) -> Option<u64> {
+        self.offset.and_then(|o| u64::try_from(ts as i128 + o).ok())
+    }
+
+    pub fn reset(&mut self) {
+        self.offset = None;
+    }
+}
+
+/// The time of day (Unix ns) at which a live frame was captured: its capture time on the
+/// pipeline clock (`base_time` + running time), carried over to the system clock by the
+/// distance of both from now.
+pub fn capture_unix(clock_now: u64, base_time: u64, frame_running: u64, system_now: u64) -> Option<u64> {
+    let captured = base_time.checked_add(frame_running)?;
+    system_now.checked_sub(clock_now.saturating_sub(captured))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +208,32 @@ mod tests {
             ..Stamp::default()
         });
         assert_eq!((u.ts, u.clock), (0, 12 * F));
+    }
+
+    #[test]
+    fn the_time_of_day_follows_the_frames_that_tell_it() {
+        let mut w = WallClock::default();
+        assert_eq!(w.frame(0, None), None, "nothing known yet");
+        assert_eq!(w.frame(2 * F, Some(1_000 * F)), Some(1_000 * F));
+        // Frames and events without a time of day of their own follow the last that had one.
+        assert_eq!(w.frame(3 * F, None), Some(1_001 * F));
+        assert_eq!(w.at(F), Some(999 * F));
+        // A newer reference moves it (a camera clock corrected).
+        assert_eq!(w.frame(4 * F, Some(2_000 * F)), Some(2_000 * F));
+        w.reset();
+        assert_eq!(w.at(F), None);
+    }
+
+    #[test]
+    fn capture_time_is_carried_to_the_system_clock() {
+        // Captured at clock 10 s (base 4 s + running 6 s), now 10.5 s on the clock, and the
+        // system clock says 1000 s: captured at 999.5 s.
+        let s = 1_000_000_000;
+        assert_eq!(
+            capture_unix(10 * s + s / 2, 4 * s, 6 * s, 1000 * s),
+            Some(999 * s + s / 2)
+        );
+        assert_eq!(capture_unix(1, u64::MAX, 1, 5), None);
     }
 
     #[test]

@@ -168,3 +168,53 @@ fn warning_names_a_bad_model_set_while_playing() {
         "{warning}"
     );
 }
+
+/// Warnings are posted with no lock of the element held: a bus sync handler, which runs on the
+/// streaming thread that posts, may call into the element (read its stats, send it a drain
+/// query that reaches its state) and the stream goes on. Before, the warning of a model refused
+/// while playing was posted under the state lock and such a handler waited on its own thread.
+#[test]
+fn a_sync_handler_may_call_into_the_element_on_its_warnings() {
+    init();
+    let p = gst::parse::launch(
+        "videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240 ! faceemotion name=fe pipelining=on ! fakesink",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let fe = p.by_name("fe").unwrap();
+    let warnings = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (w, weak) = (warnings.clone(), fe.downgrade());
+    let frames = std::sync::atomic::AtomicUsize::new(0);
+    p.bus().unwrap().set_sync_handler(move |_, msg| {
+        let Some(fe) = weak.upgrade() else {
+            return gst::BusSyncReply::Pass;
+        };
+        match msg.view() {
+            gst::MessageView::Element(e) if e.structure().is_some_and(|s| s.name() == "faceemotion") => {
+                if frames.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 4 {
+                    fe.set_property("gender-model", "/nonexistent/gender.onnx");
+                }
+            }
+            gst::MessageView::Warning(_) if msg.src() == Some(fe.upcast_ref()) => {
+                let _ = fe.property::<gst::Structure>("stats");
+                let mut q = gst::query::Drain::new();
+                fe.static_pad("sink").unwrap().query(&mut q);
+                w.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            _ => {}
+        }
+        gst::BusSyncReply::Pass
+    });
+    p.set_state(gst::State::Playing).unwrap();
+    let error = wait_end(&p.bus().unwrap());
+    let stats = fe.property::<gst::Structure>("stats");
+    p.set_state(gst::State::Null).unwrap();
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(
+        warnings.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the refused model's warning"
+    );
+    assert_eq!(stats.get::<u64>("frames").unwrap(), 30, "every frame left: {stats}");
+}

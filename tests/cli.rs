@@ -235,3 +235,73 @@ fn bad_arguments_are_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/results.jsonl"));
 }
+
+/// Runs the command, failing the test if it has not ended within `limit`: a command that never
+/// ends must not hang the test run.
+fn output_within(mut cmd: Command, limit: std::time::Duration) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A file with nothing to analyse ends at once, says why, and leaves no outputs behind: an
+/// audio-only Ogg ("no video stream"); a video whose decoder is not installed (hidden from
+/// decodebin by its rank), alone or beside an audio stream that can be decoded, names the
+/// missing decoder.
+#[test]
+fn a_file_without_decodable_video_is_named_and_leaves_nothing() {
+    init();
+    let ogg = cached_clip(
+        "audio-only.ogg",
+        "audiotestsrc num-buffers=40 ! audioconvert ! vorbisenc ! oggmux ! filesink location=\"{out}\"",
+    );
+    let with_audio = cached_clip(
+        "astronaut-with-audio.mp4",
+        &format!(
+            "filesrc location=\"{}\" ! qtdemux ! h264parse ! mp4mux name=mux ! filesink location=\"{{out}}\" \
+             audiotestsrc num-buffers=200 ! audioconvert ! voaacenc ! aacparse ! mux.",
+            data("astronaut-pan.mp4").display()
+        ),
+    );
+    let limit = std::time::Duration::from_secs(60);
+    let cases: [(&Path, bool, &str); 3] = [
+        (&ogg, false, "no video stream in"),
+        (&data("astronaut-pan.mp4"), true, "H.264"),
+        (&with_audio, true, "H.264"),
+    ];
+    for (i, (file, hide_decoders, says)) in cases.into_iter().enumerate() {
+        let dir = tmp(&format!("novideo{i}"));
+        let mut cmd = cli();
+        cmd.arg("analyse").arg(file).arg("--out").arg(&dir);
+        if hide_decoders {
+            cmd.env("GST_PLUGIN_FEATURE_RANK", "avdec_h264:NONE,openh264dec:NONE");
+        }
+        let out = output_within(cmd, limit);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: {err}", file.display());
+        assert!(
+            err.contains(says) && err.contains(&*file.display().to_string()),
+            "{}: {err}",
+            file.display()
+        );
+        if hide_decoders {
+            assert!(err.contains("not installed"), "{err}");
+        }
+        assert!(!dir.exists(), "{}: outputs left in {}", file.display(), dir.display());
+    }
+}

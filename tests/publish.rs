@@ -291,3 +291,144 @@ fn an_unreachable_broker_is_an_error_that_says_what_to_do() {
         "{err}"
     );
 }
+
+/// Errors are posted with no lock of the element held: a bus sync handler reading the stats on
+/// the streaming thread sees a write that failed (a full disk) and the pipeline ends with the
+/// error. Before, the error was posted under the state lock that the stats read takes.
+#[test]
+fn a_sync_handler_may_read_the_stats_of_a_failed_write() {
+    init();
+    let p = gst::parse::launch(
+        "videotestsrc num-buffers=5 ! faceemotionpublish name=publish file-path=/dev/full add-empty-results=true ! fakesink",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let publish = p.by_name("publish").unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (s, weak) = (seen.clone(), publish.downgrade());
+    p.bus().unwrap().set_sync_handler(move |_, msg| {
+        if let (gst::MessageView::Error(_), Some(publish)) = (msg.view(), weak.upgrade()) {
+            *s.lock().unwrap() = Some(publish.property::<gst::Structure>("stats"));
+        }
+        gst::BusSyncReply::Pass
+    });
+    p.set_state(gst::State::Playing).unwrap();
+    let error = wait_end(&p.bus().unwrap());
+    p.set_state(gst::State::Null).unwrap();
+    let error = error.expect("a write error");
+    assert!(error.contains("/dev/full"), "{error}");
+    let stats = seen.lock().unwrap().clone().expect("the handler read the stats");
+    assert_eq!(stats.get::<u64>("dropped").unwrap(), 1, "{stats}");
+}
+
+/// MQTT settings that cannot work are errors at start that name the property: a topic with a
+/// wildcard (MQTT forbids them in a topic published to; before, nothing was published and
+/// gst-launch exited 0), an empty topic, ports out of range, hosts that are no host name.
+#[test]
+fn mqtt_settings_that_cannot_work_are_refused_at_start() {
+    for (prop, value, says) in [
+        ("topic", "store/#", "wildcards"),
+        ("topic", "store/+/door", "wildcards"),
+        ("topic", "\"\"", "empty"),
+        ("address", "localhost:0", "1-65535"),
+        ("address", "localhost:70000", "1-65535"),
+        ("address", "localhost", "no port"),
+        ("address", "\"bad host:1883\"", "not a host name"),
+    ] {
+        let (_, err) = run_pipeline(&format!(
+            "videotestsrc num-buffers=1 ! faceemotionpublish method=mqtt {prop}={value} ! fakesink"
+        ));
+        let err = err.unwrap_or_else(|| panic!("{prop}={value} was accepted"));
+        assert!(
+            err.contains(&format!("{prop}=")) && err.contains(says),
+            "{prop}={value}: {err}"
+        );
+    }
+    init();
+    let p = gst::parse::launch("videotestsrc num-buffers=1 ! faceemotionpublish name=publish method=mqtt ! fakesink")
+        .unwrap();
+    let p = p.downcast::<gst::Pipeline>().unwrap();
+    p.by_name("publish").unwrap().set_property("client-id", "shop\ndoor");
+    let _ = p.set_state(gst::State::Playing);
+    let err = wait_end(&p.bus().unwrap());
+    p.set_state(gst::State::Null).unwrap();
+    let err = err.expect("a client id with a control character is refused");
+    assert!(err.contains("client-id="), "{err}");
+}
+
+/// At the end of the stream the publisher waits for the broker to take what is queued, so
+/// that at EOS every record is delivered (the broker is away for the last frames and comes
+/// back after the stream ended); and at every moment records = published + dropped + queued,
+/// in-flight records counted as queued.
+#[test]
+fn at_eos_every_record_is_delivered_and_the_counts_always_add_up() {
+    let broker = std::sync::Arc::new(std::sync::Mutex::new(Mosquitto::start()));
+    let port = broker.lock().unwrap().port;
+    let sub = Subscriber::start(port, "test/eos");
+    init();
+    let desc = clip_pipeline(&format!(
+        "method=mqtt address=127.0.0.1:{port} topic=test/eos qos=1 max-reconnect-interval=1 drain-timeout=20000"
+    ))
+    .replace("! faceemotion !", "! identity sleep-time=20000 ! faceemotion !");
+    let (p, sink) = with_appsink(&desc);
+    let publish = p.by_name("publish").unwrap();
+    // Every few milliseconds, from another thread, the counts must add up.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checker = {
+        let (publish, stop) = (publish.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut bad = Vec::new();
+            let mut samples = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let s = publish.property::<gst::Structure>("stats");
+                let n = |k: &str| s.get::<u64>(k).unwrap();
+                samples += 1;
+                if n("records") != n("published") + n("dropped") + n("queued") {
+                    bad.push(s.to_string());
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            (samples, bad)
+        })
+    };
+    p.set_state(gst::State::Playing).unwrap();
+    let mut frames = 0;
+    while let Some(_s) = sink.try_pull_sample(STALL) {
+        frames += 1;
+        if frames == 170 {
+            broker.lock().unwrap().stop();
+            let b = broker.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(1500));
+                b.lock().unwrap().resume();
+            });
+        }
+    }
+    assert!(sink.is_eos(), "the pipeline stalled");
+    let at_eos = publish.property::<gst::Structure>("stats");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (samples, bad) = checker.join().unwrap();
+    p.set_state(gst::State::Null).unwrap();
+    assert_eq!(frames, 180);
+    let records = at_eos.get::<u64>("records").unwrap();
+    assert_eq!(
+        at_eos.get::<u64>("queued").unwrap(),
+        0,
+        "nothing waits at EOS: {at_eos}"
+    );
+    assert_eq!(at_eos.get::<u64>("dropped").unwrap(), 0, "{at_eos}");
+    assert_eq!(at_eos.get::<u64>("published").unwrap(), records, "{at_eos}");
+    assert!(
+        at_eos.get::<u64>("reconnects").unwrap() >= 1,
+        "the broker was away at the end: {at_eos}"
+    );
+    assert!(
+        samples > 100 && bad.is_empty(),
+        "{samples} samples; counts that did not add up: {bad:?}"
+    );
+    assert_eq!(
+        unique(&sub.wait_for(records as usize, Duration::from_secs(30))).len(),
+        records as usize
+    );
+}

@@ -20,7 +20,7 @@ use crate::image::{PixelFormat, YuvMatrix};
 use crate::mask::Masker;
 use crate::runtime::{self, ModelError, ModelRole};
 use crate::stream::{FrameResult, Stream, StreamParams, Ticket};
-use crate::timing::{self, FrameClock, LatenessGate, Stamp};
+use crate::timing::{self, FrameClock, LatenessGate, Stamp, WallClock};
 use crate::tracker::{TrackEvent, TrackEventKind};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -57,6 +57,10 @@ struct State {
     clock: FrameClock,
     /// Which live frames arrive too late to be analysed.
     lateness: LatenessGate,
+    /// The time of day of the frames and events.
+    wall: WallClock,
+    /// The recording's start (Unix ns) from upstream's date tag (a file's creation date).
+    tag_start: Option<u64>,
 }
 
 /// Messages made while the state is locked, posted once it is not: a bus sync handler runs on
@@ -83,6 +87,8 @@ struct Pending {
     ticket: Ticket,
     /// The parameters the detection started with, so that both halves agree.
     params: StreamParams,
+    /// The frame's time of day (Unix ns), when something tells it.
+    unix: Option<u64>,
     /// Time spent on the frame so far.
     busy: Duration,
 }
@@ -327,6 +333,35 @@ impl FaceEmotion {
         skip
     }
 
+    /// A frame's time of day, when something tells it: the buffer's reference timestamp (a
+    /// camera's NTP time), else on a live source its capture time on the pipeline clock carried
+    /// to the system clock, else the recording's start (`wall-clock-start`, or the file's
+    /// creation date) plus its stream time.
+    fn time_of_day(
+        &self,
+        state: &State,
+        buf: &gst::BufferRef,
+        up: Upstream,
+        running: Option<gst::ClockTime>,
+        per_frame: &FrameSettings,
+        ts: u64,
+    ) -> Option<u64> {
+        if let Some(unix) = crate::walltime::unix_ns(buf) {
+            return Some(unix);
+        }
+        let start = per_frame.wall_clock_start;
+        if up.live && start.is_none() {
+            let obj = self.obj();
+            let (clock, base, rt) = (obj.clock()?, obj.base_time()?, running?);
+            let system = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_nanos() as u64;
+            return timing::capture_unix(clock.time().nseconds(), base.nseconds(), rt.nseconds(), system);
+        }
+        start.or(state.tag_start).map(|s| s.saturating_add(ts))
+    }
+
     /// Maps the frame (for writing when it is drawn on or masked) and starts its analysis
     /// (the detector, on its own thread).
     fn begin_frame(
@@ -339,6 +374,7 @@ impl FaceEmotion {
         let started = std::time::Instant::now();
         let (time, running) = self.frame_time(state, &buf);
         let skip = self.is_late(&mut state.lateness, up, running, per_frame, time.duration);
+        let unix = self.time_of_day(state, &buf, up, running, per_frame, time.ts);
         let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
@@ -366,6 +402,7 @@ impl FaceEmotion {
                 yuv,
                 ticket,
                 params,
+                unix,
                 busy: started.elapsed(),
             })),
             Err(msg) => {
@@ -384,8 +421,10 @@ impl FaceEmotion {
             yuv,
             ticket,
             params,
+            unix,
             busy,
         } = p;
+        let unix = state.wall.frame(ticket.time().ts, unix);
         let mut result = std::mem::take(&mut state.result);
         let analysed = match frame.view(format, yuv) {
             Ok(img) => state.stream.finish(&img, &params, ticket, &mut result),
@@ -462,6 +501,9 @@ impl FaceEmotion {
         if !result.faces.is_empty() {
             meta::add_face_metas(buffer.make_mut(), &result.faces, width, height, &state.names);
         }
+        if let Some(unix) = unix {
+            crate::walltime::attach(buffer.make_mut(), unix);
+        }
         let message = per_frame.post_messages.then(|| {
             let segment = self.obj().segment();
             let segment = segment.downcast_ref::<gst::ClockTime>();
@@ -471,11 +513,12 @@ impl FaceEmotion {
                 pts,
                 segment.and_then(|s| s.to_stream_time(pts?)),
                 segment.and_then(|s| s.to_running_time(pts?)),
+                unix,
             );
             gst::message::Element::builder(s).src(&*self.obj()).build()
         });
         state.stream.take_events(&mut state.events);
-        let tracks = self.track_structures(&mut state.events);
+        let tracks = self.track_structures(&mut state.events, &state.wall);
         let n_faces = result.faces.len();
         state.result = result;
         let (detector_work, waited) = state.stream.analyzer_mut().take_detector_times();
@@ -492,7 +535,7 @@ impl FaceEmotion {
     }
 
     /// The track events as structures, counting the people who appeared; empties `events`.
-    fn track_structures(&self, events: &mut Vec<TrackEvent>) -> Vec<gst::Structure> {
+    fn track_structures(&self, events: &mut Vec<TrackEvent>, wall: &WallClock) -> Vec<gst::Structure> {
         if events.is_empty() {
             return Vec::new();
         }
@@ -501,7 +544,7 @@ impl FaceEmotion {
         for e in events.iter() {
             gst::debug!(CAT, imp = self, "person {} {}: {:?}", e.id, e.kind.name(), e.person);
         }
-        events.drain(..).map(|e| meta::track_event(&e)).collect()
+        events.drain(..).map(|e| meta::track_event(&e, wall)).collect()
     }
 
     /// Posts and sends downstream the track events; returns false if downstream refused them.
@@ -556,12 +599,37 @@ impl FaceEmotion {
                 None => return Ok(gst::FlowSuccess::Ok),
             }
         };
-        self.post(outbox);
         gst::debug!(CAT, imp = self, "pushing the held frame");
         let (buf, counts) = self.announce(finished);
-        let pushed = self.obj().src_pad().push(buf)?;
-        self.count(counts);
-        Ok(pushed)
+        let pushed = self.obj().src_pad().push(buf);
+        if pushed.is_ok() {
+            self.count(counts);
+        }
+        self.post(outbox);
+        pushed
+    }
+
+    /// A recording's creation date (a container's `datetime` tag, in UTC) is the time of day of
+    /// its start, unless `wall-clock-start` says otherwise.
+    fn take_date(&self, tags: &gst::TagListRef) {
+        let Some(date) = tags.get::<gst::tags::DateTime>() else {
+            return;
+        };
+        let date = date.get();
+        let Ok(g) = date.to_g_date_time() else { return };
+        let unix = g
+            .to_unix()
+            .checked_mul(1_000_000_000)
+            .and_then(|s| s.checked_add(g.microsecond() as i64 * 1000));
+        if let (Some(unix), Some(state)) = (unix.and_then(|u| u64::try_from(u).ok()), lock(&self.state).as_mut()) {
+            gst::info!(
+                CAT,
+                imp = self,
+                "the recording started at {} (its date tag)",
+                crate::schema::utc(unix)
+            );
+            state.tag_start = Some(unix);
+        }
     }
 
     /// Ends every open track (the stream ended): their `left` events go out now.
@@ -574,7 +642,7 @@ impl FaceEmotion {
             state.stream.end();
             state.stream.take_events(&mut state.events);
             (
-                self.track_structures(&mut state.events),
+                self.track_structures(&mut state.events, &state.wall),
                 lock(&self.settings).post_messages,
             )
         };
@@ -595,8 +663,17 @@ impl ObjectImpl for FaceEmotion {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        lock(&self.settings).set(pspec.name(), value);
-        gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
+        let set = lock(&self.settings).set(pspec.name(), value);
+        match set {
+            Ok(_) => gst::debug!(CAT, imp = self, "{} set to {:?}", pspec.name(), value),
+            // A property cannot refuse a value: the element says why and keeps the old one.
+            Err(why) => gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ("{}", why),
+                ["the setting keeps its value"]
+            ),
+        }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
@@ -653,10 +730,13 @@ impl BaseTransformImpl for FaceEmotion {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let (config, generations) = {
+        let (config, generations, refused) = {
             let s = lock(&self.settings);
-            (s.model_config(), s.generations)
+            (s.model_config(), s.generations, s.refused.clone())
         };
+        if let Some(why) = refused {
+            return Err(gst::error_msg!(gst::LibraryError::Settings, ("{}", why)));
+        }
         if let (Some(asked), Some(loaded)) = (config.ort_library.as_ref(), runtime::loaded_library()) {
             let asked = std::path::absolute(asked).unwrap_or_else(|_| asked.into());
             if asked != loaded {
@@ -699,6 +779,8 @@ impl BaseTransformImpl for FaceEmotion {
             flow_error: None,
             clock: FrameClock::default(),
             lateness: LatenessGate::default(),
+            wall: WallClock::default(),
+            tag_start: None,
         });
         *lock(&self.upstream) = None;
         *lock(&self.negotiation_reported) = false;
@@ -715,7 +797,7 @@ impl BaseTransformImpl for FaceEmotion {
             state.stream.end();
             state.stream.take_events(&mut state.events);
             if lock(&self.settings).post_messages {
-                for s in self.track_structures(&mut state.events) {
+                for s in self.track_structures(&mut state.events, &state.wall) {
                     let _ = self
                         .obj()
                         .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
@@ -757,8 +839,10 @@ impl BaseTransformImpl for FaceEmotion {
                         state.flow_error = Some(e);
                     }
                 }
-                if let gst::EventView::Eos(_) = event.view() {
-                    self.end_tracks();
+                match event.view() {
+                    gst::EventView::Eos(_) => self.end_tracks(),
+                    gst::EventView::Tag(t) => self.take_date(t.tag()),
+                    _ => {}
                 }
             }
             _ => {}
@@ -847,27 +931,20 @@ impl BaseTransformImpl for FaceEmotion {
             });
             (begun, state.outbox.take())
         };
-        self.post(outbox);
-        begun?;
         // Bus messages and pushes happen with no lock held: an application may act on them. A
         // frame is counted once it leaves: if the first push fails, the second never goes.
-        match (first, second) {
-            (Some(a), Some(b)) => {
-                let (a, counts) = self.announce(a);
-                self.obj().src_pad().push(a)?;
+        // Both are pushed here, so that the warnings, posted last, find no frame of this call
+        // still in the element (a sync handler may call into it, even drain it).
+        let pushed = begun.and_then(|()| {
+            for f in [first, second].into_iter().flatten() {
+                let (buf, counts) = self.announce(f);
+                self.obj().src_pad().push(buf)?;
                 self.count(counts);
-                let (b, counts) = self.announce(b);
-                // Handed to the base class, which pushes it.
-                self.count(counts);
-                Ok(Out::Buffer(b))
             }
-            (Some(a), None) | (None, Some(a)) => {
-                let (a, counts) = self.announce(a);
-                self.count(counts);
-                Ok(Out::Buffer(a))
-            }
-            (None, None) => Ok(Out::NoOutput),
-        }
+            Ok(Out::NoOutput)
+        });
+        self.post(outbox);
+        pushed
     }
 }
 

@@ -105,6 +105,7 @@ pub fn frame_message(
     pts: Option<gst::ClockTime>,
     stream_time: Option<gst::ClockTime>,
     running_time: Option<gst::ClockTime>,
+    unix: Option<u64>,
 ) -> gst::Structure {
     let list = gst::List::new(faces.iter().map(|f| {
         let b = f.bbox();
@@ -134,19 +135,24 @@ pub fn frame_message(
         }
         s.to_send_value()
     }));
-    gst::Structure::builder(FRAME_MESSAGE)
+    let mut s = gst::Structure::builder(FRAME_MESSAGE)
         .field(message::TIMESTAMP, pts)
         .field(message::STREAM_TIME, stream_time)
         .field(message::RUNNING_TIME, running_time)
         .field(message::FACES, list)
-        .build()
+        .build();
+    if let Some(unix) = unix {
+        s.set(message::UTC, crate::schema::utc(unix));
+    }
+    s
 }
 
 /// A person appearing or leaving: `event` (`appeared`/`left`), `id`, `first` and `last` (stream
 /// time of the first and last frame seen, ns), `duration` (ns present), `frames`, and what is
 /// known of the person: `emotion` (the dominant one) with `emotion-share` (share of the time in
-/// each), `gender` with `gender-confidence`, `age`.
-pub fn track_event(ev: &TrackEvent) -> gst::Structure {
+/// each), `gender` with `gender-confidence`, `age`; `utc`, the time of day of the frame the
+/// event is about, when known.
+pub fn track_event(ev: &TrackEvent, wall: &crate::timing::WallClock) -> gst::Structure {
     let p = &ev.person;
     let mut s = gst::Structure::builder(TRACK_EVENT)
         .field(event::EVENT, ev.kind.name())
@@ -170,6 +176,14 @@ pub fn track_event(ev: &TrackEvent) -> gst::Structure {
         if let Some(age) = g.age {
             s.set(event::AGE, age as f64);
         }
+    }
+    // The time of day of the frame the event is about: the first (appeared) or last (left).
+    let at = match ev.kind {
+        crate::tracker::TrackEventKind::Appeared => p.first,
+        crate::tracker::TrackEventKind::Left => p.last,
+    };
+    if let Some(unix) = wall.at(at) {
+        s.set(event::UTC, crate::schema::utc(unix));
     }
     s
 }

@@ -114,6 +114,11 @@ pub struct Settings {
     pub blur_strength: f64,
     pub blur_padding: f64,
     pub max_lateness_ms: i64,
+    /// `wall-clock-start` as given, and as Unix ns once parsed.
+    pub wall_clock_start: Option<String>,
+    pub wall_clock_start_ns: Option<u64>,
+    /// Why the last value given to a property was refused, for `start` to fail with.
+    pub refused: Option<String>,
     /// Bumped by every set of a property that needs that role's model loaded again (even to the
     /// same value: a file replaced on disk is read again), so the streaming thread notices with
     /// one comparison per role.
@@ -149,6 +154,9 @@ impl Default for Settings {
             blur_strength: DEFAULT_BLUR_STRENGTH,
             blur_padding: DEFAULT_BLUR_PADDING,
             max_lateness_ms: 0,
+            wall_clock_start: None,
+            wall_clock_start_ns: None,
+            refused: None,
             generations: [0; 3],
         }
     }
@@ -173,6 +181,8 @@ pub struct FrameSettings {
     /// How late (ns) a frame of a live source may be before it is only tracked; `None`: never.
     /// `Some(0)`: one frame duration.
     pub max_lateness: Option<u64>,
+    /// The time of day (Unix ns) of stream time 0, when the user gave it.
+    pub wall_clock_start: Option<u64>,
     pub generations: [u64; 3],
 }
 
@@ -189,6 +199,7 @@ impl Settings {
                 padding: self.blur_padding as f32,
             },
             max_lateness: u64::try_from(self.max_lateness_ms).ok().map(|ms| ms * 1_000_000),
+            wall_clock_start: self.wall_clock_start_ns,
             generations: self.generations,
         }
     }
@@ -237,11 +248,33 @@ impl Settings {
         }
     }
 
-    /// Sets a property by name; returns the model roles it changes.
-    pub fn set(&mut self, name: &str, value: &glib::Value) -> &'static [ModelRole] {
+    /// Sets a property by name; returns the model roles it changes, or why the value was
+    /// refused (the setting then keeps its value).
+    pub fn set(&mut self, name: &str, value: &glib::Value) -> Result<&'static [ModelRole], String> {
         let v = value;
         const NONE: &[ModelRole] = &[];
         match name {
+            "wall-clock-start" => {
+                let text: Option<String> = v.get().expect("type checked upstream");
+                let text = text.filter(|t| !t.trim().is_empty());
+                let parsed = match &text {
+                    None => None,
+                    Some(t) => match crate::schema::parse_time_of_day(t) {
+                        Some(ns) => Some(ns),
+                        None => {
+                            let why = format!(
+                                "wall-clock-start={t:?} is not a time of day: give RFC 3339 \
+                                 (2026-12-01T09:00:00+01:00, 2026-12-01T08:00:00Z) or local time (2026-12-01T09:00:00)"
+                            );
+                            self.refused = Some(why.clone());
+                            return Err(why);
+                        }
+                    },
+                };
+                self.wall_clock_start_ns = parsed;
+                self.wall_clock_start = text;
+                self.refused = None;
+            }
             "detector" => self.detector = v.get().expect("type checked upstream"),
             "detector-model" => self.detector_model = v.get().expect("type checked upstream"),
             "emotion-model" => self.emotion_model = v.get().expect("type checked upstream"),
@@ -280,7 +313,7 @@ impl Settings {
         for r in roles {
             self.generations[role_index(*r)] += 1;
         }
-        roles
+        Ok(roles)
     }
 
     pub fn get(&self, name: &str) -> glib::Value {
@@ -311,6 +344,7 @@ impl Settings {
             "blur-strength" => self.blur_strength.to_value(),
             "blur-padding" => self.blur_padding.to_value(),
             "max-lateness" => self.max_lateness_ms.to_value(),
+            "wall-clock-start" => self.wall_clock_start.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -531,6 +565,16 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .minimum(-1)
                 .maximum(60_000)
                 .default_value(0)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("wall-clock-start")
+                .nick("Wall-clock start")
+                .blurb(
+                    "The time of day of the stream's start (stream time 0), for recordings: RFC 3339 \
+                     (2026-12-01T09:00:00+01:00) or local time (2026-12-01T09:00:00). Empty: the camera's \
+                     reference timestamps, the clock for live sources, or the file's creation date. Records, \
+                     messages and events carry each frame's time of day as utc",
+                )
                 .mutable_playing()
                 .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")

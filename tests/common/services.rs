@@ -184,6 +184,8 @@ impl Drop for Subscriber {
 /// `rtsp://127.0.0.1:PORT/cam` (the `rtsp_test_server` example, built by `cargo test`).
 pub struct RtspServer {
     pub port: u16,
+    /// What the camera sends besides the default (`--h265`, `--audio pcma`...).
+    options: Vec<String>,
     child: Option<Child>,
 }
 
@@ -201,8 +203,14 @@ impl RtspServer {
     }
 
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A camera sending what the example's options say: `--h265`, `--audio pcma|aac`.
+    pub fn start_with(options: &[&str]) -> Self {
         let mut s = Self {
             port: free_port(),
+            options: options.iter().map(|o| o.to_string()).collect(),
             child: None,
         };
         s.resume();
@@ -214,6 +222,7 @@ impl RtspServer {
         assert!(self.child.is_none());
         let mut child = Command::new(Self::exe())
             .arg(self.port.to_string())
+            .args(&self.options)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
