@@ -178,14 +178,23 @@ fn report_of_people_coming_and_going() {
         .arg(&clip)
         .arg("--out")
         .arg(&dir)
-        .args(["--no-video", "--set", "threshold=0.5"])
+        .args(["--no-video", "--set", "threshold=0.5", "--start", "2026-12-01T09:59:58"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("9 people"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.starts_with("9 people"), "{summary}");
+    // Told when the recording started (two seconds before ten), the report has times of day:
+    // the first people came at 09:59, the others after 10:00.
+    assert!(summary.contains("busiest hour 10:00-11:00"), "{summary}");
+    let records = std::fs::read_to_string(dir.join("results.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
+    let utc = first["utc"].as_str().unwrap_or_else(|| panic!("no utc in {first}"));
+    let start = gstfaceemotion::schema::parse_time_of_day("2026-12-01T09:59:58").unwrap();
+    let ts = first["timestamp"].as_u64().unwrap();
+    assert_eq!(
+        gstfaceemotion::schema::parse_utc(utc),
+        Some((start + ts) / 1_000_000 * 1_000_000)
     );
     let again = dir.join("again");
     let out = cli()
@@ -204,6 +213,11 @@ fn report_of_people_coming_and_going() {
     assert_eq!(csv.lines().count(), 10);
     let html = std::fs::read_to_string(again.join("report.html")).unwrap();
     assert!(html.contains("<b id=\"people\">9</b>"), "the page counts 9 people");
+    assert!(
+        html.contains("People by hour of the day") && html.contains("<td>09:59:58</td>"),
+        "times of day"
+    );
+    assert!(csv.lines().nth(1).unwrap().contains(",2026-12-01T"), "{csv}");
     let (_, _, shot) = png(&screenshot(&again.join("report.html")));
     assert!(count_colour(&shot, [255, 255, 255]) < shot.len() / 3 * 95 / 100);
     std::fs::remove_dir_all(&dir).ok();

@@ -30,6 +30,13 @@ pub fn fonts() -> Result<(), ReportError> {
     .map_err(|path| ReportError::Font { path })
 }
 
+/// Colours of the charts that are not about emotion, none of them an emotion's colour, so that
+/// a colour keeps one meaning on the page.
+const COUNT: RGBColor = RGBColor(70, 84, 104);
+const FEMALE: RGBColor = RGBColor(128, 64, 112);
+const MALE: RGBColor = RGBColor(38, 70, 92);
+const UNKNOWN: RGBColor = RGBColor(140, 140, 140);
+
 fn colour(i: usize) -> RGBColor {
     let [r, g, b] = EMOTION_COLOURS[i];
     RGBColor(r, g, b)
@@ -39,13 +46,63 @@ fn chart_err<E: std::fmt::Debug>(e: E) -> ReportError {
     ReportError::Chart(format!("{e:?}"))
 }
 
-/// Seconds, or minutes for long recordings, for the time axis.
+/// Seconds, or minutes for long recordings, for the time axis; with the time of day known,
+/// the axis shows it.
 fn time_unit(r: &Report) -> (f64, &'static str) {
-    if (r.end - r.start) as f64 > 180e9 {
-        (60e9, "minutes")
-    } else {
-        (1e9, "seconds")
+    match (r.wall, (r.end - r.start) as f64 > 180e9) {
+        (Some(_), _) => (1e9, "time of day"),
+        (None, true) => (60e9, "minutes"),
+        (None, false) => (1e9, "seconds"),
     }
+}
+
+/// The label of a point of the time axis (in `unit`s from the start).
+fn time_label(r: &Report, x: f64, unit: f64) -> String {
+    let ts = r.start + (x * unit) as u64;
+    match r.local_time(ts) {
+        Some(t) if r.end - r.start > 3_600_000_000_000 => t.format("%H:%M").to_string(),
+        Some(t) => t.format("%H:%M:%S").to_string(),
+        None => format!("{x:.0}"),
+    }
+}
+
+/// People present in each hour of the day, when the records tell the time of day.
+fn hours<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, hours: &[u32; 24]) -> Result<(), ReportError> {
+    root.fill(&WHITE).map_err(chart_err)?;
+    let top = hours.iter().copied().max().unwrap_or(1).max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption("People by hour of the day", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d((0u32..24u32).into_segmented(), 0u32..top + 1)
+        .map_err(chart_err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(24)
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(h) => format!("{h:02}"),
+            _ => String::new(),
+        })
+        .x_desc("hour (local time)")
+        .y_desc("people present")
+        .draw()
+        .map_err(chart_err)?;
+    chart
+        .draw_series(hours.iter().enumerate().map(|(h, &n)| {
+            let mut bar = Rectangle::new(
+                [
+                    (SegmentValue::Exact(h as u32), 0),
+                    (SegmentValue::Exact(h as u32 + 1), n),
+                ],
+                COUNT.filled(),
+            );
+            bar.set_margin(0, 0, 3, 3);
+            bar
+        }))
+        .map_err(chart_err)?;
+    Ok(())
 }
 
 /// Share of the faces in each emotion over the recording, stacked.
@@ -65,6 +122,7 @@ fn emotions<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
     chart
         .configure_mesh()
         .x_desc(format!("time ({name})"))
+        .x_label_formatter(&|x| time_label(r, *x, unit))
         .y_desc("share of faces (%)")
         .light_line_style(WHITE.mix(0.0))
         .draw()
@@ -122,6 +180,7 @@ fn presence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
     chart
         .configure_mesh()
         .x_desc(format!("time ({name})"))
+        .x_label_formatter(&|x| time_label(r, *x, unit))
         .y_desc("person")
         .y_labels(r.people.len().min(25))
         .y_label_formatter(&|y| ids.get(*y as usize).map(|id| format!("#{id}")).unwrap_or_default())
@@ -170,7 +229,7 @@ fn stays<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Resul
     chart
         .draw_series(counts.iter().enumerate().map(|(i, &c)| {
             let x0 = i as f64 * width;
-            Rectangle::new([(x0, 0), (x0 + width * 0.9, c)], RGBColor(40, 110, 230).filled())
+            Rectangle::new([(x0, 0), (x0 + width * 0.9, c)], COUNT.filled())
         }))
         .map_err(chart_err)?;
     Ok(())
@@ -181,7 +240,7 @@ fn gender_age<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> 
     root.fill(&WHITE).map_err(chart_err)?;
     let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 3);
     let genders = ["female", "male", "unknown"];
-    let colours = [RGBColor(200, 60, 140), RGBColor(40, 110, 230), RGBColor(160, 160, 160)];
+    let colours = [FEMALE, MALE, UNKNOWN];
     let which = |g: &Option<String>| match g.as_deref() {
         Some("female") => 0,
         Some("male") => 1,
@@ -285,14 +344,19 @@ fn svg(
     Ok(s)
 }
 
-/// The page's charts, as SVG texts: emotions over time, who was there, stays, gender and age.
-pub fn all_svg(r: &Report) -> Result<[String; 4], ReportError> {
+/// The page's charts, as SVG texts: emotions over time, who was there, stays, gender and age,
+/// and people by hour of the day (empty when the time of day is not known).
+pub fn all_svg(r: &Report) -> Result<[String; 5], ReportError> {
     let people_height = (120 + 18 * r.people.len().min(60)) as u32;
     Ok([
         svg((960, 380), |a| emotions(a, r))?,
         svg((960, people_height.max(260)), |a| presence(a, r))?,
         svg((960, 320), |a| stays(a, r))?,
         svg((960, 320), |a| gender_age(a, r))?,
+        match r.by_hour() {
+            Some(h) => svg((960, 300), |a| hours(a, &h))?,
+            None => String::new(),
+        },
     ])
 }
 

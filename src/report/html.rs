@@ -35,7 +35,7 @@ fn share_bar(share: &[f64; 7]) -> String {
 }
 
 pub fn page(r: &Report) -> Result<String, ReportError> {
-    let [emotions, presence, stays, gender_age] = charts::all_svg(r)?;
+    let [emotions, presence, stays, gender_age, hours] = charts::all_svg(r)?;
     let share = r.emotion_share();
     let title = match &r.source {
         Some(s) => format!("Faces in {}", escape(s)),
@@ -46,8 +46,8 @@ pub fn page(r: &Report) -> Result<String, ReportError> {
         rows += &format!(
             "<tr><td>#{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             p.id,
-            clock(p.first),
-            clock(p.last),
+            r.when(p.first),
+            r.when(p.last),
             p.duration as f64 / 1e9,
             p.dominant().map(|i| EMOTIONS[i]).unwrap_or("-"),
             p.emotion_share.as_ref().map(share_bar).unwrap_or_default(),
@@ -106,15 +106,24 @@ th {{ background: #f4f6fa; }}
 <div class="chart">{presence}</div>
 <div class="chart">{stays}</div>
 <div class="chart">{gender_age}</div>
+{hours}
 <h2>People</h2>
 <p>{legend}</p>
 <table><thead><tr><th>person</th><th>first seen</th><th>last seen</th><th>time present</th><th>mostly</th><th>emotions</th><th>gender</th><th>age</th></tr></thead>
 <tbody>
 {rows}</tbody></table>
-<p class="sub">Times are positions in the recording (minutes:seconds). A person is one face track: someone who leaves and comes back later counts again. Emotion, gender and age are what the models estimate, averaged over each person's time in view.</p>
+<p class="sub">{times} A person is one face track: someone who leaves and comes back later counts again. Emotion, gender and age are what the models estimate, averaged over each person's time in view.</p>
 </body></html>
 "#,
-        span = clock(r.end - r.start),
+        span = match (r.local_time(r.start), r.local_time(r.end)) {
+            (Some(a), Some(b)) => format!("{} ({}-{})", clock(r.end - r.start), a.format("%-d %b %Y, %H:%M"), b.format("%H:%M")),
+            _ => clock(r.end - r.start),
+        },
+        hours = if hours.is_empty() { String::new() } else { format!("<div class=\"chart\">{hours}</div>") },
+        times = match r.wall {
+            Some(_) => "Times are times of day, in this computer's time zone.",
+            None => "Times are positions in the recording (minutes:seconds): the records do not say when it was made (faceemotion analyse --start gives it).",
+        },
         frames = r.frames,
         faces = r.faces,
         people = r.people.len(),

@@ -71,6 +71,8 @@ pub struct Report {
     /// The emotions of the faces over the recording, in equal stretches.
     pub timeline: Vec<Bin>,
     pub bin_ns: u64,
+    /// Unix time (ns) minus stream time, when the records carry the time of day (`utc`).
+    pub wall: Option<i128>,
 }
 
 fn emotion_index(label: &str) -> Option<usize> {
@@ -127,6 +129,10 @@ impl Report {
             if let Some(t) = l.timestamp {
                 start = start.min(t);
                 end = end.max(t);
+                if r.wall.is_none() {
+                    let unix = l.utc.as_deref().and_then(crate::schema::parse_utc);
+                    r.wall = unix.map(|u| u as i128 - t as i128);
+                }
             }
             if r.source.is_none() {
                 r.source = l.source.clone();
@@ -195,6 +201,54 @@ impl Report {
         r
     }
 
+    /// The time of day of stream time `ts`, in this machine's time zone, when known.
+    pub fn local_time(&self, ts: u64) -> Option<chrono::DateTime<chrono::Local>> {
+        let unix = i64::try_from(ts as i128 + self.wall?).ok()?;
+        Some(chrono::DateTime::from_timestamp_nanos(unix).with_timezone(&chrono::Local))
+    }
+
+    /// Stream time `ts` as the report shows it: the time of day (`09:14:03`) when known, else
+    /// the position in the recording (`m:ss.s`).
+    pub fn when(&self, ts: u64) -> String {
+        match self.local_time(ts) {
+            Some(t) => t.format("%H:%M:%S").to_string(),
+            None => clock(ts),
+        }
+    }
+
+    /// People present during each hour of the day (local time), when the time of day is known:
+    /// someone there from 9:50 to 10:10 counts in both hours.
+    pub fn by_hour(&self) -> Option<[u32; 24]> {
+        use chrono::Timelike;
+        self.wall?;
+        let mut hours = [0u32; 24];
+        for p in &self.people {
+            let (Some(a), Some(b)) = (self.local_time(p.first), self.local_time(p.first + p.duration)) else {
+                continue;
+            };
+            let mut seen = [false; 24];
+            let mut t = a;
+            while t <= b {
+                seen[t.hour() as usize] = true;
+                t += chrono::Duration::minutes(60 - t.minute() as i64);
+            }
+            seen[b.hour() as usize] = true;
+            for (h, s) in hours.iter_mut().zip(seen) {
+                *h += s as u32;
+            }
+        }
+        Some(hours)
+    }
+
+    /// The hour of the day with the most people, and how many.
+    pub fn busiest_hour(&self) -> Option<(usize, u32)> {
+        let hours = self.by_hour()?;
+        (0..24)
+            .max_by_key(|&h| (hours[h], std::cmp::Reverse(h)))
+            .filter(|&h| hours[h] > 0)
+            .map(|h| (h, hours[h]))
+    }
+
     pub fn mean_presence(&self) -> f64 {
         if self.people.is_empty() {
             return 0.0;
@@ -244,7 +298,7 @@ impl Report {
         .map(String::from)
         .to_vec();
         header.extend(EMOTIONS.map(|e| format!("{e}_share")));
-        header.extend(["gender", "gender_confidence", "age"].map(String::from));
+        header.extend(["gender", "gender_confidence", "age", "first_seen_utc", "last_seen_utc"].map(String::from));
         let _ = w.write_record(&header);
         let opt = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_default();
         for p in &self.people {
@@ -260,6 +314,13 @@ impl Report {
             row.push(p.gender.clone().unwrap_or_default());
             row.push(opt(p.gender_confidence, 3));
             row.push(opt(p.age, 1));
+            let utc = |ts: u64| {
+                self.wall
+                    .and_then(|w| u64::try_from(ts as i128 + w).ok())
+                    .map(crate::schema::utc)
+            };
+            row.push(utc(p.first).unwrap_or_default());
+            row.push(utc(p.last).unwrap_or_default());
             let _ = w.write_record(&row);
         }
         // Writing into memory cannot fail.
@@ -298,9 +359,13 @@ impl Report {
             .take(3)
             .map(|(i, v)| format!("{} {:.0}%", EMOTIONS[*i], v * 100.0))
             .collect();
+        let busiest = self
+            .busiest_hour()
+            .map(|(h, n)| format!("; busiest hour {h:02}:00-{:02}:00 ({n} people)", (h + 1) % 24))
+            .unwrap_or_default();
         format!(
             "{} people over {:.1} s of footage ({} frames with faces); time present mean {:.1} s, median {:.1} s; \
-             emotions of all person-time: {}",
+             emotions of all person-time: {}{busiest}",
             self.people.len(),
             (self.end - self.start) as f64 / 1e9,
             self.frames,
@@ -354,6 +419,41 @@ mod tests {
     }
 
     #[test]
+    fn with_the_time_of_day_people_have_clock_times_and_hours() {
+        // 09:50:00Z to 10:10:00Z for one person, 10:30 for another.
+        let r = Report::from_records(lines(
+            r#"{"objects":[],"timestamp":0,"utc":"2026-12-01T09:50:00.000Z"}
+{"event":{"type":"left","id":1,"first":0,"last":1200000000000,"duration":1200000000000,"frames":2},"timestamp":1200000000000}
+{"event":{"type":"left","id":2,"first":2400000000000,"last":2400000000000,"duration":1000000000,"frames":1},"timestamp":2400000000000}"#,
+        ));
+        assert_eq!(r.wall, Some(1_796_118_600_000_000_000));
+        let csv = r.csv();
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(",2026-12-01T09:50:00.000Z,2026-12-01T10:10:00.000Z"),
+            "{csv}"
+        );
+        let hours = r.by_hour().unwrap();
+        assert_eq!(
+            hours.iter().sum::<u32>(),
+            3,
+            "the first in two hours, the second in one: {hours:?}"
+        );
+        let local = |ts| r.local_time(ts).unwrap();
+        use chrono::Timelike;
+        assert_eq!(hours[local(0).hour() as usize], 1);
+        assert_eq!(hours[local(2_400_000_000_000).hour() as usize], 2);
+        assert_eq!(r.busiest_hour().map(|b| b.1), Some(2));
+        assert!(r.summary().contains("busiest hour"));
+        assert_eq!(r.when(0), local(0).format("%H:%M:%S").to_string());
+        // Without it: positions in the recording.
+        let plain = Report::from_records(lines(r#"{"objects":[],"timestamp":0}"#));
+        assert!(plain.by_hour().is_none() && plain.when(61_500_000_000) == "1:01.5");
+    }
+
+    #[test]
     fn csv_quotes_what_would_break_a_row() {
         let r = Report::from_records(lines(
             r#"{"event":{"type":"left","id":1,"first":0,"last":1,"duration":1,"frames":1,"gender":"fe,\"male\""},"timestamp":1}"#,
@@ -361,7 +461,7 @@ mod tests {
         let csv = r.csv();
         let mut rows = csv::Reader::from_reader(csv.as_bytes());
         let row = rows.records().next().unwrap().unwrap();
-        assert_eq!(row.len(), 16, "{csv}");
+        assert_eq!(row.len(), 18, "{csv}");
         assert_eq!(&row[13], "fe,\"male\"");
     }
 }
