@@ -6,11 +6,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::classifier::{CropKind, EmotionClassifier, GenderClassifier};
-use crate::detector::{Detector, DetectorKind, Letterboxer, Prepared};
+use crate::detector::{letterbox_region, Detector, DetectorKind, Letterboxer, Prepared};
 use crate::face::{BBox, Detection, EmotionScores, Face, GenderScores};
 use crate::image::ImageView;
 use crate::resample::{Border, RectF, Resampler};
 use crate::runtime::{ModelError, ModelRole};
+use crate::scan::{self, Scanner, Search};
 
 /// Which models to load and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +49,17 @@ impl ModelConfig {
     }
 }
 
+/// What the tracker knows when a frame's detection starts: every face it expects on the frame
+/// (whose own motion is no reason to scan), and those the whole frame is too coarse for (track
+/// id and expected box), to be looked for again in cells, most urgent first. Times in running
+/// time (ns).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Look<'a> {
+    pub now: u64,
+    pub known: &'a [BBox],
+    pub refind: &'a [(u64, BBox)],
+}
+
 /// How a frame becomes faces: per-frame knobs, cheap to change at any time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Params {
@@ -59,8 +71,8 @@ pub struct Params {
     pub max_faces: usize,
     /// Side of the classifier crop as a multiple of the larger box side.
     pub crop_scale: f32,
-    /// Detector tile columns; 1 looks at the whole frame only.
-    pub tiles: u32,
+    /// Where the detector looks besides the whole frame (the `tiles` property).
+    pub search: Search,
 }
 
 impl Default for Params {
@@ -70,7 +82,7 @@ impl Default for Params {
             min_face_size: 0,
             max_faces: 64,
             crop_scale: 1.3,
-            tiles: 1,
+            search: Search::Auto,
         }
     }
 }
@@ -95,7 +107,6 @@ struct Job {
     prepared: Prepared,
     /// Where the faces go: a list handed back by an earlier answer, so none is allocated.
     dets: Vec<Detection>,
-    threshold: f32,
 }
 
 struct Done {
@@ -127,6 +138,8 @@ struct DetectorWorker {
     /// Time the caller spent blocked waiting for answers.
     waited: Duration,
     nonfinite: usize,
+    /// Model runs asked for (inputs submitted) since the last look.
+    runs: u64,
 }
 
 impl DetectorWorker {
@@ -146,7 +159,7 @@ impl DetectorWorker {
                     // A fault in the model's outputs must come back as an error on this frame,
                     // not end the thread and every frame after it.
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        detector.infer(&job.prepared, job.threshold, &mut job.dets)
+                        detector.infer(&job.prepared, &mut job.dets)
                     }))
                     .unwrap_or_else(|_| {
                         job.dets.clear();
@@ -180,17 +193,18 @@ impl DetectorWorker {
             work_time: Duration::ZERO,
             waited: Duration::ZERO,
             nonfinite: 0,
+            runs: 0,
         })
     }
 
-    fn submit(&mut self, prepared: Prepared, threshold: f32) -> Result<u64, ModelError> {
+    fn submit(&mut self, prepared: Prepared) -> Result<u64, ModelError> {
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.runs += prepared.runs() as u64;
         let job = Job {
             seq,
             prepared,
             dets: self.spare_dets.pop().unwrap_or_default(),
-            threshold,
         };
         let sent = self.jobs.as_ref().map(|j| j.send(job));
         match sent {
@@ -251,6 +265,10 @@ pub struct Analyzer {
     config: ModelConfig,
     detector: DetectorWorker,
     letterboxer: Letterboxer,
+    scanner: Scanner,
+    /// The tiles and cells of the frame being prepared.
+    tiles: Vec<RectF>,
+    cells: Vec<RectF>,
     emotion: Vec<EmotionClassifier>,
     gender: Vec<GenderClassifier>,
     resampler: Resampler,
@@ -282,6 +300,9 @@ impl Analyzer {
             config,
             detector,
             letterboxer: Letterboxer::default(),
+            scanner: Scanner::default(),
+            tiles: Vec::new(),
+            cells: Vec::new(),
             emotion,
             gender,
             resampler: Resampler::new(),
@@ -365,6 +386,11 @@ impl Analyzer {
         )
     }
 
+    /// Detector runs asked for since the last call (the whole frame, tiles and mosaics).
+    pub fn take_detector_runs(&mut self) -> u64 {
+        std::mem::take(&mut self.detector.runs)
+    }
+
     /// The models that gave NaN or infinite values since the last call, appended to `out`.
     /// Such answers are no answers: the face gets no label from that model, the anchor no face.
     pub fn take_nonfinite(&mut self, out: &mut Vec<NonFinite>) {
@@ -393,15 +419,74 @@ impl Analyzer {
         self.detector.kind
     }
 
-    /// Letterboxes `img` and gives it to the detector thread; the answer is read with `wait_detection`.
-    pub fn submit_detection(&mut self, img: &ImageView, params: &Params) -> Result<u64, ModelError> {
+    /// Lays out the detector's inputs for `img` (the whole frame letterboxed, and the tiles and
+    /// cells `params.search` asks for, see [`crate::scan`]) and gives them to the detector thread;
+    /// the answer is read with `wait_detection`.
+    /// The ids of `look.refind` that this frame does not look for (more than the cells hold,
+    /// and not in a tile scanned) go to `unlooked`.
+    pub fn submit_detection(
+        &mut self,
+        img: &ImageView,
+        params: &Params,
+        look: &Look,
+        unlooked: &mut Vec<u64>,
+    ) -> Result<u64, ModelError> {
         let mut prepared = self.detector.spare.pop().unwrap_or_default();
-        let size = self.detector.kind.input_size();
-        if let Err(e) = self.letterboxer.prepare(img, size, params.tiles, &mut prepared) {
+        unlooked.clear();
+        let laid = self.lay_out(img, params, look, &mut prepared, unlooked);
+        if let Err(e) = laid {
             self.detector.spare.push(prepared);
             return Err(e);
         }
-        self.detector.submit(prepared, params.threshold)
+        self.detector.submit(prepared)
+    }
+
+    fn lay_out(
+        &mut self,
+        img: &ImageView,
+        params: &Params,
+        look: &Look,
+        out: &mut Prepared,
+        unlooked: &mut Vec<u64>,
+    ) -> Result<(), ModelError> {
+        let size = self.detector.kind.input_size();
+        let lb = &mut self.letterboxer;
+        lb.whole(img, size, params.threshold, out)?;
+        let (w, h) = (img.width, img.height);
+        match params.search {
+            Search::Whole => return Ok(()),
+            Search::AllTiles(cols) => scan::grid_into(w, h, cols, &mut self.tiles),
+            Search::Auto => {
+                let cols = scan::columns_for(w, h, size, scan::min_face(params.min_face_size, h));
+                self.scanner
+                    .observe(lb.whole_rgb(), size, letterbox_region(w, h), look.known);
+                self.scanner.tiles_into(w, h, cols, false, look.now, &mut self.tiles);
+            }
+        }
+        for &t in &self.tiles {
+            lb.region(img, t, crate::face::Pass::Tile, params.threshold, out)?;
+        }
+        if params.search != Search::Auto {
+            return Ok(());
+        }
+        // Known faces the whole frame is too coarse for: in a cell each, where they are much
+        // larger than in a tile (which is there for faces not known yet).
+        self.cells.clear();
+        let most = scan::MAX_MOSAICS * scan::CELLS_PER_SIDE * scan::CELLS_PER_SIDE;
+        for (id, b) in look.refind {
+            if self.cells.len() < most {
+                self.cells.push(scan::cell_crop(b));
+            } else {
+                unlooked.push(*id);
+            }
+        }
+        let threshold = params.threshold.min(scan::CELL_THRESHOLD);
+        lb.mosaics(img, &self.cells, scan::CELLS_PER_SIDE, threshold, out)
+    }
+
+    /// Forgets what the progressive scan knew: the next frame is searched in full.
+    pub fn restart_scan(&mut self) {
+        self.scanner.reset();
     }
 
     /// Waits for job `seq` and returns its faces, filtered and capped by `params`.
@@ -424,9 +509,25 @@ impl Analyzer {
         let _ = self.detector.wait(seq, &mut self.dets);
     }
 
-    /// Detects faces, filtered and capped by `params`, strongest first.
+    /// Detects faces on a still picture, filtered and capped by `params`, strongest first: with
+    /// the automatic search, the whole frame and every tile of its grid.
     pub fn detect(&mut self, img: &ImageView, params: &Params) -> Result<Vec<Detection>, ModelError> {
-        let seq = self.submit_detection(img, params)?;
+        let mut still = *params;
+        if still.search == Search::Auto {
+            let size = self.detector.kind.input_size();
+            let cols = scan::columns_for(
+                img.width,
+                img.height,
+                size,
+                scan::min_face(params.min_face_size, img.height),
+            );
+            still.search = if cols > 1 {
+                Search::AllTiles(cols)
+            } else {
+                Search::Whole
+            };
+        }
+        let seq = self.submit_detection(img, &still, &Look::default(), &mut Vec::new())?;
         Ok(self.wait_detection(seq, params)?.to_vec())
     }
 

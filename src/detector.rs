@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::face::{BBox, Detection};
+use crate::face::{BBox, Detection, Pass};
 use crate::image::ImageView;
 use crate::resample::{Border, Placement, RectF, Resampler};
 use crate::runtime::{Model, ModelError, ModelRole};
@@ -99,6 +99,7 @@ pub fn decode(
             },
             score,
             keypoints,
+            pass: Pass::Whole,
         });
     }
     nonfinite
@@ -107,6 +108,10 @@ pub fn decode(
 /// MediaPipe's weighted non-maximum suppression: the strongest box absorbs every box overlapping
 /// it by more than `iou`, and the result is their score-weighted average (with the top score).
 /// Appends the results to `out`; `dets` is left sorted, its absorbed boxes marked by a score of -1.
+///
+/// Of a cluster found by inputs of several passes, only the widest pass's boxes make the face
+/// (the whole frame's before a tile's before a cell's): a face the whole frame finds keeps the box
+/// and score it had before tiles and cells existed, so its crops, and labels, do not change.
 pub fn weighted_nms(dets: &mut [Detection], iou: f32, out: &mut Vec<Detection>) {
     // Unstable (a stable sort allocates for long lists), with ties broken by position so that
     // the order is still the same on every run.
@@ -123,13 +128,26 @@ pub fn weighted_nms(dets: &mut [Detection], iou: f32, out: &mut Vec<Detection>) 
             continue;
         }
         let top = dets[i];
-        let (mut sum, mut acc) = (0.0f32, [0.0f32; 16]);
+        let member = |j: usize, d: &Detection| j == i || !taken(d) && top.bbox.iou(&d.bbox) > iou;
+        let pass = dets
+            .iter()
+            .enumerate()
+            .skip(i)
+            .filter(|(j, d)| member(*j, d))
+            .map(|(_, d)| d.pass)
+            .max()
+            .unwrap_or(top.pass);
+        let (mut sum, mut acc, mut score) = (0.0f32, [0.0f32; 16], 0.0f32);
         for (j, other) in dets.iter_mut().enumerate().skip(i) {
-            if taken(other) || top.bbox.iou(&other.bbox) <= iou && j != i {
+            if !member(j, other) {
                 continue;
             }
             let d = *other;
             other.score = -1.0;
+            if d.pass != pass {
+                continue;
+            }
+            score = score.max(d.score);
             let vals = [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2];
             for (k, v) in vals
                 .iter()
@@ -152,8 +170,9 @@ pub fn weighted_nms(dets: &mut [Detection], iou: f32, out: &mut Vec<Detection>) 
                 x2: m[2],
                 y2: m[3],
             },
-            score: top.score,
+            score,
             keypoints,
+            pass,
         });
     }
 }
@@ -179,20 +198,47 @@ pub fn to_frame(d: &Detection, placement: &Placement, size: usize) -> Detection 
         bbox: BBox { x1, y1, x2, y2 },
         score: d.score,
         keypoints: d.keypoints.map(|(x, y)| p(x, y)),
+        pass: d.pass,
     }
 }
 
-/// The detector's input for one frame: the letterboxed frame, plus the tiles when asked for,
-/// already in the model's layout. Made on the streaming thread, run wherever the model lives.
+/// A part of a detector input that shows a part of the frame: the whole input (the letterboxed
+/// frame, or a tile), or one cell of a mosaic of known faces.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    /// The cell in input pixels: x, y, side.
+    pub at: (usize, usize, usize),
+    /// Where its pixels came from in the frame.
+    pub placement: Placement,
+}
+
+/// One detector input: which cells it holds, what found faces are called, at what score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    pub cells: std::ops::Range<usize>,
+    pub pass: Pass,
+    pub threshold: f32,
+}
+
+/// The detector's input for one frame: the letterboxed frame, then any tiles, then any mosaics
+/// of known faces, already in the model's layout. Made on the streaming thread, run wherever the
+/// model lives.
 #[derive(Debug, Default)]
 pub struct Prepared {
     /// One `size` x `size` x 3 input after the other.
     pub inputs: Vec<f32>,
-    /// Where each input came from in the frame.
-    pub placements: Vec<Placement>,
+    pub layouts: Vec<Layout>,
+    pub cells: Vec<Cell>,
     pub size: usize,
     pub width: usize,
     pub height: usize,
+}
+
+impl Prepared {
+    /// Detector runs this frame needs.
+    pub fn runs(&self) -> usize {
+        self.layouts.len()
+    }
 }
 
 /// Makes [`Prepared`] inputs from frames; owns the scratch images for it.
@@ -200,24 +246,120 @@ pub struct Prepared {
 pub struct Letterboxer {
     resampler: Resampler,
     rgb: Vec<u8>,
+    cell: Vec<u8>,
     regions: Vec<RectF>,
 }
 
 impl Letterboxer {
-    /// Fills `out` with the inputs a detector of input `size` needs for `img`.
-    pub fn prepare(&mut self, img: &ImageView, size: usize, tiles: u32, out: &mut Prepared) -> Result<(), ModelError> {
+    /// Starts `out` for `img` with its whole-frame input, for a detector of input `size`.
+    pub fn whole(
+        &mut self,
+        img: &ImageView,
+        size: usize,
+        threshold: f32,
+        out: &mut Prepared,
+    ) -> Result<(), ModelError> {
         out.inputs.clear();
-        out.placements.clear();
+        out.layouts.clear();
+        out.cells.clear();
         (out.size, out.width, out.height) = (size, img.width, img.height);
+        let region = letterbox_region(img.width, img.height);
+        self.region(img, region, Pass::Whole, threshold, out)
+    }
+
+    /// The whole-frame input as 8-bit RGB, after [`whole`](Self::whole) (for motion).
+    pub fn whole_rgb(&self) -> &[u8] {
+        &self.rgb
+    }
+
+    /// Adds an input showing `region` of the frame (a tile).
+    pub fn region(
+        &mut self,
+        img: &ImageView,
+        region: RectF,
+        pass: Pass,
+        threshold: f32,
+        out: &mut Prepared,
+    ) -> Result<(), ModelError> {
+        let size = out.size;
         self.rgb.resize(size * size * 3, 0);
-        tile_regions_into(img.width, img.height, tiles, &mut self.regions);
-        for &region in &self.regions {
-            let placement = self
-                .resampler
-                .resample(img, region, size, size, Border::Black, &mut self.rgb)
-                .map_err(|e| ModelError::Image(e.to_string()))?;
+        let placement = self
+            .resampler
+            .resample(img, region, size, size, Border::Black, &mut self.rgb)
+            .map_err(|e| ModelError::Image(e.to_string()))?;
+        out.inputs.extend(self.rgb.iter().map(|&s| s as f32 / 127.5 - 1.0));
+        let first = out.cells.len();
+        out.cells.push(Cell {
+            at: (0, 0, size),
+            placement,
+        });
+        out.layouts.push(Layout {
+            cells: first..first + 1,
+            pass,
+            threshold,
+        });
+        Ok(())
+    }
+
+    /// Adds inputs holding `crops` of the frame, `per_side`² cells to an input, each crop
+    /// resampled into its cell (black beyond the frame).
+    pub fn mosaics(
+        &mut self,
+        img: &ImageView,
+        crops: &[RectF],
+        per_side: usize,
+        threshold: f32,
+        out: &mut Prepared,
+    ) -> Result<(), ModelError> {
+        let size = out.size;
+        let side = size / per_side.max(1);
+        self.cell.resize(side * side * 3, 0);
+        for group in crops.chunks(per_side * per_side) {
+            self.rgb.clear();
+            self.rgb.resize(size * size * 3, 0);
+            let first = out.cells.len();
+            for (k, &crop) in group.iter().enumerate() {
+                let (cx, cy) = ((k % per_side) * side, (k / per_side) * side);
+                let mut placement = self
+                    .resampler
+                    .resample(img, crop, side, side, Border::Black, &mut self.cell)
+                    .map_err(|e| ModelError::Image(e.to_string()))?;
+                for row in 0..side {
+                    let dst = ((cy + row) * size + cx) * 3;
+                    self.rgb[dst..dst + side * 3].copy_from_slice(&self.cell[row * side * 3..(row + 1) * side * 3]);
+                }
+                placement.dst.0 += cx;
+                placement.dst.1 += cy;
+                out.cells.push(Cell {
+                    at: (cx, cy, side),
+                    placement,
+                });
+            }
             out.inputs.extend(self.rgb.iter().map(|&s| s as f32 / 127.5 - 1.0));
-            out.placements.push(placement);
+            out.layouts.push(Layout {
+                cells: first..out.cells.len(),
+                pass: Pass::Cell,
+                threshold,
+            });
+        }
+        Ok(())
+    }
+
+    /// Fills `out` with the inputs of the whole frame and, with `tiles` > 1, every tile of that
+    /// many columns (what `tiles=N` asks for on every frame).
+    pub fn prepare(
+        &mut self,
+        img: &ImageView,
+        size: usize,
+        tiles: u32,
+        threshold: f32,
+        out: &mut Prepared,
+    ) -> Result<(), ModelError> {
+        self.whole(img, size, threshold, out)?;
+        crate::scan::grid_into(img.width, img.height, tiles, &mut self.regions);
+        for i in 0..self.regions.len() {
+            let r = self.regions[i];
+            self.region(img, r, Pass::Tile, threshold, out)?;
         }
         Ok(())
     }
@@ -286,10 +428,10 @@ impl Detector {
         &self.path
     }
 
-    /// Runs the model on each input of `prepared` (the whole frame, then any tiles, which find
-    /// faces too small to be seen when the whole frame is squeezed into the input); faces in
-    /// frame pixels, strongest first, replace the contents of `out`.
-    pub fn infer(&mut self, prepared: &Prepared, threshold: f32, out: &mut Vec<Detection>) -> Result<(), ModelError> {
+    /// Runs the model on each input of `prepared` (the whole frame, then any tiles and mosaics
+    /// of known faces, which find faces too small to be seen when the whole frame is squeezed
+    /// into the input); faces in frame pixels, strongest first, replace the contents of `out`.
+    pub fn infer(&mut self, prepared: &Prepared, out: &mut Vec<Detection>) -> Result<(), ModelError> {
         out.clear();
         let n = self.kind.input_size();
         if prepared.size != n {
@@ -300,8 +442,9 @@ impl Detector {
         let mut raw = std::mem::take(&mut self.raw);
         raw.clear();
         let mut result = Ok(());
-        for (input, placement) in prepared.inputs.chunks_exact(n * n * 3).zip(&prepared.placements) {
-            result = self.infer_one(input, placement, threshold, &mut raw);
+        for (input, layout) in prepared.inputs.chunks_exact(n * n * 3).zip(&prepared.layouts) {
+            let cells = &prepared.cells[layout.cells.clone()];
+            result = self.infer_one(input, cells, layout, &mut raw);
             if result.is_err() {
                 break;
             }
@@ -317,12 +460,14 @@ impl Detector {
         result
     }
 
-    /// Runs the model once and appends its detections in frame pixels.
+    /// Runs the model once and appends its detections in frame pixels: each mapped back by the
+    /// cell its centre lies in; in a mosaic, one reaching out of its cell is dropped (a face cut
+    /// by the cell's edge, or two neighbours taken for one).
     fn infer_one(
         &mut self,
         input: &[f32],
-        placement: &Placement,
-        threshold: f32,
+        cells: &[Cell],
+        layout: &Layout,
         out: &mut Vec<Detection>,
     ) -> Result<(), ModelError> {
         let n = self.kind.input_size();
@@ -339,54 +484,50 @@ impl Detector {
         let start = out.len();
         // The outputs' sizes were checked at load; a model that changes them at run time
         // (dynamic shapes) is read only as far as both go.
-        self.nonfinite += decode(reg, cls, &self.anchors, n, threshold, out);
-        for d in &mut out[start..] {
-            *d = to_frame(d, placement, n);
+        self.nonfinite += decode(reg, cls, &self.anchors, n, layout.threshold, out);
+        let s = n as f32;
+        let mut keep = start;
+        for i in start..out.len() {
+            let d = out[i];
+            let (cx, cy) = d.bbox.center();
+            let (cx, cy) = (cx * s, cy * s);
+            let inside = |c: &&Cell| {
+                let (x, y, side) = (c.at.0 as f32, c.at.1 as f32, c.at.2 as f32);
+                cx >= x && cx < x + side && cy >= y && cy < y + side
+            };
+            let Some(cell) = cells.iter().find(inside) else {
+                continue;
+            };
+            if cells.len() > 1 {
+                let (x, y, side) = (cell.at.0 as f32, cell.at.1 as f32, cell.at.2 as f32);
+                let margin = side * 0.05;
+                let b = d.bbox;
+                if b.x1 * s < x - margin
+                    || b.y1 * s < y - margin
+                    || b.x2 * s > x + side + margin
+                    || b.y2 * s > y + side + margin
+                {
+                    continue;
+                }
+            }
+            let mut mapped = to_frame(&d, &cell.placement, n);
+            mapped.pass = layout.pass;
+            out[keep] = mapped;
+            keep += 1;
         }
+        out.truncate(keep);
         Ok(())
     }
 }
 
-/// The squares the detector looks at: the whole frame (letterboxed), then, with `tiles` > 1, a
-/// grid of `tiles` columns and as many rows as keep the tiles about square, overlapping by a
-/// quarter so that a face cut by one tile's edge is whole in its neighbour.
+/// The squares the detector looks at with `tiles` = N: the whole frame (letterboxed), then,
+/// with N > 1, every tile of an N-column grid ([`crate::scan::grid_into`]).
 pub fn tile_regions(width: usize, height: usize, tiles: u32) -> Vec<RectF> {
-    let mut regions = Vec::new();
-    tile_regions_into(width, height, tiles, &mut regions);
+    let mut regions = vec![letterbox_region(width, height)];
+    let mut grid = Vec::new();
+    crate::scan::grid_into(width, height, tiles, &mut grid);
+    regions.extend(grid);
     regions
-}
-
-/// [`tile_regions`] into `regions`, replacing its contents.
-pub fn tile_regions_into(width: usize, height: usize, tiles: u32, regions: &mut Vec<RectF>) {
-    regions.clear();
-    regions.push(letterbox_region(width, height));
-    if tiles <= 1 {
-        return;
-    }
-    let (w, h) = (width as f32, height as f32);
-    let cols = tiles as usize;
-    let rows = ((tiles as f32 * h / w).round() as usize).max(1);
-    let tw = (w / cols as f32 * 1.25).min(w);
-    let th = (h / rows as f32 * 1.25).min(h);
-    let side = tw.max(th);
-    let pos = |i: usize, n: usize, total: f32, t: f32| {
-        if n == 1 {
-            (total - t) / 2.0
-        } else {
-            i as f32 * (total - t) / (n - 1) as f32
-        }
-    };
-    for r in 0..rows {
-        for c in 0..cols {
-            let (cx, cy) = (pos(c, cols, w, tw) + tw / 2.0, pos(r, rows, h, th) + th / 2.0);
-            regions.push(RectF {
-                x: cx - side / 2.0,
-                y: cy - side / 2.0,
-                w: side,
-                h: side,
-            });
-        }
-    }
 }
 
 #[cfg(test)]
@@ -434,6 +575,7 @@ mod tests {
             bbox: BBox { x1, y1, x2, y2 },
             score,
             keypoints: [(x1, y1); 6],
+            ..Default::default()
         }
     }
 
@@ -462,6 +604,22 @@ mod tests {
                 y2: 60.0
             }
         );
+    }
+
+    #[test]
+    fn a_face_the_whole_frame_finds_keeps_its_whole_frame_box() {
+        let mut whole = det(0.0, 0.0, 10.0, 10.0, 0.8);
+        whole.pass = Pass::Whole;
+        let mut tile = det(1.0, 1.0, 11.0, 11.0, 0.95);
+        tile.pass = Pass::Tile;
+        let mut cell = det(50.0, 50.0, 60.0, 60.0, 0.7);
+        cell.pass = Pass::Cell;
+        let mut out = Vec::new();
+        weighted_nms(&mut [tile, whole, cell], NMS_IOU, &mut out);
+        assert_eq!(out.len(), 2);
+        // The cluster of the whole frame's and a tile's box is the whole frame's, as before.
+        assert_eq!((out[0].bbox, out[0].score, out[0].pass), (whole.bbox, 0.8, Pass::Whole));
+        assert_eq!(out[1].pass, Pass::Cell);
     }
 
     #[test]

@@ -382,6 +382,7 @@ mod tests {
                 bbox: BBox { x1, y1, x2, y2 },
                 score: 0.9,
                 keypoints: [(0.0, 0.0); 6],
+                ..Default::default()
             },
             emotion: Some(EmotionScores([0.0, 0.0, 0.0, 0.93, 0.07, 0.0, 0.0])),
             gender: Some(GenderScores::new(0.8, Some(33.2))),

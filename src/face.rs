@@ -100,11 +100,24 @@ impl BBox {
     }
 }
 
+/// Which of the detector's inputs found a face: the whole frame (letterboxed), a tile of the
+/// finer grid, or a cell around a face the tracker already knew (see `scan.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
+pub enum Pass {
+    /// A cell of a mosaic: a face looked for again where the tracker expects it.
+    Cell,
+    Tile,
+    #[default]
+    Whole,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Detection {
     pub bbox: BBox,
     pub score: f32,
     pub keypoints: [(f32, f32); 6],
+    /// The widest input that found it (the whole frame before a tile before a cell).
+    pub pass: Pass,
 }
 
 /// Class probabilities in the FER-2013 order of [`EMOTIONS`].

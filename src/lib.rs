@@ -24,6 +24,7 @@ pub mod publish;
 pub mod report;
 pub mod resample;
 pub mod runtime;
+pub mod scan;
 pub mod schema;
 pub mod stream;
 pub mod timing;

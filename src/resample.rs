@@ -25,7 +25,7 @@ pub enum Border {
 }
 
 /// A rectangle in frame pixels (floating point, may extend outside the frame).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct RectF {
     pub x: f32,
     pub y: f32,

@@ -6,7 +6,7 @@
 //! estimates take the answers). Beginning frame N+1 before finishing frame N lets the detector
 //! work on N+1 while the classifiers work on N; frames are finished in the order they were begun.
 
-use crate::analysis::{Analyzer, Answer, Params};
+use crate::analysis::{Analyzer, Answer, Look, Params};
 use crate::face::FrameTime;
 use crate::face::{BBox, Face};
 use crate::image::ImageView;
@@ -88,6 +88,15 @@ pub struct Stream {
     /// The smoothing of the last finished frame, for the summaries of tracks that end between
     /// frames.
     smoothing: Smoothing,
+    /// Frames begun and not yet finished (pipelining holds one).
+    in_flight: u32,
+    /// What the tracker knows when a detection starts: every face, and the small ones to look
+    /// for again in cells.
+    known: Vec<BBox>,
+    refind: Vec<(u64, BBox)>,
+    /// Per detector job in flight, the tracks it does not look for; and lists to reuse.
+    unlooked: Vec<(u64, Vec<u64>)>,
+    spare_ids: Vec<Vec<u64>>,
 }
 
 impl Stream {
@@ -100,6 +109,11 @@ impl Stream {
             gender_due: Vec::new(),
             answers: Vec::new(),
             smoothing: Smoothing::default(),
+            in_flight: 0,
+            known: Vec::new(),
+            refind: Vec::new(),
+            unlooked: Vec::new(),
+            spare_ids: Vec::new(),
         }
     }
 
@@ -124,10 +138,31 @@ impl Stream {
             .since_detection
             .is_none_or(|n| n + 1 >= params.inference_interval.max(1));
         let detection = if due && !skip {
-            Some(self.analyzer.submit_detection(img, &params.analysis)?)
+            self.known.clear();
+            self.tracker.known_boxes_into(&mut self.known);
+            let size = self.analyzer.detector_kind().input_size();
+            let reach = crate::scan::whole_frame_reach(img.width, img.height, size) * 1.25;
+            self.tracker.refind_into(reach, self.in_flight + 1, &mut self.refind);
+            let look = Look {
+                now: time.clock,
+                known: &self.known,
+                refind: &self.refind,
+            };
+            let mut ids = self.spare_ids.pop().unwrap_or_default();
+            match self.analyzer.submit_detection(img, &params.analysis, &look, &mut ids) {
+                Ok(seq) => {
+                    self.unlooked.push((seq, ids));
+                    Some(seq)
+                }
+                Err(e) => {
+                    self.spare_ids.push(ids);
+                    return Err(e);
+                }
+            }
         } else {
             None
         };
+        self.in_flight += 1;
         self.since_detection = match detection {
             Some(_) => Some(0),
             None => self.since_detection.map(|n| n.saturating_add(1)),
@@ -151,13 +186,17 @@ impl Stream {
     ) -> Result<(), ModelError> {
         out.faces.clear();
         out.masks.clear();
+        self.in_flight = self.in_flight.saturating_sub(1);
         self.smoothing = params.smoothing;
         self.tracker.settings = params.tracking;
         let mut result = Ok(());
+        let unlooked = ticket.detection.and_then(|seq| self.take_unlooked(seq));
         let detected = match ticket.detection {
             Some(seq) => match self.analyzer.wait_detection(seq, &params.analysis) {
                 Ok(dets) => {
-                    self.tracker.update(dets, ticket.time, params.smoothing);
+                    let unlooked = unlooked.as_deref().unwrap_or(&[]);
+                    self.tracker
+                        .update_looked(dets, ticket.time, params.smoothing, unlooked);
                     true
                 }
                 Err(e) => {
@@ -222,6 +261,9 @@ impl Stream {
                 result = result.and(Err(e));
             }
         }
+        if let Some(ids) = unlooked {
+            self.spare_ids.push(ids);
+        }
         self.tracker.finish_frame(
             &mut out.faces,
             &emotion_due,
@@ -237,9 +279,19 @@ impl Stream {
     /// Gives up on a begun frame (dropped by a flush): its detector job, if any, is collected
     /// so that no answer is left waiting.
     pub fn abandon(&mut self, ticket: Ticket) {
+        self.in_flight = self.in_flight.saturating_sub(1);
         if let Some(seq) = ticket.detection {
+            if let Some(ids) = self.take_unlooked(seq) {
+                self.spare_ids.push(ids);
+            }
             self.analyzer.abandon_detection(seq);
         }
+    }
+
+    /// The tracks detector job `seq` did not look for.
+    fn take_unlooked(&mut self, seq: u64) -> Option<Vec<u64>> {
+        let i = self.unlooked.iter().position(|(s, _)| *s == seq)?;
+        Some(self.unlooked.swap_remove(i).1)
     }
 
     /// Starts over (a flush, or a change of picture size or format): every track ends, with a
@@ -247,6 +299,7 @@ impl Stream {
     pub fn restart(&mut self) {
         self.tracker.end_all(self.smoothing);
         self.since_detection = None;
+        self.analyzer.restart_scan();
     }
 
     /// The stream ended: every open track ends, so that the last people are counted.

@@ -3,11 +3,30 @@
 //! which faces are due for classification, keeps each person's estimates, and reports when a
 //! person appears and leaves.
 
-use crate::face::{BBox, Detection, EmotionScores, Face, FrameTime, GenderScores};
+use crate::face::{BBox, Detection, EmotionScores, Face, FrameTime, GenderScores, Pass};
 use crate::person::{Person, PersonSummary, Smoothing};
 
 /// Detections overlapping a track's box by more than this continue it.
 pub const MATCH_IOU: f32 = 0.3;
+
+/// A detection that does not overlap a track's box by [`MATCH_IOU`] still continues it when
+/// its centre is within this share of the box's side and its size within [`NEAR_SIZE`]: a small
+/// face moving fast (a shopper crossing a wide view moves by a third of a 40 px face a frame)
+/// overlaps little with where it was, though it is plainly the same face.
+pub const NEAR_CENTRE: f32 = 0.9;
+pub const NEAR_SIZE: f32 = 1.6;
+
+/// How close a detection is to a box that it does not overlap enough, as a matching score below
+/// [`MATCH_IOU`] (so that overlapping pairs are matched first); `None`: too far or too unlike.
+fn nearness(track: &BBox, d: &BBox) -> Option<f32> {
+    let (ts, ds) = (track.width().max(track.height()), d.width().max(d.height()));
+    if !(ts > 0.0 && ds > 0.0) || ts.max(ds) > NEAR_SIZE * ts.min(ds) {
+        return None;
+    }
+    let ((tx, ty), (dx, dy)) = (track.center(), d.center());
+    let dist = ((tx - dx).powi(2) + (ty - dy).powi(2)).sqrt() / ts;
+    (dist < NEAR_CENTRE).then(|| MATCH_IOU * (1.0 - dist / NEAR_CENTRE))
+}
 
 /// How long a face the detector no longer finds keeps its track (and id), by default.
 pub const DEFAULT_TIMEOUT_NS: u64 = 1_000_000_000;
@@ -86,6 +105,20 @@ struct Track {
 }
 
 impl Track {
+    /// Moves the face `frames` frames along at its speed.
+    fn carry(&mut self, frames: f32) {
+        let b = &mut self.face.detection.bbox;
+        let mut v = b.as_array();
+        for (vk, dk) in v.iter_mut().zip(self.velocity) {
+            *vk += dk * frames;
+        }
+        *b = BBox::from_array(v);
+        for kp in &mut self.face.detection.keypoints {
+            kp.0 += (self.velocity[0] + self.velocity[2]) / 2.0 * frames;
+            kp.1 += (self.velocity[1] + self.velocity[3]) / 2.0 * frames;
+        }
+    }
+
     /// Reported: seen by the latest detection round, and not pushed off the frame.
     fn visible(&self) -> bool {
         !self.missed && self.face.bbox().area() > 0.0
@@ -103,6 +136,8 @@ pub struct Tracker {
     pairs: Vec<(f32, usize, usize)>,
     track_used: Vec<bool>,
     det_used: Vec<bool>,
+    /// Scratch of [`refind_into`](Self::refind_into).
+    order: Vec<(u64, usize)>,
 }
 
 impl Default for Tracker {
@@ -121,6 +156,7 @@ impl Tracker {
             pairs: Vec::new(),
             track_used: Vec::new(),
             det_used: Vec::new(),
+            order: Vec::new(),
         }
     }
 
@@ -145,6 +181,13 @@ impl Tracker {
 
     /// A frame the detector ran on: continue, start and end tracks.
     pub fn update(&mut self, detections: &[Detection], now: FrameTime, smoothing: Smoothing) {
+        self.update_looked(detections, now, smoothing, &[]);
+    }
+
+    /// [`update`](Self::update), where the tracks `unlooked` (ids) were not looked for on this
+    /// frame (small faces beyond what the cells held, outside the tile scanned): unmatched, they
+    /// are not missed but carried on at their speed, as on a frame the detector skipped.
+    pub fn update_looked(&mut self, detections: &[Detection], now: FrameTime, smoothing: Smoothing, unlooked: &[u64]) {
         for t in &mut self.tracks {
             t.frames_since_seen += 1;
             t.since_classified = t.since_classified.map(|n| n + 1);
@@ -160,6 +203,12 @@ impl Tracker {
                 let iou = t.face.bbox().iou(&d.bbox).max(t.seen_box.iou(&d.bbox));
                 if iou > MATCH_IOU {
                     pairs.push((iou, ti, di));
+                } else if let Some(near) = [nearness(&t.face.bbox(), &d.bbox), nearness(&t.seen_box, &d.bbox)]
+                    .into_iter()
+                    .flatten()
+                    .reduce(f32::max)
+                {
+                    pairs.push((near, ti, di));
                 }
             }
         }
@@ -179,15 +228,26 @@ impl Tracker {
             let t = &mut self.tracks[ti];
             let d = detections[di];
             // Measured over the frames since the face was last seen: what the detector says
-            // now against what it said then, whatever the prediction did in between.
+            // now against what it said then, whatever the prediction did in between. Boxes from
+            // inputs of different scales (the whole frame, a tile, a cell) differ in size by a
+            // few pixels for a face that did not grow: between them only the centre's motion
+            // counts.
             let n = t.frames_since_seen.max(1) as f32;
             let (then, now_box) = (t.seen_box.as_array(), d.bbox.as_array());
+            let mut measured = [0.0f32; 4];
             for k in 0..4 {
-                let measured = (now_box[k] - then[k]) / n;
+                measured[k] = (now_box[k] - then[k]) / n;
+            }
+            if d.pass != t.face.detection.pass {
+                // Only the centre's motion is measured between passes; the size is not.
+                let (mx, my) = ((measured[0] + measured[2]) / 2.0, (measured[1] + measured[3]) / 2.0);
+                measured = [mx, my, mx, my];
+            }
+            for k in 0..4 {
                 t.velocity[k] = if t.hits == 1 {
-                    measured
+                    measured[k]
                 } else {
-                    0.5 * t.velocity[k] + 0.5 * measured
+                    0.5 * t.velocity[k] + 0.5 * measured[k]
                 };
             }
             t.face.detection = d;
@@ -198,7 +258,12 @@ impl Tracker {
             t.seen_at = now.clock;
         }
         for (ti, t) in self.tracks.iter_mut().enumerate() {
-            if !track_used[ti] {
+            if track_used[ti] {
+                continue;
+            }
+            if unlooked.contains(&t.face.id) {
+                t.carry(1.0);
+            } else {
                 t.missed = true;
             }
         }
@@ -242,16 +307,8 @@ impl Tracker {
     /// A frame the detector skipped: move each face along at its speed.
     pub fn predict(&mut self, width: f32, height: f32) {
         for t in &mut self.tracks {
-            let b = &mut t.face.detection.bbox;
-            let mut v = b.as_array();
-            for (vk, dk) in v.iter_mut().zip(t.velocity) {
-                *vk += dk;
-            }
-            *b = BBox::from_array(v).clip(width, height);
-            for kp in &mut t.face.detection.keypoints {
-                kp.0 += (t.velocity[0] + t.velocity[2]) / 2.0;
-                kp.1 += (t.velocity[1] + t.velocity[3]) / 2.0;
-            }
+            t.carry(1.0);
+            t.face.detection.bbox = t.face.detection.bbox.clip(width, height);
             t.frames_since_seen += 1;
             t.since_classified = t.since_classified.map(|n| n + 1);
             t.since_gender = t.since_gender.map(|n| n + 1);
@@ -274,6 +331,32 @@ impl Tracker {
     /// detection round but not yet timed out): what a privacy mask must cover. Appended to `out`.
     pub fn known_boxes_into(&self, out: &mut Vec<BBox>) {
         out.extend(self.tracks.iter().map(|t| t.face.bbox()).filter(|b| b.area() > 0.0));
+    }
+
+    /// Faces to look for again in cells on a frame `ahead` frames after the last one tracked:
+    /// those smaller than `reach` (what the whole frame shows) that the whole-frame pass did
+    /// not find the last time, where they are expected then; the longest unseen first, so that
+    /// more faces than the cells hold take turns. Replaces the contents of `out`.
+    pub fn refind_into(&mut self, reach: f32, ahead: u32, out: &mut Vec<(u64, BBox)>) {
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.extend(self.tracks.iter().enumerate().filter_map(|(i, t)| {
+            let b = t.face.bbox();
+            let small = b.width().max(b.height()) < reach;
+            let needs = t.missed || t.face.detection.pass != Pass::Whole;
+            (small && needs && b.area() > 0.0).then_some((t.seen_at, i))
+        }));
+        order.sort_unstable();
+        out.clear();
+        out.extend(order.iter().map(|&(_, i)| {
+            let t = &self.tracks[i];
+            let mut v = t.face.bbox().as_array();
+            for (vk, dk) in v.iter_mut().zip(t.velocity) {
+                *vk += dk * ahead as f32;
+            }
+            (t.face.id, BBox::from_array(v))
+        }));
+        self.order = order;
     }
 
     /// For each face, in the order of [`faces`](Self::faces): whether its emotion, and whether
@@ -406,6 +489,7 @@ mod tests {
             },
             score: 0.9,
             keypoints: [(x, y); 6],
+            ..Default::default()
         }
     }
 

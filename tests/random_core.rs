@@ -53,6 +53,7 @@ fn face(b: BBox, id: u64) -> Face {
         bbox: b,
         score: 0.9,
         keypoints: [(b.x1, b.y1); 6],
+        ..Default::default()
     });
     f.id = id;
     f.emotion = Some(EmotionScores([0.1, 0.0, 0.0, 0.7, 0.1, 0.0, 0.1]));
@@ -91,10 +92,15 @@ proptest! {
             let refs: Vec<&mut [u8]> = planes.iter_mut().map(|v| v.as_mut_slice()).collect();
             let mut img = ImageViewMut::new(f, w, h, refs, &strides, YuvMatrix::BT709).unwrap();
             let view = img.as_view();
-            // The detector's input, with tiles.
+            // The detector's input, with tiles, and the mosaic of cells around every box (the
+            // known faces looked for again), boxes partly or wholly outside the frame included.
             let mut prepared = Prepared::default();
-            Letterboxer::default().prepare(&view, 192, tiles, &mut prepared).unwrap();
-            prop_assert_eq!(prepared.inputs.len(), prepared.placements.len() * 192 * 192 * 3);
+            let mut lb = Letterboxer::default();
+            lb.prepare(&view, 192, tiles, 0.6, &mut prepared).unwrap();
+            let crops: Vec<_> = boxes.iter().map(gstfaceemotion::scan::cell_crop).collect();
+            let _ = lb.mosaics(&view, &crops, 2, 0.5, &mut prepared);
+            prop_assert_eq!(prepared.inputs.len(), prepared.layouts.len() * 192 * 192 * 3);
+            prop_assert!(prepared.layouts.iter().all(|l| l.cells.end <= prepared.cells.len()));
             // A classifier crop of every box, at both crop sizes.
             let mut resampler = Resampler::new();
             for b in &boxes {

@@ -106,6 +106,7 @@ struct Finished {
     skipped: bool,
     busy: Duration,
     model: Duration,
+    detector_runs: u64,
 }
 
 impl Finished {
@@ -120,6 +121,7 @@ impl Finished {
             skipped: false,
             busy: Default::default(),
             model: Default::default(),
+            detector_runs: 0,
         }
     }
 }
@@ -138,6 +140,7 @@ struct Counts {
     skipped: u64,
     busy: Duration,
     model: Duration,
+    detector_runs: u64,
 }
 
 /// Counters since start, for the `stats` property.
@@ -149,6 +152,7 @@ struct Stats {
     skipped: u64,
     processing: Duration,
     model: Duration,
+    detector_runs: u64,
 }
 
 /// What the latency query told of upstream: live or not, and its minimum latency.
@@ -531,6 +535,7 @@ impl FaceEmotion {
             skipped: ticket.skipped(),
             busy: (busy + started.elapsed()).saturating_sub(waited) + detector_work,
             model: state.stream.analyzer_mut().take_model_time(),
+            detector_runs: state.stream.analyzer_mut().take_detector_runs(),
         }
     }
 
@@ -572,6 +577,7 @@ impl FaceEmotion {
             skipped: f.skipped as u64,
             busy: f.busy,
             model: f.model,
+            detector_runs: f.detector_runs,
         };
         (f.buffer, counts)
     }
@@ -584,6 +590,7 @@ impl FaceEmotion {
         st.skipped += c.skipped;
         st.model += c.model;
         st.processing += c.busy;
+        st.detector_runs += c.detector_runs;
     }
 
     /// Finishes the held frame, if any, and sends it downstream.
@@ -686,6 +693,7 @@ impl ObjectImpl for FaceEmotion {
                 .field("skipped", st.skipped)
                 .field("processing-time", st.processing.as_nanos() as u64)
                 .field("model-time", st.model.as_nanos() as u64)
+                .field("detector-runs", st.detector_runs)
                 .build()
                 .to_value();
         }

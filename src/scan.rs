@@ -1,0 +1,372 @@
+//! Where the detector looks on each frame, so that faces far from the camera are found at
+//! little extra cost.
+//!
+//! BlazeFace finds a face of about 13 of its 192 input pixels: the whole frame squeezed into
+//! 192x192 shows a 1080p face of 130 pixels or more. Smaller faces are searched for in three
+//! ways, each frame:
+//!
+//! - **Progressive scan.** One tile of a finer grid, chosen so that the smallest face to find
+//!   (`min-face-size`, by default 3 % of the frame's height: 32 px at 1080p, 21 at 720p, 64 at
+//!   4K) is 13 px in the tile's input. The first frame (and the first after a flush or a change
+//!   of size) is searched in full.
+//! - **Motion.** The whole frame's letterbox, which the whole-frame pass makes anyway, is
+//!   compared with the previous frame's: a tile where the picture changed (outside the people
+//!   already known, whose motion the tracker follows) is scanned next. A tile that did not change is scanned again only every
+//!   few seconds, so a still scene without faces costs nothing more.
+//! - **Cells.** Faces the tracker knows that the whole frame is too coarse for are looked for
+//!   again where it expects them: a crop of 2.5 times the face, 96x96, four to a detector input
+//!   (a 2x2 mosaic). That keeps small faces, and their ids, from frame to frame between scans.
+//!
+//! GStreamer-free: the analysis asks for a plan per detector frame and lays out the inputs.
+
+use crate::face::BBox;
+use crate::resample::RectF;
+
+/// Detector input pixels a face needs to be found (measured on the group photos shrunk).
+pub const FACE_INPUT_PX: f32 = 13.0;
+/// The automatic smallest face, as a share of the frame's height (32 px at 1080p).
+pub const AUTO_MIN_FACE: f32 = 32.0 / 1080.0;
+/// The mosaic of known faces: cells per side of a detector input, and the crop around a face
+/// (a multiple of its box's larger side).
+pub const CELLS_PER_SIDE: usize = 2;
+pub const CELL_CROP: f32 = 2.5;
+/// At most this many mosaic inputs per frame; more faces than they hold are looked for again
+/// in turn, those the detector saw least recently first.
+pub const MAX_MOSAICS: usize = 2;
+/// A known face is looked for again at most at this score: the cell confirms a face the
+/// tracker already has, and a face in a 96 px cell scores lower than in a tile.
+pub const CELL_THRESHOLD: f32 = 0.4;
+/// A tile whose picture did not change is scanned again after this long (ns of running time),
+/// for faces that came in without the motion being seen.
+pub const RESCAN_NS: u64 = 3_000_000_000;
+/// Grey levels a letterbox pixel must change by to count as motion.
+const MOTION_LEVEL: u16 = 8;
+/// Columns of the finer grid at most (the tiles property's range).
+pub const MAX_COLUMNS: u32 = 8;
+
+/// How the element is asked to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Search {
+    /// The progressive scan, motion and cells, down to `min-face-size` (or 3 % of the height).
+    #[default]
+    Auto,
+    /// The whole frame only (faces of about 7 % of the frame's larger side and up).
+    Whole,
+    /// The whole frame and every tile of a grid of this many columns, on every frame.
+    AllTiles(u32),
+}
+
+impl Search {
+    /// From the `tiles` property: 0 auto, 1 the whole frame, N the N-column grid every frame.
+    pub fn from_tiles(tiles: u32) -> Self {
+        match tiles {
+            0 => Search::Auto,
+            1 => Search::Whole,
+            n => Search::AllTiles(n.min(MAX_COLUMNS)),
+        }
+    }
+}
+
+/// The smallest face to search for in a `width` x `height` frame: `min_face` pixels, or 3 % of
+/// the height when 0.
+pub fn min_face(min_face: u32, height: usize) -> f32 {
+    match min_face {
+        0 => (height as f32 * AUTO_MIN_FACE).max(1.0),
+        n => n as f32,
+    }
+}
+
+/// The smallest face the whole-frame pass sees, in frame pixels.
+pub fn whole_frame_reach(width: usize, height: usize, input: usize) -> f32 {
+    FACE_INPUT_PX * width.max(height) as f32 / input as f32
+}
+
+/// Columns of the grid that shows a face of `face` pixels at [`FACE_INPUT_PX`] (tiles overlap
+/// by a quarter); 1 when the whole frame already does.
+pub fn columns_for(width: usize, height: usize, input: usize, face: f32) -> u32 {
+    if face >= whole_frame_reach(width, height, input) {
+        return 1;
+    }
+    let cols = (1.25 * width as f32 * FACE_INPUT_PX / (input as f32 * face)).round() as u32;
+    cols.clamp(2, MAX_COLUMNS)
+}
+
+/// The tiles of a grid of `cols` columns and as many rows as keep them about square,
+/// overlapping by a quarter so that a face cut by one tile's edge is whole in its neighbour.
+pub fn grid_into(width: usize, height: usize, cols: u32, out: &mut Vec<RectF>) {
+    out.clear();
+    if cols <= 1 {
+        return;
+    }
+    let (w, h) = (width as f32, height as f32);
+    let cols = cols as usize;
+    let rows = ((cols as f32 * h / w).round() as usize).max(1);
+    let tw = (w / cols as f32 * 1.25).min(w);
+    let th = (h / rows as f32 * 1.25).min(h);
+    let side = tw.max(th);
+    let pos = |i: usize, n: usize, total: f32, t: f32| {
+        if n == 1 {
+            (total - t) / 2.0
+        } else {
+            i as f32 * (total - t) / (n - 1) as f32
+        }
+    };
+    for r in 0..rows {
+        for c in 0..cols {
+            let (cx, cy) = (pos(c, cols, w, tw) + tw / 2.0, pos(r, rows, h, th) + th / 2.0);
+            out.push(RectF {
+                x: cx - side / 2.0,
+                y: cy - side / 2.0,
+                w: side,
+                h: side,
+            });
+        }
+    }
+}
+
+/// The square around a known face that its cell shows.
+pub fn cell_crop(b: &BBox) -> RectF {
+    crate::analysis::crop_region(b, CELL_CROP)
+}
+
+/// What one detector frame looks at besides the whole frame.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Tiles, each a detector input of its own.
+    pub tiles: Vec<RectF>,
+    /// Crops around known faces, [`CELLS_PER_SIDE`]² to an input.
+    pub cells: Vec<RectF>,
+}
+
+/// A stream's progressive scan: which tiles were scanned when, where the picture changed.
+#[derive(Debug, Clone, Default)]
+pub struct Scanner {
+    /// The grid, for the frame size and column count it was made for.
+    grid: Vec<RectF>,
+    key: (usize, usize, u32),
+    /// Running time each tile was last scanned; `None`: not since the start or a reset.
+    scanned: Vec<Option<u64>>,
+    /// Whether each tile's picture changed since it was last scanned.
+    dirty: Vec<bool>,
+    /// The previous frame's whole-frame letterbox (grey), to see motion.
+    prev: Vec<u8>,
+    grey: Vec<u8>,
+    /// Letterbox pixels inside known faces, whose motion does not count.
+    faces: Vec<bool>,
+    /// The letterbox's size, and the frame rectangle it shows.
+    size: usize,
+    shown: RectF,
+}
+
+impl Scanner {
+    /// Starts over: the next frame is searched in full (a flush, a new picture size).
+    pub fn reset(&mut self) {
+        self.scanned.iter_mut().for_each(|s| *s = None);
+        self.prev.clear();
+    }
+
+    /// Takes the whole-frame letterbox of this frame (`size` x `size` RGB, showing the frame
+    /// rectangle `shown`) and marks the tiles where the picture changed since the last frame,
+    /// outside `known` faces (whose own motion the tracker follows).
+    pub fn observe(&mut self, rgb: &[u8], size: usize, shown: RectF, known: &[BBox]) {
+        self.grey.clear();
+        self.grey.extend(
+            rgb.chunks_exact(3)
+                .map(|p| ((p[0] as u16 + 2 * p[1] as u16 + p[2] as u16) / 4) as u8),
+        );
+        let comparable = self.prev.len() == self.grey.len() && self.size == size && self.shown == shown;
+        if comparable && !self.grid.is_empty() {
+            let to_px =
+                |x: f32, origin: f32, extent: f32| ((x - origin) / extent * size as f32).clamp(0.0, size as f32);
+            let px = |r: &RectF| {
+                (
+                    to_px(r.x, shown.x, shown.w) as usize,
+                    to_px(r.y, shown.y, shown.h) as usize,
+                    to_px(r.x + r.w, shown.x, shown.w).ceil() as usize,
+                    to_px(r.y + r.h, shown.y, shown.h).ceil() as usize,
+                )
+            };
+            self.faces.clear();
+            self.faces.resize(size * size, false);
+            for b in known {
+                let (x0, y0, x1, y1) = px(&padded_rect(b));
+                for y in y0..y1.min(size) {
+                    self.faces[y * size + x0.min(size)..y * size + x1.min(size)].fill(true);
+                }
+            }
+            for (tile, dirty) in self.grid.iter().zip(self.dirty.iter_mut()) {
+                if *dirty {
+                    continue;
+                }
+                let (x0, y0, x1, y1) = px(tile);
+                *dirty = (y0..y1.min(size)).any(|y| {
+                    let r = y * size + x0.min(size)..y * size + x1.min(size);
+                    let (now, prev, faces) = (&self.grey[r.clone()], &self.prev[r.clone()], &self.faces[r]);
+                    now.iter()
+                        .zip(prev)
+                        .zip(faces)
+                        .any(|((&a, &b), &face)| !face && (a as u16).abs_diff(b as u16) >= MOTION_LEVEL)
+                });
+            }
+        }
+        std::mem::swap(&mut self.prev, &mut self.grey);
+        (self.size, self.shown) = (size, shown);
+    }
+
+    /// The tiles to scan on this frame (at `now`, running time), into `out`.
+    pub fn tiles_into(&mut self, width: usize, height: usize, cols: u32, all: bool, now: u64, out: &mut Vec<RectF>) {
+        out.clear();
+        if self.key != (width, height, cols) {
+            self.key = (width, height, cols);
+            grid_into(width, height, cols, &mut self.grid);
+            self.scanned.clear();
+            self.scanned.resize(self.grid.len(), None);
+            self.dirty.clear();
+            self.dirty.resize(self.grid.len(), false);
+        }
+        if self.grid.is_empty() {
+            return;
+        }
+        let full = all || self.scanned.iter().all(Option::is_none);
+        let pick = if full {
+            None
+        } else {
+            // A tile where the picture changed, the longest unscanned first; else one not scanned
+            // for a while.
+            let stale = |s: &Option<u64>| s.is_none_or(|t| now.saturating_sub(t) >= RESCAN_NS);
+            let oldest = |cands: &mut dyn Iterator<Item = usize>| cands.min_by_key(|&i| self.scanned[i]);
+            let dirty = oldest(&mut (0..self.grid.len()).filter(|&i| self.dirty[i]));
+            dirty.or_else(|| oldest(&mut (0..self.grid.len()).filter(|&i| stale(&self.scanned[i]))))
+        };
+        for i in 0..self.grid.len() {
+            if full || pick == Some(i) {
+                out.push(self.grid[i]);
+                self.scanned[i] = Some(now);
+                self.dirty[i] = false;
+            }
+        }
+    }
+}
+
+/// Where a known person's own motion shows in the letterbox: the face and, around and below
+/// it, the head and the body that move with it (the tracker follows them; a scan would only
+/// find the same face again).
+fn padded_rect(b: &BBox) -> RectF {
+    let s = b.width().max(b.height());
+    RectF {
+        x: b.x1 - 1.5 * s,
+        y: b.y1 - s,
+        w: b.width() + 3.0 * s,
+        h: b.height() + 5.0 * s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grid_shows_the_smallest_face_at_its_input_size() {
+        for (w, h) in [(1920, 1080), (1280, 720), (3840, 2160)] {
+            let face = min_face(0, h);
+            let cols = columns_for(w, h, 192, face);
+            assert_eq!(cols, 5, "{w}x{h}");
+            let mut grid = Vec::new();
+            grid_into(w, h, cols, &mut grid);
+            assert_eq!(grid.len(), 15);
+            let side = grid[0].w;
+            let in_input = face * 192.0 / side;
+            assert!(
+                (12.0..=14.0).contains(&in_input),
+                "{w}x{h}: a {face} px face is {in_input} px in a tile"
+            );
+            // Every pixel is in some tile.
+            for (x, y) in [
+                (0.0, 0.0),
+                (w as f32 - 1.0, h as f32 - 1.0),
+                (w as f32 / 2.0, h as f32 / 3.0),
+            ] {
+                assert!(grid
+                    .iter()
+                    .any(|r| x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h));
+            }
+        }
+        // Faces the whole frame sees need no grid; a tiny minimum is held to the widest grid.
+        assert_eq!(columns_for(1920, 1080, 192, 200.0), 1);
+        assert_eq!(columns_for(1920, 1080, 192, 4.0), MAX_COLUMNS);
+    }
+
+    /// What a 1080p frame's 192 letterbox shows.
+    fn whole(_size: usize) -> RectF {
+        RectF {
+            x: 0.0,
+            y: -420.0,
+            w: 1920.0,
+            h: 1920.0,
+        }
+    }
+
+    #[test]
+    fn the_first_frame_is_scanned_in_full_then_one_tile_a_frame_where_needed() {
+        let mut s = Scanner::default();
+        let mut tiles = Vec::new();
+        let still = vec![100u8; 192 * 192 * 3];
+        s.observe(&still, 192, whole(192), &[]);
+        s.tiles_into(1920, 1080, 5, false, 0, &mut tiles);
+        assert_eq!(tiles.len(), 15, "first frame: every tile");
+        // A still picture: nothing more until the rescan time.
+        let frame = 40_000_000;
+        for k in 1..10 {
+            s.observe(&still, 192, whole(192), &[]);
+            s.tiles_into(1920, 1080, 5, false, k * frame, &mut tiles);
+            assert!(tiles.is_empty(), "frame {k}: {tiles:?}");
+        }
+        // Something moves at the bottom right: that tile is next.
+        let mut moved = still.clone();
+        for y in 140..150 {
+            for x in 180..190 {
+                moved[(y * 192 + x) * 3..][..3].fill(200);
+            }
+        }
+        s.observe(&moved, 192, whole(192), &[]);
+        s.tiles_into(1920, 1080, 5, false, 10 * frame, &mut tiles);
+        assert_eq!(tiles.len(), 1);
+        let t = tiles[0];
+        // Letterbox pixel (185, 145) is frame pixel (1850, 1030).
+        assert!(
+            t.x <= 1850.0 && t.x + t.w > 1850.0 && t.y <= 1030.0 && t.y + t.h > 1030.0,
+            "{t:?}"
+        );
+        // The same change inside a known face's box is the tracker's business, not a scan's.
+        let mut s2 = s.clone();
+        s2.observe(
+            &still,
+            192,
+            whole(192),
+            &[BBox {
+                x1: 1750.0,
+                y1: 950.0,
+                x2: 1950.0,
+                y2: 1120.0,
+            }],
+        );
+        s2.tiles_into(1920, 1080, 5, false, 11 * frame, &mut tiles);
+        assert!(tiles.is_empty(), "{tiles:?}");
+        // After the rescan time every tile comes again, one a frame.
+        let later = RESCAN_NS + 12 * frame;
+        s.observe(&moved, 192, whole(192), &[]);
+        let mut seen = Vec::new();
+        for k in 0..15 {
+            s.tiles_into(1920, 1080, 5, false, later + k * frame, &mut tiles);
+            assert_eq!(tiles.len(), 1, "rescan frame {k}");
+            seen.push(tiles[0]);
+        }
+        let mut grid = Vec::new();
+        grid_into(1920, 1080, 5, &mut grid);
+        assert!(grid.iter().all(|g| seen.contains(g)), "every tile rescanned");
+        // A reset (a flush) searches in full again.
+        s.reset();
+        s.tiles_into(1920, 1080, 5, false, later + 20 * frame, &mut tiles);
+        assert_eq!(tiles.len(), 15);
+    }
+}
