@@ -4,6 +4,7 @@
 //!     cargo bench --bench pipeline -- --soak    # also 100,000 frames for memory growth
 //!     FACEEMOTION_BASELINE_PLUGIN=/other/libgstfaceemotion.so cargo bench --bench pipeline
 //!                                               # also an interleaved A/B against another build
+//!     cargo bench --bench pipeline -- --small-faces   # only the store-camera-distance rows
 //!
 //! Footage: the six face-api.js group photos (npm @vladmandic/face-api 1.7.15, 3-5 faces each),
 //! 60 frames each at 1920x1080 and 640x360, H.264, made here on first use. Each pipeline runs in
@@ -13,6 +14,9 @@
 //! same frames and faces.
 
 mod common;
+
+#[path = "../tests/common/footage.rs"]
+mod footage;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -142,12 +146,13 @@ fn child(desc: &str, probe_in: Option<&str>, probe_out: Option<&str>) {
         .map(|e| e.property::<gst::Structure>("stats"))
         .map(|s| {
             format!(
-                "{}:{}",
+                "{}:{}:{}",
                 s.get::<u64>("processing-time").unwrap(),
-                s.get::<u64>("model-time").unwrap()
+                s.get::<u64>("model-time").unwrap(),
+                s.get::<u64>("detector-runs").unwrap_or(0)
             )
         })
-        .unwrap_or_else(|| "0:0".into());
+        .unwrap_or_else(|| "0:0:0".into());
     pipeline.set_state(gst::State::Null).unwrap();
     let mut n = *frames.lock().unwrap();
     if probe_in.is_none() {
@@ -169,9 +174,11 @@ fn child(desc: &str, probe_in: Option<&str>, probe_out: Option<&str>) {
 }
 
 struct Run {
-    /// Nanoseconds in the element and inside ONNX Runtime, from its `stats` property.
+    /// Nanoseconds in the element and inside ONNX Runtime, and the detector's runs, from its
+    /// `stats` property.
     element_ns: u64,
     model_ns: u64,
+    detector_runs: u64,
     frames: usize,
     /// Frames through the element before the clock started (prerolling).
     before: usize,
@@ -208,14 +215,15 @@ fn run_child_with(desc: &str, probe: Option<(&str, &str)>, plugin: Option<&Path>
             .map(|x| x.parse::<f64>().unwrap())
             .collect::<Vec<_>>()
     };
-    let (element_ns, model_ns) = f
+    let account: Vec<u64> = f
         .get(6)
-        .and_then(|s| s.split_once(':'))
-        .map(|(a, b)| (a.parse().unwrap_or(0), b.parse().unwrap_or(0)))
-        .unwrap_or((0, 0));
+        .map(|s| s.split(':').map(|v| v.parse().unwrap_or(0)).collect())
+        .unwrap_or_default();
+    let at = |i: usize| account.get(i).copied().unwrap_or(0);
     Run {
-        element_ns,
-        model_ns,
+        element_ns: at(0),
+        model_ns: at(1),
+        detector_runs: at(2),
         frames: f[1].parse().unwrap(),
         before: f.get(7).and_then(|v| v.parse().ok()).unwrap_or(0),
         secs: f[2].parse().unwrap(),
@@ -310,6 +318,9 @@ fn main() {
     let es = dir.join("faces-1080p.h264");
     make_clip(&hd, 1920, 1080, "mp4");
     make_clip(&sd, 640, 360, "mp4");
+    if args.iter().any(|a| a == "--small-faces") {
+        return small_faces(&dir, &hd);
+    }
     if soak {
         make_clip(&es, 1920, 1080, "h264");
     }
@@ -479,6 +490,8 @@ fn main() {
         el / m_med
     );
 
+    small_faces(&dir, &hd);
+
     if let Some(base) = std::env::var_os("FACEEMOTION_BASELINE_PLUGIN") {
         // A/B against another build, interleaved (old, new, old, new, ...) so that the machine's
         // drift hits both alike. The same age/gender file for both: the code is compared.
@@ -554,6 +567,89 @@ fn main() {
         );
         let series: Vec<String> = samples.iter().step_by(10).map(|v| format!("{:.0}", v.0)).collect();
         println!("RSS every 5,000 frames (MiB): {}", series.join(" "));
+    }
+}
+
+/// Faces at store-camera distance: what the default search (tiles=0: whole frame, a tile in
+/// turn, cells around known small faces) costs against the whole frame alone (tiles=1, the
+/// previous default), interleaved on each clip.
+fn small_faces(dir: &Path, bench_clip: &Path) {
+    let walking = dir.join("walking-small-face-1080p.mp4");
+    if !walking.is_file() {
+        eprintln!("making {}", walking.display());
+        footage::write_walking_clip(
+            &root().join("tests/data/astronaut-pan.mp4"),
+            &root().join("tests/data/coffee.png"),
+            &walking,
+        );
+    }
+    let still = dir.join("still-kitchen-1080p.mp4");
+    if !still.is_file() {
+        eprintln!("making {}", still.display());
+        let mut f = footage::Frame::new(1920, 1080);
+        f.paste(
+            &footage::picture(&root().join("tests/data/coffee.png"), 1920, 1080),
+            1920,
+            1080,
+            0,
+            0,
+        );
+        footage::write_still_clip(&f, 180, &still);
+    }
+    let grid = dir.join("small-grid-1080p.mp4");
+    if !grid.is_file() {
+        eprintln!("making {}", grid.display());
+        let photos: Vec<PathBuf> = (1..=6)
+            .map(|i| root().join(format!("tests/data/face-api/sample{i}.jpg")))
+            .collect();
+        footage::write_still_clip(&footage::grid_frame(&photos, 1920, 1080, 0.6), 180, &grid);
+    }
+    let clips: [(&str, &Path, f64); 4] = [
+        ("bench clip (3-5 faces of 100-200 px, 360 frames)", bench_clip, 360.0),
+        ("a 40 px face walking across a kitchen (180 frames)", &walking, 180.0),
+        (
+            "the six photos shrunk into a 3x2 grid, faces 32-53 px, still (180 frames)",
+            &grid,
+            180.0,
+        ),
+        ("a still kitchen, no face, no motion (180 frames)", &still, 180.0),
+    ];
+    println!(
+        "\nFaces at store-camera distance, 1080p, every face every frame: the default search (tiles=0) against the \
+         whole frame alone (tiles=1, the previous default), interleaved, {AB_RUNS} pairs; ms per frame of element work \
+         (median), frames/s (median), detector runs per frame:"
+    );
+    println!("\n| clip | tiles=1: ms / frames/s / runs | default: ms / frames/s / runs | time per frame |");
+    println!("|---|---|---|---|");
+    for (name, clip, frames) in clips {
+        let desc = |tiles: &str| {
+            format!(
+                "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! queue ! faceemotion name=fe {tiles} ! fakesink sync=false",
+                clip.display()
+            )
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..AB_RUNS {
+            for (tiles, out) in [("tiles=1", &mut a), ("", &mut b)] {
+                let r = run_child(&desc(tiles), Some(("fe", "fe")));
+                out.push((
+                    r.element_ns as f64 / frames / 1e6,
+                    (frames - r.before as f64) / r.secs,
+                    r.detector_runs as f64 / frames,
+                ));
+            }
+        }
+        let med = |v: &mut Vec<(f64, f64, f64)>, k: usize| {
+            let mut x: Vec<f64> = v.iter().map(|t| [t.0, t.1, t.2][k]).collect();
+            x.sort_by(|p, q| p.total_cmp(q));
+            x[x.len() / 2]
+        };
+        let (am, af, ar) = (med(&mut a, 0), med(&mut a, 1), med(&mut a, 2));
+        let (bm, bf, br) = (med(&mut b, 0), med(&mut b, 1), med(&mut b, 2));
+        println!(
+            "| {name} | {am:.2} / {af:.1} / {ar:.2} | {bm:.2} / {bf:.1} / {br:.2} | {:.2}x |",
+            bm / am
+        );
     }
 }
 

@@ -208,7 +208,13 @@ impl Painter {
                 if self.fonts.len() >= FONT_CACHE {
                     self.fonts.remove(0);
                 }
-                self.fonts.push(Font::new(scale)?);
+                // Every glyph of the size at once: a label shows new characters as ages and
+                // shares change, and rendering one then would allocate in the middle of a stream.
+                let mut font = Font::new(scale)?;
+                for c in FIRST_CHAR..=LAST_CHAR {
+                    font.glyph(c as char)?;
+                }
+                self.fonts.push(font);
                 self.fonts.len() - 1
             }
         };

@@ -6,9 +6,9 @@
 
 mod common;
 
+use common::footage::{self, picture, Frame};
 use common::*;
 use gst::prelude::*;
-use gst_video::prelude::*;
 
 type Rect = (f64, f64, f64, f64);
 
@@ -21,71 +21,6 @@ fn iou(a: Rect, b: Rect) -> f64 {
 
 fn rect(f: &RoiFace) -> Rect {
     (f.rect.0 as f64, f.rect.1 as f64, f.rect.2 as f64, f.rect.3 as f64)
-}
-
-/// An I420 frame with its planes, to paste pictures into.
-struct Frame {
-    w: usize,
-    h: usize,
-    data: Vec<u8>,
-}
-
-impl Frame {
-    fn new(w: usize, h: usize) -> Self {
-        let mut data = vec![16u8; w * h * 3 / 2];
-        data[w * h..].fill(128);
-        Self { w, h, data }
-    }
-
-    /// Pastes an I420 picture of `pw` x `ph` (even) with its top left at (`x`, `y`) (even).
-    fn paste(&mut self, pic: &[u8], pw: usize, ph: usize, x: usize, y: usize) {
-        let (w, h) = (self.w, self.h);
-        for row in 0..ph.min(h - y) {
-            let n = pw.min(w - x);
-            self.data[(y + row) * w + x..][..n].copy_from_slice(&pic[row * pw..][..n]);
-        }
-        for (src, dst) in [(pw * ph, w * h), (pw * ph * 5 / 4, w * h * 5 / 4)] {
-            for row in 0..(ph / 2).min((h - y) / 2) {
-                let n = (pw / 2).min((w - x) / 2);
-                let d = dst + (y / 2 + row) * (w / 2) + x / 2;
-                self.data[d..d + n].copy_from_slice(&pic[src + row * (pw / 2)..][..n]);
-            }
-        }
-    }
-
-    fn caps(&self) -> gst::Caps {
-        gst::Caps::builder("video/x-raw")
-            .field("format", "I420")
-            .field("width", self.w as i32)
-            .field("height", self.h as i32)
-            .field("framerate", gst::Fraction::new(30, 1))
-            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-            .build()
-    }
-}
-
-/// A photo as I420 of `w` x `h`, shrunk with a proper low-pass filter as a camera's optics and
-/// sensor would (bilinear shrinking by 5 aliases small faces beyond what any camera gives).
-fn picture(path: &std::path::Path, w: usize, h: usize) -> Vec<u8> {
-    let sample = pull_one(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale method=lanczos \
-         ! video/x-raw,format=I420,width={w},height={h},pixel-aspect-ratio=1/1 ! appsink name=sink",
-        path.display()
-    ));
-    let buf = sample.buffer_owned().unwrap();
-    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, w as u32, h as u32)
-        .build()
-        .unwrap();
-    let frame = gst_video::VideoFrame::from_buffer_readable(buf, &info).unwrap();
-    let mut out = Vec::with_capacity(w * h * 3 / 2);
-    for (p, (pw, ph)) in [(w, h), (w / 2, h / 2), (w / 2, h / 2)].into_iter().enumerate() {
-        let stride = frame.plane_stride()[p] as usize;
-        let data = frame.plane_data(p as u32).unwrap();
-        for row in 0..ph {
-            out.extend_from_slice(&data[row * stride..][..pw]);
-        }
-    }
-    out
 }
 
 /// The faces of a photo at its own size (the whole photo and a 3-column grid), as references.
@@ -103,20 +38,12 @@ fn faces_at_full_size(path: &std::path::Path) -> (usize, usize, Vec<Rect>) {
 /// The six photos in a 3x2 grid on a `w` x `h` frame, each fitted to its cell and scaled by
 /// `scale`, centred; and where their faces are.
 fn grid(w: usize, h: usize, scale: f64) -> (Frame, Vec<Rect>) {
-    let mut frame = Frame::new(w, h);
+    let photos: Vec<_> = (1..=6).map(group_photo).collect();
+    let frame = footage::grid_frame(&photos, w, h, scale);
     let mut refs = Vec::new();
-    let (cw, ch) = (w / 3, h / 2);
-    for i in 0..6 {
-        let path = group_photo(i + 1);
-        let (pw0, ph0, faces) = faces_at_full_size(&path);
-        let fit = (cw as f64 / pw0 as f64).min(ch as f64 / ph0 as f64) * scale;
-        let even = |v: f64| ((v / 2.0).floor() * 2.0) as usize;
-        let (pw, ph) = (even(pw0 as f64 * fit), even(ph0 as f64 * fit));
-        let (x, y) = (
-            even(((i % 3) * cw) as f64 + (cw - pw) as f64 / 2.0),
-            even(((i / 3) * ch) as f64 + (ch - ph) as f64 / 2.0),
-        );
-        frame.paste(&picture(&path, pw, ph), pw, ph, x, y);
+    for (i, path) in photos.iter().enumerate() {
+        let (pw0, ph0, faces) = faces_at_full_size(path);
+        let (x, y, pw, ph) = footage::grid_place(i, w, h, pw0, ph0, scale);
         let (sx, sy) = (pw as f64 / pw0 as f64, ph as f64 / ph0 as f64);
         refs.extend(
             faces
@@ -241,59 +168,8 @@ fn a_frame_of_big_faces_costs_one_detector_run() {
 #[test]
 fn a_small_face_walking_across_the_frame_keeps_one_id_and_its_mask() {
     init();
-    const SCALE: f64 = 0.240625;
-    let (fw, fh) = (154usize, 86usize);
-    let x_at = |k: usize| 20 + 9 * k;
-    let y_at = 620usize;
     let clip = cached(&clip_dir().join("walking-small-face.mp4"), |tmp| {
-        let mut background = Frame::new(1920, 1080);
-        background.paste(&picture(&data("coffee.png"), 1920, 1080), 1920, 1080, 0, 0);
-        let (p, sink) = with_appsink(&format!(
-            "filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale ! video/x-raw,format=I420,width={fw},height={fh} ! appsink name=sink sync=false",
-            data("astronaut-pan.mp4").display()
-        ));
-        p.set_state(gst::State::Playing).unwrap();
-        let enc = gst::parse::launch(&format!(
-            "appsrc name=src format=time caps=\"video/x-raw,format=I420,width=1920,height=1080,framerate=30/1,pixel-aspect-ratio=1/1\" \
-             ! x264enc speed-preset=fast pass=quant quantizer=20 key-int-max=30 ! h264parse ! mp4mux ! filesink location=\"{}\"",
-            tmp.display()
-        ))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-        let src = enc.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-        enc.set_state(gst::State::Playing).unwrap();
-        let mut k = 0usize;
-        while let Some(s) = sink.try_pull_sample(STALL) {
-            let info = gst_video::VideoInfo::from_caps(s.caps().unwrap()).unwrap();
-            let f = gst_video::VideoFrame::from_buffer_readable(s.buffer_owned().unwrap(), &info).unwrap();
-            let mut pic = Vec::new();
-            for (pl, (pw, ph)) in [(fw, fh), (fw / 2, fh / 2), (fw / 2, fh / 2)].into_iter().enumerate() {
-                let stride = f.plane_stride()[pl] as usize;
-                let d = f.plane_data(pl as u32).unwrap();
-                for row in 0..ph {
-                    pic.extend_from_slice(&d[row * stride..][..pw]);
-                }
-            }
-            let mut frame = Frame {
-                w: 1920,
-                h: 1080,
-                data: background.data.clone(),
-            };
-            frame.paste(&pic, fw, fh, x_at(k), y_at);
-            let mut b = gst::Buffer::from_slice(frame.data);
-            let bm = b.get_mut().unwrap();
-            bm.set_pts(gst::ClockTime::SECOND.mul_div_floor(k as u64, 30));
-            bm.set_duration(gst::ClockTime::SECOND.mul_div_floor(1, 30));
-            src.push_buffer(b).unwrap();
-            k += 1;
-        }
-        assert!(sink.is_eos());
-        p.set_state(gst::State::Null).unwrap();
-        src.end_of_stream().unwrap();
-        let err = wait_end(&enc.bus().unwrap());
-        enc.set_state(gst::State::Null).unwrap();
-        assert!(err.is_none() && k == 180, "{err:?} after {k} frames");
+        footage::write_walking_clip(&data("astronaut-pan.mp4"), &data("coffee.png"), tmp)
     });
     // Where the face is: the element's box on the clip at its own size, moved and shrunk.
     let (p, sink) = with_appsink(&format!(
@@ -305,13 +181,8 @@ fn a_small_face_walking_across_the_frame_keeps_one_id_and_its_mask() {
     while let Some(s) = sink.try_pull_sample(STALL) {
         let k = truth.len();
         truth.push(roi_faces(s.buffer().unwrap()).first().map(|f| {
-            let r = rect(f);
-            (
-                x_at(k) as f64 + r.0 * SCALE,
-                y_at as f64 + r.1 * SCALE,
-                r.2 * SCALE,
-                r.3 * SCALE,
-            )
+            let (r, (x, y), sc) = (rect(f), footage::walk(k), footage::WALK_SCALE);
+            (x as f64 + r.0 * sc, y as f64 + r.1 * sc, r.2 * sc, r.3 * sc)
         }));
     }
     assert!(sink.is_eos());

@@ -2,6 +2,7 @@
 //! format, running them through the element, and reading back its metadata.
 #![allow(dead_code)]
 
+pub mod footage;
 pub mod onnx;
 pub mod services;
 
