@@ -257,6 +257,7 @@ fn floor(clip: &Path) -> (Vec<Duration>, Vec<Duration>) {
         gender: vec![default_model_path(gstfaceemotion::runtime::GENDER_MODEL)],
         threads: 0,
         ort_library: None,
+        group: String::new(),
     })
     .unwrap();
     let params = Params::default();

@@ -125,6 +125,7 @@ fn main() {
         gender: vec![default_model_path(gstfaceemotion::runtime::GENDER_MODEL)],
         threads: 0,
         ort_library: None,
+        group: String::new(),
     };
     let mut analyzer = Analyzer::new(config).expect("models");
     let params = Params::default();

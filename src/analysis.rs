@@ -1,14 +1,16 @@
-//! Frame in, faces out: the models, detection (on a thread of its own), crops, and batched
-//! classification, with the answers of an ensemble averaged.
+//! Frame in, faces out: the models (shared by every stream of the process), detection and
+//! classification as jobs of the process's inference pool, crops, and batched classification,
+//! with the answers of an ensemble averaged.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
-use crate::classifier::{CropKind, EmotionClassifier, GenderClassifier};
-use crate::detector::{letterbox_region, Detector, DetectorKind, Letterboxer, Prepared};
+use crate::classifier::{CropKind, EmotionClassifier, GenderClassifier, NetStats};
+use crate::detector::{self, letterbox_region, Detector, DetectorKind, Letterboxer, Prepared};
 use crate::face::{BBox, Detection, EmotionScores, Face, GenderScores};
 use crate::image::ImageView;
+use crate::pool::{Pool, Task};
 use crate::resample::{Border, RectF, Resampler};
 use crate::runtime::{ModelError, ModelRole};
 use crate::scan::{self, Scanner, Search};
@@ -21,10 +23,14 @@ pub struct ModelConfig {
     pub emotion: Vec<PathBuf>,
     /// Gender models, the same way; the age comes from those that give it.
     pub gender: Vec<PathBuf>,
-    /// Intra-op threads per model; 0: automatic (the detector one, the classifiers one per core).
+    /// Workers of the process's inference pool, read when the pool starts (the first analysis
+    /// of the process); 0: one per core.
     pub threads: usize,
     /// ONNX Runtime library; `None` uses `$ORT_DYLIB_PATH` or the installed one.
     pub ort_library: Option<String>,
+    /// Which loaded models to share: "" every element's using the same files, else only those
+    /// of the same group (DL Streamer's `model-instance-id`).
+    pub group: String,
 }
 
 impl ModelConfig {
@@ -34,17 +40,6 @@ impl ModelConfig {
             ModelRole::Detector => self.detector.display().to_string(),
             ModelRole::Emotion => format!("{:?}", self.emotion),
             ModelRole::Gender => format!("{:?}", self.gender),
-        }
-    }
-
-    /// Intra-op threads of the detector and of the classifiers. Measured here: BlazeFace runs no
-    /// faster on two threads than on one, while the batched classifiers gain about 1.5x. So in
-    /// auto mode the detector leaves the other core to the rest of the pipeline (the decoder,
-    /// typically).
-    fn threads(&self) -> (usize, usize) {
-        match self.threads {
-            0 => (1, std::thread::available_parallelism().map_or(1, |n| n.get())),
-            n => (n, n),
         }
     }
 }
@@ -102,37 +97,106 @@ pub fn crop_region(b: &BBox, scale: f32) -> RectF {
     }
 }
 
-struct Job {
+/// A model run for the process's inference pool: what it needs travels in it and comes back
+/// with its answer, so that queuing one allocates nothing.
+enum Work {
+    Detect(DetectJob),
+    Emotion(NetJob<EmotionClassifier, Option<EmotionScores>>),
+    Gender(NetJob<GenderClassifier, Option<GenderScores>>),
+}
+
+struct DetectJob {
     seq: u64,
+    detector: Detector,
     prepared: Prepared,
     /// Where the faces go: a list handed back by an earlier answer, so none is allocated.
     dets: Vec<Detection>,
-}
-
-struct Done {
-    seq: u64,
-    prepared: Prepared,
-    dets: Vec<Detection>,
+    scratch: detector::Scratch,
     result: Result<(), ModelError>,
-    model_time: Duration,
-    /// The whole job on the thread, model and decoding.
+    /// The whole job on the worker, model and decoding.
     work_time: Duration,
-    nonfinite: usize,
 }
 
-/// The detector on a thread of its own, so that it can look at the next frame while the
-/// classifiers work on this one. Jobs are answered in the order they were given.
-struct DetectorWorker {
-    jobs: Option<mpsc::SyncSender<Job>>,
-    done: mpsc::Receiver<Done>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    kind: DetectorKind,
-    path: PathBuf,
+/// One classifier network of an ensemble on a batch of faces.
+struct NetJob<C, O> {
+    /// Which network of the ensemble.
+    index: usize,
+    net: C,
+    batch: Vec<f32>,
+    out: Vec<O>,
+    stats: NetStats,
+    result: Result<(), ModelError>,
+}
+
+impl Task for Work {
+    fn run(&mut self) {
+        match self {
+            Work::Detect(j) => {
+                let started = std::time::Instant::now();
+                j.result = j.detector.infer(&j.prepared, &mut j.scratch, &mut j.dets);
+                j.work_time = started.elapsed();
+            }
+            Work::Emotion(j) => j.result = j.net.classify(&j.batch, &mut j.out, &mut j.stats),
+            Work::Gender(j) => j.result = j.net.classify(&j.batch, &mut j.out, &mut j.stats),
+        }
+    }
+
+    fn failed(&mut self) {
+        let e = Err(ModelError::Worker("a model run failed".into()));
+        match self {
+            Work::Detect(j) => {
+                j.dets.clear();
+                j.result = e;
+            }
+            Work::Emotion(j) => {
+                j.out.clear();
+                j.result = e;
+            }
+            Work::Gender(j) => {
+                j.out.clear();
+                j.result = e;
+            }
+        }
+    }
+}
+
+static POOL: OnceLock<&'static Pool<Work>> = OnceLock::new();
+
+/// The process's inference pool, started with `threads` workers (0: one per core) by the first
+/// stream to ask.
+fn pool(threads: usize) -> &'static Pool<Work> {
+    POOL.get_or_init(|| {
+        let n = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        Pool::start(n, "faceemotion-inference")
+    })
+}
+
+/// Workers of the process's inference pool, once it has started.
+pub fn pool_workers() -> Option<usize> {
+    POOL.get().map(|p| p.workers())
+}
+
+/// Detector jobs of a stream that can be waiting at once: two in use (pipelining), the rest is
+/// slack. Classification jobs: one per network of the ensembles.
+const JOBS_IN_FLIGHT: usize = 4;
+const NETS_IN_FLIGHT: usize = 8;
+
+/// The stream's detector: its jobs in the pool, answered (in any order) on its own channel.
+struct DetectorJobs {
+    detector: Detector,
+    replies: mpsc::Receiver<Work>,
+    reply_to: mpsc::SyncSender<Work>,
     next_seq: u64,
-    /// Inputs and face lists handed back by the thread, for the next frames (no allocation in
-    /// steady state).
+    /// Answers that came before the one waited for.
+    early: Vec<DetectJob>,
+    /// Inputs, face lists and scratch handed back by earlier answers, for the next frames (no
+    /// allocation in steady state).
     spare: Vec<Prepared>,
     spare_dets: Vec<Vec<Detection>>,
+    spare_scratch: Vec<detector::Scratch>,
     model_time: Duration,
     work_time: Duration,
     /// Time the caller spent blocked waiting for answers.
@@ -142,115 +206,68 @@ struct DetectorWorker {
     runs: u64,
 }
 
-impl DetectorWorker {
-    fn spawn(mut detector: Detector) -> Result<Self, ModelError> {
-        // Bounded channels keep their slots for good (unbounded ones allocate as messages
-        // come). At most two jobs are out at a time (a frame and, pipelined, the next), and an
-        // abandoned frame's answer is collected before the next job, so neither ever fills.
-        let (jobs, job_rx) = mpsc::sync_channel::<Job>(JOBS_IN_FLIGHT);
-        let (done_tx, done) = mpsc::sync_channel::<Done>(JOBS_IN_FLIGHT);
-        let kind = detector.kind();
-        let path = detector.path().to_path_buf();
-        let thread = std::thread::Builder::new()
-            .name("faceemotion-detector".into())
-            .spawn(move || {
-                for mut job in job_rx {
-                    let started = std::time::Instant::now();
-                    // A fault in the model's outputs must come back as an error on this frame,
-                    // not end the thread and every frame after it.
-                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        detector.infer(&job.prepared, &mut job.dets)
-                    }))
-                    .unwrap_or_else(|_| {
-                        job.dets.clear();
-                        Err(ModelError::Worker("the detector failed on a frame".into()))
-                    });
-                    let done = Done {
-                        seq: job.seq,
-                        prepared: job.prepared,
-                        dets: job.dets,
-                        result,
-                        model_time: detector.take_model_time(),
-                        work_time: started.elapsed(),
-                        nonfinite: detector.take_nonfinite(),
-                    };
-                    if done_tx.send(done).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(|e| ModelError::Worker(e.to_string()))?;
-        Ok(Self {
-            jobs: Some(jobs),
-            done,
-            thread: Some(thread),
-            kind,
-            path,
+impl DetectorJobs {
+    fn new(detector: Detector) -> Self {
+        let (reply_to, replies) = mpsc::sync_channel(JOBS_IN_FLIGHT * 2);
+        Self {
+            detector,
+            replies,
+            reply_to,
             next_seq: 0,
+            early: Vec::with_capacity(JOBS_IN_FLIGHT),
             spare: Vec::new(),
             spare_dets: Vec::new(),
+            spare_scratch: Vec::new(),
             model_time: Duration::ZERO,
             work_time: Duration::ZERO,
             waited: Duration::ZERO,
             nonfinite: 0,
             runs: 0,
-        })
+        }
     }
 
-    fn submit(&mut self, prepared: Prepared) -> Result<u64, ModelError> {
+    fn submit(&mut self, pool: &Pool<Work>, prepared: Prepared) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.runs += prepared.runs() as u64;
-        let job = Job {
+        let job = DetectJob {
             seq,
+            detector: self.detector.clone(),
             prepared,
             dets: self.spare_dets.pop().unwrap_or_default(),
+            scratch: self.spare_scratch.pop().unwrap_or_default(),
+            result: Ok(()),
+            work_time: Duration::ZERO,
         };
-        let sent = self.jobs.as_ref().map(|j| j.send(job));
-        match sent {
-            Some(Ok(())) => Ok(seq),
-            _ => Err(ModelError::Worker("it no longer takes frames".into())),
-        }
+        pool.submit(Work::Detect(job), &self.reply_to);
+        seq
     }
 
-    /// The answer to job `seq`, swapped into `dets`; answers to jobs given up on are skipped.
+    /// The answer to job `seq`, swapped into `dets`; answers to jobs given up on are collected.
     fn wait(&mut self, seq: u64, dets: &mut Vec<Detection>) -> Result<(), ModelError> {
-        loop {
+        let mut job = loop {
+            if let Some(i) = self.early.iter().position(|j| j.seq == seq) {
+                break self.early.swap_remove(i);
+            }
             let started = std::time::Instant::now();
-            let done = self.done.recv();
+            let got = self.replies.recv();
             self.waited += started.elapsed();
-            let mut done = done.map_err(|_| ModelError::Worker("it ended without an answer".into()))?;
-            self.spare.push(done.prepared);
-            self.model_time += done.model_time;
-            self.work_time += done.work_time;
-            self.nonfinite += done.nonfinite;
-            if done.seq == seq {
-                std::mem::swap(dets, &mut done.dets);
+            match got {
+                Ok(Work::Detect(j)) => self.early.push(j),
+                Ok(_) => {}
+                Err(_) => return Err(ModelError::Worker("the inference pool stopped".into())),
             }
-            self.spare_dets.push(done.dets);
-            match done.seq.cmp(&seq) {
-                std::cmp::Ordering::Less => continue,
-                std::cmp::Ordering::Equal => return done.result,
-                std::cmp::Ordering::Greater => {
-                    return Err(ModelError::Worker(format!("the answer to frame job {seq} was lost")))
-                }
-            }
-        }
+        };
+        self.spare.push(job.prepared);
+        self.model_time += std::mem::take(&mut job.scratch.busy);
+        self.nonfinite += std::mem::take(&mut job.scratch.nonfinite);
+        self.work_time += job.work_time;
+        std::mem::swap(dets, &mut job.dets);
+        self.spare_dets.push(job.dets);
+        self.spare_scratch.push(job.scratch);
+        job.result
     }
 }
-
-impl Drop for DetectorWorker {
-    fn drop(&mut self) {
-        // Closing the job channel ends the thread's loop.
-        self.jobs.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Detector jobs that can be waiting at once: two in use (pipelining), the rest is slack.
-const JOBS_IN_FLIGHT: usize = 4;
 
 /// A model that gave NaN or infinite values since the last look, and on how many faces (or
 /// anchors, for the detector).
@@ -263,7 +280,8 @@ pub struct NonFinite {
 
 pub struct Analyzer {
     config: ModelConfig,
-    detector: DetectorWorker,
+    pool: &'static Pool<Work>,
+    detector: DetectorJobs,
     letterboxer: Letterboxer,
     scanner: Scanner,
     /// The tiles and cells of the frame being prepared.
@@ -281,6 +299,11 @@ pub struct Analyzer {
     picked: [Vec<usize>; 2],
     emotion_out: Vec<Vec<Option<EmotionScores>>>,
     gender_out: Vec<Vec<Option<GenderScores>>>,
+    /// What each network counted since the last look (emotion networks, then gender).
+    net_stats: Vec<NetStats>,
+    /// The classifiers' answers, on the stream's own channel.
+    net_replies: mpsc::Receiver<Work>,
+    net_reply_to: mpsc::SyncSender<Work>,
     /// The detector's latest faces.
     dets: Vec<Detection>,
 }
@@ -292,11 +315,13 @@ fn load_all<T>(paths: &[PathBuf], mut load: impl FnMut(&Path) -> Result<T, Model
 impl Analyzer {
     /// Loads and checks every model; errors name the file and what is wrong with it.
     pub fn new(config: ModelConfig) -> Result<Self, ModelError> {
-        let detector = Self::load_detector(&config)?;
+        let detector = DetectorJobs::new(Self::load_detector(&config)?);
         let emotion = Self::load_emotion(&config)?;
         let gender = Self::load_gender(&config)?;
         let nets = emotion.len() + gender.len();
+        let (net_reply_to, net_replies) = mpsc::sync_channel(NETS_IN_FLIGHT);
         Ok(Self {
+            pool: pool(config.threads),
             config,
             detector,
             letterboxer: Letterboxer::default(),
@@ -312,23 +337,25 @@ impl Analyzer {
             picked: [Vec::new(), Vec::new()],
             emotion_out: Vec::new(),
             gender_out: Vec::new(),
+            net_stats: vec![NetStats::default(); nets],
+            net_replies,
+            net_reply_to,
             dets: Vec::new(),
         })
     }
 
-    fn load_detector(config: &ModelConfig) -> Result<DetectorWorker, ModelError> {
-        let lib = config.ort_library.as_deref();
-        DetectorWorker::spawn(Detector::load(&config.detector, config.threads().0, lib)?)
+    fn load_detector(config: &ModelConfig) -> Result<Detector, ModelError> {
+        Detector::load(&config.detector, &config.group, config.ort_library.as_deref())
     }
 
     fn load_emotion(config: &ModelConfig) -> Result<Vec<EmotionClassifier>, ModelError> {
         let lib = config.ort_library.as_deref();
-        load_all(&config.emotion, |p| EmotionClassifier::load(p, config.threads().1, lib))
+        load_all(&config.emotion, |p| EmotionClassifier::load(p, &config.group, lib))
     }
 
     fn load_gender(config: &ModelConfig) -> Result<Vec<GenderClassifier>, ModelError> {
         let lib = config.ort_library.as_deref();
-        load_all(&config.gender, |p| GenderClassifier::load(p, config.threads().1, lib))
+        load_all(&config.gender, |p| GenderClassifier::load(p, &config.group, lib))
     }
 
     /// Loads the models of `role` from `config` (its paths for that role, and the thread count)
@@ -336,13 +363,16 @@ impl Analyzer {
     /// that classifier is off.
     pub fn replace(&mut self, role: ModelRole, config: &ModelConfig) -> Result<(), ModelError> {
         let mut next = ModelConfig {
-            threads: config.threads,
+            group: config.group.clone(),
             ..self.config.clone()
         };
         match role {
             ModelRole::Detector => {
                 next.detector = config.detector.clone();
-                self.detector = Self::load_detector(&next)?;
+                // Jobs of the old model still out are collected by the element before a
+                // reload; the new model answers on a channel of its own.
+                let jobs = DetectorJobs::new(Self::load_detector(&next)?);
+                self.detector = jobs;
             }
             ModelRole::Emotion => {
                 next.emotion = config.emotion.clone();
@@ -354,7 +384,9 @@ impl Analyzer {
             }
         }
         self.config = next;
-        self.batches.resize(self.emotion.len() + self.gender.len(), Vec::new());
+        let nets = self.emotion.len() + self.gender.len();
+        self.batches.resize(nets, Vec::new());
+        self.net_stats = vec![NetStats::default(); nets];
         Ok(())
     }
 
@@ -373,8 +405,11 @@ impl Analyzer {
     /// Time spent inside the models (detector, classifiers) since the last call.
     pub fn take_model_time(&mut self) -> std::time::Duration {
         std::mem::take(&mut self.detector.model_time)
-            + self.emotion.iter_mut().map(|c| c.take_model_time()).sum::<Duration>()
-            + self.gender.iter_mut().map(|c| c.take_model_time()).sum::<Duration>()
+            + self
+                .net_stats
+                .iter_mut()
+                .map(|s| std::mem::take(&mut s.busy))
+                .sum::<Duration>()
     }
 
     /// Since the last call: the detector thread's working time, and the time this thread spent
@@ -404,19 +439,20 @@ impl Analyzer {
             }
         };
         let det = std::mem::take(&mut self.detector.nonfinite);
-        push(ModelRole::Detector, &self.detector.path, det);
-        for c in &mut self.emotion {
-            let n = c.take_nonfinite();
+        push(ModelRole::Detector, self.detector.detector.path(), det);
+        let ne = self.emotion.len();
+        for (k, c) in self.emotion.iter().enumerate() {
+            let n = std::mem::take(&mut self.net_stats[k].nonfinite);
             push(ModelRole::Emotion, c.path(), n);
         }
-        for c in &mut self.gender {
-            let n = c.take_nonfinite();
+        for (k, c) in self.gender.iter().enumerate() {
+            let n = std::mem::take(&mut self.net_stats[ne + k].nonfinite);
             push(ModelRole::Gender, c.path(), n);
         }
     }
 
     pub fn detector_kind(&self) -> DetectorKind {
-        self.detector.kind
+        self.detector.detector.kind()
     }
 
     /// Lays out the detector's inputs for `img` (the whole frame letterboxed, and the tiles and
@@ -438,7 +474,7 @@ impl Analyzer {
             self.detector.spare.push(prepared);
             return Err(e);
         }
-        self.detector.submit(prepared)
+        Ok(self.detector.submit(self.pool, prepared))
     }
 
     fn lay_out(
@@ -449,7 +485,7 @@ impl Analyzer {
         out: &mut Prepared,
         unlooked: &mut Vec<u64>,
     ) -> Result<(), ModelError> {
-        let size = self.detector.kind.input_size();
+        let size = self.detector_kind().input_size();
         let lb = &mut self.letterboxer;
         lb.whole(img, size, params.threshold, out)?;
         let (w, h) = (img.width, img.height);
@@ -463,8 +499,9 @@ impl Analyzer {
                 self.scanner.tiles_into(w, h, cols, false, look.now, &mut self.tiles);
             }
         }
+        let tile_threshold = params.threshold.max(scan::TILE_THRESHOLD);
         for &t in &self.tiles {
-            lb.region(img, t, crate::face::Pass::Tile, params.threshold, out)?;
+            lb.region(img, t, crate::face::Pass::Tile, tile_threshold, out)?;
         }
         if params.search != Search::Auto {
             return Ok(());
@@ -514,7 +551,7 @@ impl Analyzer {
     pub fn detect(&mut self, img: &ImageView, params: &Params) -> Result<Vec<Detection>, ModelError> {
         let mut still = *params;
         if still.search == Search::Auto {
-            let size = self.detector.kind.input_size();
+            let size = self.detector_kind().input_size();
             let cols = scan::columns_for(
                 img.width,
                 img.height,
@@ -603,14 +640,7 @@ impl Analyzer {
                 }
             }
         }
-        self.emotion_out.resize_with(self.emotion.len(), Vec::new);
-        self.gender_out.resize_with(self.gender.len(), Vec::new);
-        for (k, c) in self.emotion.iter_mut().enumerate() {
-            c.classify(&self.batches[k], &mut self.emotion_out[k])?;
-        }
-        for (k, c) in self.gender.iter_mut().enumerate() {
-            c.classify(&self.batches[ne + k], &mut self.gender_out[k])?;
-        }
+        self.run_nets()?;
         for (j, &i) in self.picked[0].iter().enumerate() {
             answers[i].0 = average_emotion(self.emotion_out.iter().filter_map(|o| o.get(j).copied().flatten()));
         }
@@ -618,6 +648,71 @@ impl Analyzer {
             answers[i].1 = average_gender(self.gender_out.iter().filter_map(|o| o.get(j).copied().flatten()));
         }
         Ok(())
+    }
+
+    /// Runs every network on its batch as a job of the pool (the networks at once, on as many
+    /// workers as are free) and waits for their answers.
+    fn run_nets(&mut self) -> Result<(), ModelError> {
+        let ne = self.emotion.len();
+        self.emotion_out.resize_with(ne, Vec::new);
+        self.gender_out.resize_with(self.gender.len(), Vec::new);
+        let mut out = 0;
+        for (k, c) in self.emotion.iter().enumerate() {
+            if self.batches[k].is_empty() {
+                self.emotion_out[k].clear();
+                continue;
+            }
+            let job = NetJob {
+                index: k,
+                net: c.clone(),
+                batch: std::mem::take(&mut self.batches[k]),
+                out: std::mem::take(&mut self.emotion_out[k]),
+                stats: NetStats::default(),
+                result: Ok(()),
+            };
+            self.pool.submit(Work::Emotion(job), &self.net_reply_to);
+            out += 1;
+        }
+        for (k, c) in self.gender.iter().enumerate() {
+            if self.batches[ne + k].is_empty() {
+                self.gender_out[k].clear();
+                continue;
+            }
+            let job = NetJob {
+                index: k,
+                net: c.clone(),
+                batch: std::mem::take(&mut self.batches[ne + k]),
+                out: std::mem::take(&mut self.gender_out[k]),
+                stats: NetStats::default(),
+                result: Ok(()),
+            };
+            self.pool.submit(Work::Gender(job), &self.net_reply_to);
+            out += 1;
+        }
+        let mut result = Ok(());
+        for _ in 0..out {
+            let reply = self
+                .net_replies
+                .recv()
+                .map_err(|_| ModelError::Worker("the inference pool stopped".into()))?;
+            let (r, stats, at) = match reply {
+                Work::Emotion(j) => {
+                    (self.batches[j.index], self.emotion_out[j.index]) = (j.batch, j.out);
+                    (j.result, j.stats, j.index)
+                }
+                Work::Gender(j) => {
+                    (self.batches[ne + j.index], self.gender_out[j.index]) = (j.batch, j.out);
+                    (j.result, j.stats, ne + j.index)
+                }
+                Work::Detect(_) => continue,
+            };
+            if let Some(s) = self.net_stats.get_mut(at) {
+                s.busy += stats.busy;
+                s.nonfinite += stats.nonfinite;
+            }
+            result = result.and(r);
+        }
+        result
     }
 
     /// Detects and classifies every face of a still frame.

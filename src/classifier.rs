@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use crate::face::{EmotionScores, GenderScores};
+use crate::registry::{self, Shared};
 use crate::runtime::{Model, ModelError, ModelRole};
 
 pub use crate::face::EMOTIONS;
@@ -88,81 +91,80 @@ fn check_input(model: &Model) -> Result<CropKind, ModelError> {
     )))
 }
 
-/// A classifier network with what it wants to see: the part both classifiers share.
-struct Net {
-    model: Model,
-    /// The model's path, apart from the model so errors can name it while the model is busy.
-    path: std::path::PathBuf,
+/// What a classifier network wants to see, learnt at load: the part both classifiers share.
+#[derive(Debug, Clone, Copy)]
+struct NetInfo {
     crop: CropKind,
     /// Faces one run may take: 1 for a model whose input batch is fixed at one, which then runs
     /// once per face.
     max_batch: usize,
-    /// Faces whose outputs were not finite since the last [`Net::take_nonfinite`].
-    nonfinite: usize,
 }
 
-impl Net {
-    /// Loads the model, works out what it wants to see, and checks every output it is read by
-    /// (`outputs`: name, values per face, what they mean) on one face and on a batch of two, so
-    /// that a model giving a fixed number of answers whatever the batch is refused here.
-    fn load(
-        role: ModelRole,
-        path: &Path,
-        threads: usize,
-        ort_library: Option<&str>,
-        outputs: impl FnOnce(&Model) -> Vec<(&'static str, usize, &'static str)>,
-    ) -> Result<Self, ModelError> {
-        let mut model = Model::load(role, path, threads, ort_library)?;
-        let crop = check_input(&model)?;
-        let max_batch = if model.input_shape(0).first() == Some(&1) {
-            1
-        } else {
-            usize::MAX
-        };
-        let (n, c) = (crop.size(), crop.channels());
-        let wanted = outputs(&model);
-        let batches: &[usize] = if max_batch == 1 { &[1] } else { &[1, 2] };
-        for &b in batches {
-            let probed = model.probe([b, n, n, c])?;
-            for &(name, per_face, meaning) in &wanted {
-                model.check_output(&probed, name, b, per_face, meaning)?;
-            }
-        }
-        Ok(Self {
-            path: model.path.clone(),
-            model,
-            crop,
-            max_batch,
-            nonfinite: 0,
-        })
-    }
+/// What a classifier's runs counted, for the stream that asked.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NetStats {
+    /// Time inside the model.
+    pub busy: std::time::Duration,
+    /// Faces whose answer was NaN or infinite (and so given none).
+    pub nonfinite: usize,
+}
 
-    /// Runs the network on a batch, in as many runs as its batch limit needs, handing each
-    /// run's outputs and number of faces to `read`.
-    fn run(
-        &mut self,
-        batch: &[f32],
-        mut read: impl FnMut(&ort::session::SessionOutputs, usize) -> Result<(), ort::Error>,
-    ) -> Result<(), ModelError> {
-        let (n, c) = (self.crop.size(), self.crop.channels());
-        let per_face = self.crop.input_len();
-        let (role, path) = (self.model.role, &self.path);
-        let run_err = |e: ort::Error| ModelError::Run {
-            role,
-            path: path.clone(),
-            reason: e.to_string(),
-        };
-        for chunk in batch.chunks(per_face * self.max_batch.min(batch.len() / per_face).max(1)) {
-            let faces = chunk.len() / per_face;
-            let outputs = self.model.run(chunk, [faces, n, n, c]).map_err(run_err)?;
-            read(&outputs, faces).map_err(run_err)?;
+/// Works out what the model wants to see, and checks every output it is read by (`outputs`:
+/// name, values per face, what they mean) on one face and on a batch of two, so that a model
+/// giving a fixed number of answers whatever the batch is refused here.
+fn check_net(
+    model: &mut Model,
+    outputs: impl FnOnce(&Model) -> Vec<(&'static str, usize, &'static str)>,
+) -> Result<NetInfo, ModelError> {
+    let crop = check_input(model)?;
+    let max_batch = if model.input_shape(0).first() == Some(&1) {
+        1
+    } else {
+        usize::MAX
+    };
+    let (n, c) = (crop.size(), crop.channels());
+    let wanted = outputs(model);
+    let batches: &[usize] = if max_batch == 1 { &[1] } else { &[1, 2] };
+    for &b in batches {
+        let probed = model.probe([b, n, n, c])?;
+        for &(name, per_face, meaning) in &wanted {
+            model.check_output(&probed, name, b, per_face, meaning)?;
         }
-        Ok(())
     }
+    Ok(NetInfo { crop, max_batch })
+}
 
-    fn take_nonfinite(&mut self) -> usize {
-        std::mem::take(&mut self.nonfinite)
+/// Runs a network on a batch, in as many runs as its batch limit needs, on a session leased
+/// from the shared model, handing each run's outputs and number of faces to `read`.
+fn run_net<T>(
+    shared: &Shared<T>,
+    info: NetInfo,
+    batch: &[f32],
+    stats: &mut NetStats,
+    mut read: impl FnMut(&ort::session::SessionOutputs, usize) -> Result<(), ort::Error>,
+) -> Result<(), ModelError> {
+    let (n, c) = (info.crop.size(), info.crop.channels());
+    let per_face = info.crop.input_len();
+    let (role, path) = (shared.role, &shared.path);
+    let run_err = |e: ort::Error| ModelError::Run {
+        role,
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    let mut model = shared.lease()?;
+    let mut result = Ok(());
+    for chunk in batch.chunks(per_face * info.max_batch.min(batch.len() / per_face).max(1)) {
+        let faces = chunk.len() / per_face;
+        let ran = model
+            .run_staged(chunk, [faces, n, n, c])
+            .and_then(|outputs| read(&outputs, faces));
+        if let Err(e) = ran {
+            result = Err(run_err(e));
+            break;
+        }
     }
+    stats.busy += model.take_busy();
+    result
 }
 
 /// Output values of a run that are fewer than the faces need (a model whose output size
@@ -171,72 +173,74 @@ fn short_output(name: &str, got: usize, want: usize) -> ort::Error {
     ort::Error::new(format!("output `{name}` gave {got} values, {want} expected"))
 }
 
-pub struct EmotionClassifier {
-    net: Net,
+#[derive(Debug)]
+pub struct EmotionInfo {
+    net: NetInfo,
     kind: EmotionKind,
 }
 
+/// An emotion network, shared by every stream that uses it ([`crate::registry`]).
+#[derive(Clone)]
+pub struct EmotionClassifier {
+    shared: Arc<Shared<EmotionInfo>>,
+}
+
 impl EmotionClassifier {
-    pub fn load(path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
-        let mut kind = None;
-        let net = Net::load(ModelRole::Emotion, path, threads, ort_library, |model| {
-            kind = match (
+    pub fn load(path: &Path, group: &str, ort_library: Option<&str>) -> Result<Self, ModelError> {
+        let shared = registry::get(ModelRole::Emotion, path, group, ort_library, |model| {
+            let kind = match (
                 check_input(model).ok(),
                 model.has_output("predictions"),
                 model.has_output("expressions"),
             ) {
-                (Some(CropKind::Grey64), true, _) => Some(EmotionKind::MiniXception),
-                (Some(CropKind::Rgb112), _, true) => Some(EmotionKind::FaceApi),
-                _ => None,
+                (Some(CropKind::Grey64), true, _) => EmotionKind::MiniXception,
+                (Some(CropKind::Rgb112), _, true) => EmotionKind::FaceApi,
+                _ => {
+                    check_input(model)?;
+                    return Err(model.contract_error(
+                        "expected mini-Xception (64x64 grey input, output `predictions`) or face-api.js expression \
+                         (112x112 RGB input, output `expressions`)",
+                    ));
+                }
             };
-            match kind {
-                Some(EmotionKind::MiniXception) => vec![("predictions", 7, "the 7 class probabilities")],
-                Some(EmotionKind::FaceApi) => vec![("expressions", 7, "the 7 class probabilities")],
-                None => vec![],
-            }
+            let net = check_net(model, |_| match kind {
+                EmotionKind::MiniXception => vec![("predictions", 7, "the 7 class probabilities")],
+                EmotionKind::FaceApi => vec![("expressions", 7, "the 7 class probabilities")],
+            })?;
+            Ok(EmotionInfo { net, kind })
         })?;
-        let kind = kind.ok_or_else(|| {
-            net.model.contract_error(
-                "expected mini-Xception (64x64 grey input, output `predictions`) or face-api.js expression \
-                 (112x112 RGB input, output `expressions`)",
-            )
-        })?;
-        Ok(Self { net, kind })
+        Ok(Self { shared })
     }
 
     pub fn crop_kind(&self) -> CropKind {
-        self.net.crop
+        self.shared.info.net.crop
     }
 
     pub fn path(&self) -> &Path {
-        &self.net.path
-    }
-
-    /// Time spent inside the model since the last call.
-    pub fn take_model_time(&mut self) -> std::time::Duration {
-        self.net.model.take_busy()
-    }
-
-    /// Faces whose answer was NaN or infinite (and so given none) since the last call.
-    pub fn take_nonfinite(&mut self) -> usize {
-        self.net.take_nonfinite()
+        &self.shared.path
     }
 
     /// Scores for each face of `batch` (built with [`CropKind::push_input`]), in the FER order;
     /// `None` for a face whose answer was not finite.
-    pub fn classify(&mut self, batch: &[f32], out: &mut Vec<Option<EmotionScores>>) -> Result<(), ModelError> {
+    pub fn classify(
+        &self,
+        batch: &[f32],
+        out: &mut Vec<Option<EmotionScores>>,
+        stats: &mut NetStats,
+    ) -> Result<(), ModelError> {
         out.clear();
         if batch.is_empty() {
             return Ok(());
         }
-        let kind = self.kind;
+        let info = &self.shared.info;
+        let kind = info.kind;
         let name = if kind == EmotionKind::MiniXception {
             "predictions"
         } else {
             "expressions"
         };
         let mut nonfinite = 0;
-        self.net.run(batch, |o, faces| {
+        let ran = run_net(&self.shared, info.net, batch, stats, |o, faces| {
             let (_, probs) = o[name].try_extract_tensor::<f32>()?;
             if probs.len() < faces * 7 {
                 return Err(short_output(name, probs.len(), faces * 7));
@@ -260,81 +264,80 @@ impl EmotionClassifier {
                 }
             }
             Ok(())
-        })?;
-        self.net.nonfinite += nonfinite;
-        Ok(())
+        });
+        stats.nonfinite += nonfinite;
+        ran
     }
 }
 
-pub struct GenderClassifier {
-    net: Net,
+#[derive(Debug)]
+pub struct GenderInfo {
+    net: NetInfo,
     kind: GenderKind,
     has_age: bool,
 }
 
+/// A gender (and age) network, shared by every stream that uses it ([`crate::registry`]).
+#[derive(Clone)]
+pub struct GenderClassifier {
+    shared: Arc<Shared<GenderInfo>>,
+}
+
 impl GenderClassifier {
-    pub fn load(path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
-        let mut kind = None;
-        let mut has_age = false;
-        let net = Net::load(ModelRole::Gender, path, threads, ort_library, |model| {
-            kind = match (
+    pub fn load(path: &Path, group: &str, ort_library: Option<&str>) -> Result<Self, ModelError> {
+        let shared = registry::get(ModelRole::Gender, path, group, ort_library, |model| {
+            let kind = match (
                 check_input(model).ok(),
                 model.has_output("gender"),
                 model.has_output("probs"),
             ) {
-                (Some(CropKind::Rgb112), true, _) => Some(GenderKind::FaceApi),
-                (Some(CropKind::Grey64), _, true) => Some(GenderKind::Hm),
-                _ => None,
-            };
-            has_age = kind == Some(GenderKind::FaceApi) && model.has_output("age");
-            match kind {
-                Some(GenderKind::FaceApi) if has_age => {
-                    vec![
-                        ("gender", 2, "male and female probabilities"),
-                        ("age", 1, "the age in years"),
-                    ]
+                (Some(CropKind::Rgb112), true, _) => GenderKind::FaceApi,
+                (Some(CropKind::Grey64), _, true) => GenderKind::Hm,
+                _ => {
+                    check_input(model)?;
+                    return Err(model.contract_error(
+                        "expected face-api.js age/gender (112x112 RGB input, output `gender`) or human-models gender \
+                         (64x64 grey input, output `probs`)",
+                    ));
                 }
-                Some(GenderKind::FaceApi) => vec![("gender", 2, "male and female probabilities")],
-                Some(GenderKind::Hm) => vec![("probs", 2, "female and male probabilities")],
-                None => vec![],
-            }
+            };
+            let has_age = kind == GenderKind::FaceApi && model.has_output("age");
+            let net = check_net(model, |_| match kind {
+                GenderKind::FaceApi if has_age => vec![
+                    ("gender", 2, "male and female probabilities"),
+                    ("age", 1, "the age in years"),
+                ],
+                GenderKind::FaceApi => vec![("gender", 2, "male and female probabilities")],
+                GenderKind::Hm => vec![("probs", 2, "female and male probabilities")],
+            })?;
+            Ok(GenderInfo { net, kind, has_age })
         })?;
-        let kind = kind.ok_or_else(|| {
-            net.model.contract_error(
-                "expected face-api.js age/gender (112x112 RGB input, output `gender`) or human-models gender \
-                 (64x64 grey input, output `probs`)",
-            )
-        })?;
-        Ok(Self { net, kind, has_age })
+        Ok(Self { shared })
     }
 
     pub fn crop_kind(&self) -> CropKind {
-        self.net.crop
+        self.shared.info.net.crop
     }
 
     pub fn path(&self) -> &Path {
-        &self.net.path
-    }
-
-    /// Time spent inside the model since the last call.
-    pub fn take_model_time(&mut self) -> std::time::Duration {
-        self.net.model.take_busy()
-    }
-
-    /// Faces whose answer was NaN or infinite (and so given none) since the last call.
-    pub fn take_nonfinite(&mut self) -> usize {
-        self.net.take_nonfinite()
+        &self.shared.path
     }
 
     /// Gender (and age) for each face of `batch`; `None` for a face whose answer was not finite.
-    pub fn classify(&mut self, batch: &[f32], out: &mut Vec<Option<GenderScores>>) -> Result<(), ModelError> {
+    pub fn classify(
+        &self,
+        batch: &[f32],
+        out: &mut Vec<Option<GenderScores>>,
+        stats: &mut NetStats,
+    ) -> Result<(), ModelError> {
         out.clear();
         if batch.is_empty() {
             return Ok(());
         }
-        let (kind, has_age) = (self.kind, self.has_age);
+        let info = &self.shared.info;
+        let (kind, has_age) = (info.kind, info.has_age);
         let mut nonfinite = 0;
-        self.net.run(batch, |o, faces| {
+        let ran = run_net(&self.shared, info.net, batch, stats, |o, faces| {
             let (name, female_at) = match kind {
                 GenderKind::FaceApi => ("gender", 1),
                 GenderKind::Hm => ("probs", 0),
@@ -362,9 +365,9 @@ impl GenderClassifier {
                 }
             }
             Ok(())
-        })?;
-        self.net.nonfinite += nonfinite;
-        Ok(())
+        });
+        stats.nonfinite += nonfinite;
+        ran
     }
 }
 

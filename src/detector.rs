@@ -5,6 +5,9 @@ use std::path::Path;
 use crate::face::{BBox, Detection, Pass};
 use crate::image::ImageView;
 use crate::resample::{Border, Placement, RectF, Resampler};
+use std::sync::Arc;
+
+use crate::registry::{self, Shared};
 use crate::runtime::{Model, ModelError, ModelRole};
 
 /// Boxes whose overlap with a stronger box exceeds this are merged into it.
@@ -225,8 +228,9 @@ pub struct Layout {
 /// model lives.
 #[derive(Debug, Default)]
 pub struct Prepared {
-    /// One `size` x `size` x 3 input after the other.
-    pub inputs: Vec<f32>,
+    /// One `size` x `size` x 3 input (8-bit RGB) after the other; the pool's worker turns each
+    /// into the model's floats (a quarter of the memory while it waits).
+    pub inputs: Vec<u8>,
     pub layouts: Vec<Layout>,
     pub cells: Vec<Cell>,
     pub size: usize,
@@ -287,7 +291,7 @@ impl Letterboxer {
             .resampler
             .resample(img, region, size, size, Border::Black, &mut self.rgb)
             .map_err(|e| ModelError::Image(e.to_string()))?;
-        out.inputs.extend(self.rgb.iter().map(|&s| s as f32 / 127.5 - 1.0));
+        out.inputs.extend_from_slice(&self.rgb);
         let first = out.cells.len();
         out.cells.push(Cell {
             at: (0, 0, size),
@@ -335,7 +339,7 @@ impl Letterboxer {
                     placement,
                 });
             }
-            out.inputs.extend(self.rgb.iter().map(|&s| s as f32 / 127.5 - 1.0));
+            out.inputs.extend_from_slice(&self.rgb);
             out.layouts.push(Layout {
                 cells: first..out.cells.len(),
                 pass: Pass::Cell,
@@ -365,90 +369,104 @@ impl Letterboxer {
     }
 }
 
-pub struct Detector {
-    model: Model,
-    /// The model's path, apart from the model so errors can name it while the model is busy.
-    path: std::path::PathBuf,
-    kind: DetectorKind,
+/// What a loaded BlazeFace model is: which one, and its anchors.
+#[derive(Debug)]
+pub struct DetectorInfo {
+    pub kind: DetectorKind,
     anchors: Vec<[f32; 2]>,
+}
+
+/// A BlazeFace model, shared by every stream that uses it ([`crate::registry`]).
+#[derive(Clone)]
+pub struct Detector {
+    shared: Arc<Shared<DetectorInfo>>,
+}
+
+/// What one detector job needs besides the model and its input, and what it counts; kept by
+/// the stream and lent to each job, so that a run allocates nothing.
+#[derive(Debug, Default)]
+pub struct Scratch {
     raw: Vec<Detection>,
-    /// Anchors with values that were not finite, since the last [`Detector::take_nonfinite`].
-    nonfinite: usize,
+    /// Anchors with values that were not finite (skipped, not faces).
+    pub nonfinite: usize,
+    /// Time inside the model.
+    pub busy: std::time::Duration,
 }
 
 impl Detector {
-    /// Loads a BlazeFace model; which one it is follows from its input size.
-    pub fn load(path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
-        let mut model = Model::load(ModelRole::Detector, path, threads, ort_library)?;
-        let shape = model.input_shape(0);
-        let kind = match shape.as_slice() {
-            [1 | -1, 192, 192, 3] => DetectorKind::FullRange,
-            [1 | -1, 128, 128, 3] => DetectorKind::ShortRange,
-            _ => {
-                return Err(model.contract_error(format!(
-                    "input is {}, expected BlazeFace's [1,192,192,3] (full range) or [1,128,128,3] (short range)",
-                    model.describe_inputs()
-                )))
+    /// Loads a BlazeFace model, or shares the one already loaded (by `group`); which model it is
+    /// follows from its input size.
+    pub fn load(path: &Path, group: &str, ort_library: Option<&str>) -> Result<Self, ModelError> {
+        let shared = registry::get(ModelRole::Detector, path, group, ort_library, |model| {
+            let shape = model.input_shape(0);
+            let kind = match shape.as_slice() {
+                [1 | -1, 192, 192, 3] => DetectorKind::FullRange,
+                [1 | -1, 128, 128, 3] => DetectorKind::ShortRange,
+                _ => {
+                    return Err(model.contract_error(format!(
+                        "input is {}, expected BlazeFace's [1,192,192,3] (full range) or [1,128,128,3] (short range)",
+                        model.describe_inputs()
+                    )))
+                }
+            };
+            let (reg, cls) = kind.outputs();
+            if !model.has_output(reg) || !model.has_output(cls) {
+                return Err(model.contract_error(format!("outputs {reg} and {cls} are missing")));
             }
-        };
-        let (reg, cls) = kind.outputs();
-        if !model.has_output(reg) || !model.has_output(cls) {
-            return Err(model.contract_error(format!("outputs {reg} and {cls} are missing")));
-        }
-        let n = kind.input_size();
-        let probed = model.probe([1, n, n, 3])?;
-        let anchors = kind.anchors();
-        model.check_output(&probed, reg, 1, anchors.len() * 16, "16 box values per anchor")?;
-        model.check_output(&probed, cls, 1, anchors.len(), "one score per anchor")?;
-        Ok(Self {
-            path: model.path.clone(),
-            model,
-            kind,
-            anchors,
-            raw: Vec::new(),
-            nonfinite: 0,
-        })
+            let n = kind.input_size();
+            let probed = model.probe([1, n, n, 3])?;
+            let anchors = kind.anchors();
+            model.check_output(&probed, reg, 1, anchors.len() * 16, "16 box values per anchor")?;
+            model.check_output(&probed, cls, 1, anchors.len(), "one score per anchor")?;
+            Ok(DetectorInfo { kind, anchors })
+        })?;
+        Ok(Self { shared })
     }
 
     pub fn kind(&self) -> DetectorKind {
-        self.kind
-    }
-
-    /// Time spent inside the model since the last call.
-    pub fn take_model_time(&mut self) -> std::time::Duration {
-        self.model.take_busy()
-    }
-
-    /// Anchors whose outputs were NaN or infinite since the last call (skipped, not faces).
-    pub fn take_nonfinite(&mut self) -> usize {
-        std::mem::take(&mut self.nonfinite)
+        self.shared.info.kind
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
+    }
+
+    /// Whether two handles share one loaded model.
+    pub fn same_model(&self, other: &Detector) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
     /// Runs the model on each input of `prepared` (the whole frame, then any tiles and mosaics
     /// of known faces, which find faces too small to be seen when the whole frame is squeezed
     /// into the input); faces in frame pixels, strongest first, replace the contents of `out`.
-    pub fn infer(&mut self, prepared: &Prepared, out: &mut Vec<Detection>) -> Result<(), ModelError> {
+    pub fn infer(
+        &self,
+        prepared: &Prepared,
+        scratch: &mut Scratch,
+        out: &mut Vec<Detection>,
+    ) -> Result<(), ModelError> {
         out.clear();
-        let n = self.kind.input_size();
+        let n = self.kind().input_size();
+        let contract = |reason: String| ModelError::Contract {
+            role: ModelRole::Detector,
+            path: self.shared.path.clone(),
+            reason,
+        };
         if prepared.size != n {
-            return Err(self
-                .model
-                .contract_error(format!("prepared for a {0}x{0} input", prepared.size)));
+            return Err(contract(format!("prepared for a {0}x{0} input", prepared.size)));
         }
-        let mut raw = std::mem::take(&mut self.raw);
+        let mut model = self.shared.lease()?;
+        let mut raw = std::mem::take(&mut scratch.raw);
         raw.clear();
         let mut result = Ok(());
         for (input, layout) in prepared.inputs.chunks_exact(n * n * 3).zip(&prepared.layouts) {
             let cells = &prepared.cells[layout.cells.clone()];
-            result = self.infer_one(input, cells, layout, &mut raw);
+            result = self.infer_one(&mut model, input, cells, layout, &mut raw, scratch);
             if result.is_err() {
                 break;
             }
         }
+        scratch.busy += model.take_busy();
         let (w, h) = (prepared.width as f32, prepared.height as f32);
         if result.is_ok() {
             weighted_nms(&mut raw, NMS_IOU, out);
@@ -456,7 +474,7 @@ impl Detector {
                 d.bbox = d.bbox.clip(w, h);
             }
         }
-        self.raw = raw;
+        scratch.raw = raw;
         result
     }
 
@@ -464,27 +482,32 @@ impl Detector {
     /// cell its centre lies in; in a mosaic, one reaching out of its cell is dropped (a face cut
     /// by the cell's edge, or two neighbours taken for one).
     fn infer_one(
-        &mut self,
-        input: &[f32],
+        &self,
+        model: &mut Model,
+        input: &[u8],
         cells: &[Cell],
         layout: &Layout,
         out: &mut Vec<Detection>,
+        scratch: &mut Scratch,
     ) -> Result<(), ModelError> {
-        let n = self.kind.input_size();
-        let (reg_name, cls_name) = self.kind.outputs();
-        let path = &self.path;
+        let info = &self.shared.info;
+        let n = info.kind.input_size();
+        let (reg_name, cls_name) = info.kind.outputs();
+        let path = &self.shared.path;
         let run_err = |e: ort::Error| ModelError::Run {
             role: ModelRole::Detector,
             path: path.clone(),
             reason: e.to_string(),
         };
-        let outputs = self.model.run(input, [1, n, n, 3]).map_err(run_err)?;
+        // The 8-bit letterbox becomes the model's -1..1 right in the session's input buffer.
+        let fill = |buf: &mut Vec<f32>| buf.extend(input.iter().map(|&s| s as f32 / 127.5 - 1.0));
+        let outputs = model.run_filled(fill, [1, n, n, 3]).map_err(run_err)?;
         let (_, reg) = outputs[reg_name].try_extract_tensor::<f32>().map_err(run_err)?;
         let (_, cls) = outputs[cls_name].try_extract_tensor::<f32>().map_err(run_err)?;
         let start = out.len();
         // The outputs' sizes were checked at load; a model that changes them at run time
         // (dynamic shapes) is read only as far as both go.
-        self.nonfinite += decode(reg, cls, &self.anchors, n, layout.threshold, out);
+        scratch.nonfinite += decode(reg, cls, &info.anchors, n, layout.threshold, out);
         let s = n as f32;
         let mut keep = start;
         for i in start..out.len() {

@@ -121,7 +121,7 @@ pub fn loaded_library() -> Option<PathBuf> {
 }
 
 /// What a model is for, to name it in errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ModelRole {
     Detector,
     Emotion,
@@ -250,9 +250,11 @@ struct Bindings {
     preallocate: bool,
 }
 
-/// A loaded model with its path and role, for errors that name them.
+/// A loaded model (one session) with its path and role, for errors that name them.
 pub struct Model {
     bindings: Bindings,
+    /// The input of [`run_staged`](Self::run_staged), kept so that its tensor stays bound.
+    staging: Vec<f32>,
     pub session: Session,
     pub path: PathBuf,
     pub role: ModelRole,
@@ -261,36 +263,71 @@ pub struct Model {
     busy: std::time::Duration,
 }
 
-impl Model {
-    pub fn load(role: ModelRole, path: &Path, threads: usize, ort_library: Option<&str>) -> Result<Self, ModelError> {
+/// What it takes to make more sessions of one model: the file's bytes, its weights prepacked
+/// once for all of them, and what the first session learnt about it.
+pub struct Source {
+    env: ort::environment::Environment,
+    bytes: Vec<u8>,
+    prepacked: ort::session::builder::PrepackedWeights,
+    /// Whether runs into tensors made from the model's declared outputs work (see [`Bindings`]).
+    preallocate: std::sync::atomic::AtomicBool,
+}
+
+impl Source {
+    /// Reads the model file and makes its first session (for the caller to check the model on).
+    pub fn open(role: ModelRole, path: &Path, ort_library: Option<&str>) -> Result<(Self, Model), ModelError> {
         let (env, _) = environment(ort_library)?;
         check_model_path(role, path)?;
+        let bytes = std::fs::read(path).map_err(|e| ModelError::Load {
+            role,
+            path: path.to_path_buf(),
+            reason: format!("cannot read it: {e}"),
+        })?;
+        let source = Self {
+            env,
+            bytes,
+            prepacked: ort::session::builder::PrepackedWeights::new(),
+            preallocate: std::sync::atomic::AtomicBool::new(true),
+        };
+        let first = source.session(role, path)?;
+        Ok((source, first))
+    }
+
+    /// A new session of the model. Each runs on one thread: the inference pool runs as many
+    /// model runs at once as the machine has cores, so a run spreading over threads of its own
+    /// would only take them from another.
+    pub fn session(&self, role: ModelRole, path: &Path) -> Result<Model, ModelError> {
         let load = |reason: String| ModelError::Load {
             role,
             path: path.to_path_buf(),
             reason,
         };
         // ort's builder errors are not Send; turn them into text straight away.
-        let mut builder = Session::builder(&env)
+        let mut builder = Session::builder(&self.env)
             .map_err(|e| load(e.to_string()))?
             // Spinning threads take the CPU from the decoder and the rest of the pipeline between
-            // runs: on 2 cores, spinning classifier threads cut 1080p throughput from ~62 to ~37
-            // frames/s (measured with the benchmark clip).
+            // runs (on 2 cores, spinning classifier threads cut 1080p throughput from ~62 to ~37
+            // frames/s), and a single-threaded session has none to spin anyway.
             .with_intra_op_spinning(false)
             .map_err(|e| load(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| load(e.to_string()))?
-            .with_intra_threads(threads)
+            .with_intra_threads(1)
             .map_err(|e| load(e.to_string()))?
             .with_inter_threads(1)
+            .map_err(|e| load(e.to_string()))?
+            .with_prepacked_weights(&self.prepacked)
             .map_err(|e| load(e.to_string()))?;
-        let session = builder.commit_from_file(path).map_err(|e| load(e.to_string()))?;
-        Ok(Self {
+        let session = builder
+            .commit_from_memory(&self.bytes)
+            .map_err(|e| load(e.to_string()))?;
+        Ok(Model {
             bindings: Bindings {
                 inputs: Vec::new(),
                 outputs: Vec::new(),
-                preallocate: true,
+                preallocate: self.preallocate.load(std::sync::atomic::Ordering::SeqCst),
             },
+            staging: Vec::new(),
             session,
             path: path.to_path_buf(),
             role,
@@ -298,58 +335,55 @@ impl Model {
         })
     }
 
+    /// Takes what the first session learnt (after its checks) for the sessions made later.
+    pub fn learn(&self, first: &Model) {
+        self.preallocate
+            .store(first.bindings.preallocate, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Model {
+    /// One session of a model of its own (tests and tools; elements share theirs through
+    /// [`crate::registry`]).
+    pub fn load(role: ModelRole, path: &Path, ort_library: Option<&str>) -> Result<Self, ModelError> {
+        Source::open(role, path, ort_library).map(|(_, m)| m)
+    }
+
+    /// Runs the model on `data` of `shape` after copying it into the session's own input buffer,
+    /// whose bound tensor then serves every caller (the pool's workers run the batches of every
+    /// stream, each in a buffer of its own).
+    pub fn run_staged(&mut self, data: &[f32], shape: [usize; 4]) -> ort::Result<SessionOutputs<'_>> {
+        self.run_filled(|staging| staging.extend_from_slice(data), shape)
+    }
+
+    /// [`run_staged`](Self::run_staged) with the input made by `fill` straight into the staging
+    /// buffer (the detector's 8-bit letterbox into floats).
+    pub fn run_filled(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<f32>),
+        shape: [usize; 4],
+    ) -> ort::Result<SessionOutputs<'_>> {
+        self.staging.clear();
+        fill(&mut self.staging);
+        // The outputs borrow the session and its bindings, not the staging buffer.
+        run_bound(
+            &mut self.session,
+            &mut self.bindings,
+            &mut self.busy,
+            &self.staging,
+            shape,
+        )
+    }
+
     /// Runs the model on its one input, `data` of `shape` (batch first), adding the time it
     /// took to [`Model::take_busy`]'s account. Once a buffer and batch size have been seen,
     /// a run allocates nothing on this side.
     pub fn run(&mut self, data: &[f32], shape: [usize; 4]) -> ort::Result<SessionOutputs<'_>> {
-        if data.len() != shape.iter().product::<usize>() {
-            return Err(ort::Error::new(format!(
-                "{} values for an input of shape {shape:?}",
-                data.len()
-            )));
-        }
-        let (key, batch) = (data.as_ptr() as usize, shape[0]);
-        let inputs = &mut self.bindings.inputs;
-        let i = match inputs.iter().position(|(p, s, _)| (*p, *s) == (key, shape)) {
-            Some(i) => i,
-            None => {
-                if inputs.len() >= BOUND_INPUTS {
-                    inputs.remove(0);
-                }
-                let cpu = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default)?;
-                // SAFETY: ONNX Runtime reads a view's memory only while running, and a view runs
-                // only when its address and whole shape (hence length, checked above) are those
-                // of `data`, which is borrowed for the run. A view outlived by its buffer is only
-                // dropped.
-                let view =
-                    unsafe { TensorRefMut::<f32>::from_raw(cpu, data.as_ptr().cast_mut().cast(), Shape::from(shape)) }?;
-                inputs.push((key, shape, view));
-                inputs.len() - 1
-            }
-        };
-        let t = std::time::Instant::now();
-        let out = if self.bindings.preallocate {
-            let o = match self.bindings.outputs.iter().position(|(b, _)| *b == batch) {
-                Some(o) => o,
-                None => {
-                    let options = output_tensors(&self.session, batch)?;
-                    self.bindings.outputs.push((batch, options));
-                    self.bindings.outputs.len() - 1
-                }
-            };
-            let out = self
-                .session
-                .run_with_options(ort::inputs![&*self.bindings.inputs[i].2], &self.bindings.outputs[o].1);
-            if out.is_err() {
-                // Next time without them; this run's error is reported as it is.
-                self.bindings.preallocate = false;
-            }
-            out
-        } else {
-            self.session.run(ort::inputs![&*self.bindings.inputs[i].2])
-        };
-        self.busy += t.elapsed();
-        out
+        self.run_owned(data, shape)
+    }
+
+    fn run_owned(&mut self, data: &[f32], shape: [usize; 4]) -> ort::Result<SessionOutputs<'_>> {
+        run_bound(&mut self.session, &mut self.bindings, &mut self.busy, data, shape)
     }
 
     /// Runs the model once on zeros of `shape`, so that a model that cannot run is refused at
@@ -468,6 +502,63 @@ impl Model {
     }
 }
 
+/// A run of `session` on `data` through the tensors of `bindings` (see [`Bindings`]), its time
+/// added to `busy`. Apart from [`Model`] so that a session's own staging buffer can be the data.
+fn run_bound<'s>(
+    session: &'s mut Session,
+    bindings: &'s mut Bindings,
+    busy: &mut std::time::Duration,
+    data: &[f32],
+    shape: [usize; 4],
+) -> ort::Result<SessionOutputs<'s>> {
+    if data.len() != shape.iter().product::<usize>() {
+        return Err(ort::Error::new(format!(
+            "{} values for an input of shape {shape:?}",
+            data.len()
+        )));
+    }
+    let (key, batch) = (data.as_ptr() as usize, shape[0]);
+    let inputs = &mut bindings.inputs;
+    let i = match inputs.iter().position(|(p, s, _)| (*p, *s) == (key, shape)) {
+        Some(i) => i,
+        None => {
+            if inputs.len() >= BOUND_INPUTS {
+                inputs.remove(0);
+            }
+            let cpu = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default)?;
+            // SAFETY: ONNX Runtime reads a view's memory only while running, and a view runs
+            // only when its address and whole shape (hence length, checked above) are those
+            // of `data`, which is borrowed for the run. A view outlived by its buffer is only
+            // dropped.
+            let view =
+                unsafe { TensorRefMut::<f32>::from_raw(cpu, data.as_ptr().cast_mut().cast(), Shape::from(shape)) }?;
+            inputs.push((key, shape, view));
+            inputs.len() - 1
+        }
+    };
+    let t = std::time::Instant::now();
+    let out = if bindings.preallocate {
+        let o = match bindings.outputs.iter().position(|(b, _)| *b == batch) {
+            Some(o) => o,
+            None => {
+                let options = output_tensors(&session, batch)?;
+                bindings.outputs.push((batch, options));
+                bindings.outputs.len() - 1
+            }
+        };
+        let out = session.run_with_options(ort::inputs![&*bindings.inputs[i].2], &bindings.outputs[o].1);
+        if out.is_err() {
+            // Next time without them; this run's error is reported as it is.
+            bindings.preallocate = false;
+        }
+        out
+    } else {
+        session.run(ort::inputs![&*bindings.inputs[i].2])
+    };
+    *busy += t.elapsed();
+    out
+}
+
 /// Run options whose outputs are tensors of the model's declared shapes, dynamic batch
 /// dimension set to `batch`; outputs of another type or shape are left to ONNX Runtime.
 fn output_tensors(session: &Session, batch: usize) -> ort::Result<RunOptions<HasSelectedOutputs>> {
@@ -498,7 +589,7 @@ mod tests {
     #[test]
     fn bound_runs_match_plain_runs() {
         let path = default_model_path(GENDER_MODEL);
-        let mut model = Model::load(ModelRole::Gender, &path, 1, None).unwrap();
+        let mut model = Model::load(ModelRole::Gender, &path, None).unwrap();
         model.probe([1, 112, 112, 3]).unwrap();
         assert!(model.preallocates(), "the shipped model's declared outputs fit");
         let mut seed = 7u32;
@@ -530,7 +621,7 @@ mod tests {
     #[test]
     fn a_buffer_seen_with_another_shape_gets_its_own_view() {
         let path = default_model_path(EMOTION_MODEL);
-        let mut model = Model::load(ModelRole::Emotion, &path, 1, None).unwrap();
+        let mut model = Model::load(ModelRole::Emotion, &path, None).unwrap();
         let data = vec![0.5f32; 64 * 64 * 2];
         assert!(model.run(&data, [2, 64, 64, 1]).is_ok());
         // Same address, same batch, another shape: the model refuses it rather than reading
@@ -551,7 +642,7 @@ mod tests {
     #[test]
     fn input_of_the_wrong_length_is_an_error() {
         let path = default_model_path(EMOTION_MODEL);
-        let mut model = Model::load(ModelRole::Emotion, &path, 1, None).unwrap();
+        let mut model = Model::load(ModelRole::Emotion, &path, None).unwrap();
         assert!(model.run(&[0.0; 100], [1, 64, 64, 1]).is_err());
     }
 }

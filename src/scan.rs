@@ -36,6 +36,11 @@ pub const MAX_MOSAICS: usize = 2;
 /// A known face is looked for again at most at this score: the cell confirms a face the
 /// tracker already has, and a face in a 96 px cell scores lower than in a tile.
 pub const CELL_THRESHOLD: f32 = 0.4;
+/// A face found in a tile needs at least this score, whatever the threshold: a tile shows the
+/// picture several times closer than the whole frame, where textures (a leather couch's folds,
+/// a badge) look like a small face more often; with the threshold lowered for weak faces (0.5),
+/// the group photos' tiles gave a false face at 0.56.
+pub const TILE_THRESHOLD: f32 = 0.6;
 /// A tile whose picture did not change is scanned again after this long (ns of running time),
 /// for faces that came in without the motion being seen.
 pub const RESCAN_NS: u64 = 3_000_000_000;

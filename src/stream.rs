@@ -90,6 +90,12 @@ pub struct Stream {
     smoothing: Smoothing,
     /// Frames begun and not yet finished (pipelining holds one).
     in_flight: u32,
+    /// This stream's place among the streams analysed together (see [`set_phase`]), so that
+    /// with an inference interval their detector frames fall on different frames and the load
+    /// is even.
+    ///
+    /// [`set_phase`]: Stream::set_phase
+    phase: u32,
     /// What the tracker knows when a detection starts: every face, and the small ones to look
     /// for again in cells.
     known: Vec<BBox>,
@@ -110,11 +116,18 @@ impl Stream {
             answers: Vec::new(),
             smoothing: Smoothing::default(),
             in_flight: 0,
+            phase: 0,
             known: Vec::new(),
             refind: Vec::new(),
             unlooked: Vec::new(),
             spare_ids: Vec::new(),
         }
+    }
+
+    /// With an inference interval of N, the stream's detector runs on the frames where the
+    /// count since its first is `phase` modulo N (its first frame is always detected).
+    pub fn set_phase(&mut self, phase: u32) {
+        self.phase = phase;
     }
 
     pub fn analyzer(&self) -> &Analyzer {
@@ -163,9 +176,11 @@ impl Stream {
             None
         };
         self.in_flight += 1;
-        self.since_detection = match detection {
-            Some(_) => Some(0),
-            None => self.since_detection.map(|n| n.saturating_add(1)),
+        self.since_detection = match (detection, self.since_detection) {
+            // After the first detection, each stream's next comes at its own phase.
+            (Some(_), None) => Some(self.phase % params.inference_interval.max(1)),
+            (Some(_), Some(_)) => Some(0),
+            (None, n) => n.map(|n| n.saturating_add(1)),
         };
         Ok(Ticket {
             detection,

@@ -137,6 +137,7 @@ fn steady_state_allocates_nothing() {
         gender: vec![default_model_path(GENDER_MODEL)],
         threads: 0,
         ort_library: None,
+        group: String::new(),
     })
     .unwrap();
     let mut stream = Stream::new(analyzer);

@@ -61,6 +61,8 @@ struct State {
     wall: WallClock,
     /// The recording's start (Unix ns) from upstream's date tag (a file's creation date).
     tag_start: Option<u64>,
+    /// This element's detector phase among the elements of its pipeline.
+    _phase: super::phase::Phase,
 }
 
 /// Messages made while the state is locked, posted once it is not: a bus sync handler runs on
@@ -761,6 +763,21 @@ impl BaseTransformImpl for FaceEmotion {
                 );
             }
         }
+        if let Some(workers) = crate::analysis::pool_workers() {
+            if config.threads != 0 && config.threads != workers {
+                gst::element_imp_warning!(
+                    self,
+                    gst::LibraryError::Settings,
+                    (
+                        "threads={} is ignored: this process's inference pool, which every faceemotion shares, \
+                         already runs {} workers",
+                        config.threads,
+                        workers
+                    ),
+                    ["set threads on the first faceemotion of the process to start"]
+                );
+            }
+        }
         let analyzer = self.load(config).map_err(|e| {
             let kind = match e {
                 ModelError::Runtime(_) => gst::LibraryError::Init,
@@ -770,9 +787,13 @@ impl BaseTransformImpl for FaceEmotion {
             gst::error_msg!(kind, ("{}", e))
         })?;
         *lock(&self.stats) = Stats::default();
+        let phase = super::phase::take(self.obj().upcast_ref());
+        let mut stream = Stream::new(analyzer);
+        stream.set_phase(phase.index);
+        gst::debug!(CAT, imp = self, "detector phase {} in its pipeline", phase.index);
         *lock(&self.state) = Some(State {
-            names: Self::names(&analyzer),
-            stream: Stream::new(analyzer),
+            names: Self::names(stream.analyzer()),
+            stream,
             painter: Painter::new(),
             masker: Masker::new(),
             info: None,
@@ -789,6 +810,7 @@ impl BaseTransformImpl for FaceEmotion {
             lateness: LatenessGate::default(),
             wall: WallClock::default(),
             tag_start: None,
+            _phase: phase,
         });
         *lock(&self.upstream) = None;
         *lock(&self.negotiation_reported) = false;

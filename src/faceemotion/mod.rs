@@ -6,6 +6,7 @@ use gst::prelude::*;
 mod frame;
 mod imp;
 pub mod meta;
+mod phase;
 mod settings;
 
 pub use settings::{Blur, DetectorChoice, Pipelining};

@@ -95,6 +95,7 @@ pub struct Settings {
     pub gender_model: Option<String>,
     pub gender_model_2: Option<String>,
     pub ort_library: Option<String>,
+    pub model_instance_id: Option<String>,
     pub threads: u32,
     pub threshold: f64,
     pub min_face_size: u32,
@@ -135,6 +136,7 @@ impl Default for Settings {
             gender_model: Some(default_path(GENDER_MODEL)),
             gender_model_2: None,
             ort_library: None,
+            model_instance_id: None,
             threads: 0,
             threshold: DEFAULT_THRESHOLD,
             min_face_size: 0,
@@ -223,6 +225,7 @@ impl Settings {
                 .collect(),
             threads: self.threads as usize,
             ort_library: self.ort_library.clone().filter(|s| !s.is_empty()),
+            group: self.model_instance_id.clone().unwrap_or_default(),
         }
     }
 
@@ -282,6 +285,7 @@ impl Settings {
             "gender-model" => self.gender_model = v.get().expect("type checked upstream"),
             "gender-model-2" => self.gender_model_2 = v.get().expect("type checked upstream"),
             "ort-library" => self.ort_library = v.get().expect("type checked upstream"),
+            "model-instance-id" => self.model_instance_id = v.get().expect("type checked upstream"),
             "threads" => self.threads = v.get().expect("type checked upstream"),
             "threshold" => self.threshold = v.get().expect("type checked upstream"),
             "min-face-size" => self.min_face_size = v.get().expect("type checked upstream"),
@@ -307,7 +311,7 @@ impl Settings {
             "detector" | "detector-model" => &[ModelRole::Detector],
             "emotion-model" | "emotion-model-2" => &[ModelRole::Emotion],
             "gender-model" | "gender-model-2" => &[ModelRole::Gender],
-            "threads" => &ROLES,
+            "model-instance-id" => &ROLES,
             _ => NONE,
         };
         for r in roles {
@@ -325,6 +329,7 @@ impl Settings {
             "gender-model" => self.gender_model.to_value(),
             "gender-model-2" => self.gender_model_2.to_value(),
             "ort-library" => self.ort_library.to_value(),
+            "model-instance-id" => self.model_instance_id.to_value(),
             "threads" => self.threads.to_value(),
             "threshold" => self.threshold.to_value(),
             "min-face-size" => self.min_face_size.to_value(),
@@ -411,9 +416,21 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .build(),
             glib::ParamSpecUInt::builder("threads")
                 .nick("Inference threads")
-                .blurb("Threads each model may use per run; 0: automatic (the detector one, which is as fast as more, the classifiers one per CPU core)")
+                .blurb(
+                    "Workers of the process's inference pool, which runs the models of every faceemotion of \
+                     the process; 0: one per CPU core. Read when the first element of the process starts",
+                )
                 .maximum(64)
                 .default_value(0)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("model-instance-id")
+                .nick("Model instance id")
+                .blurb(
+                    "Elements of a process that use the same model files share one loaded copy of each (as \
+                     DL Streamer's model-instance-id). Empty: share with every element; a name: share only \
+                     with elements of that name (a name of its own: a copy of its own)",
+                )
                 .mutable_playing()
                 .build(),
             glib::ParamSpecDouble::builder("threshold")
