@@ -34,6 +34,11 @@ fn bench_dir() -> PathBuf {
 
 /// Makes the clip from the group photos, letterboxed to `w`x`h`, 60 frames a photo.
 fn make_clip(path: &Path, w: usize, h: usize, container: &str) {
+    make_clip_at(path, w, h, container, 30, 60)
+}
+
+/// [`make_clip`] at `fps` frames/s with `per_photo` frames a photo.
+fn make_clip_at(path: &Path, w: usize, h: usize, container: &str, fps: u32, per_photo: u32) {
     if path.is_file() {
         return;
     }
@@ -58,8 +63,8 @@ fn make_clip(path: &Path, w: usize, h: usize, container: &str) {
         );
         desc += &format!(
             " filesrc location=\"{}\" ! jpegdec ! videoconvert ! videoscale add-borders=true \
-             ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1,format=I420 ! imagefreeze num-buffers=60 \
-             ! video/x-raw,framerate=30/1 ! c.",
+             ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1,format=I420 ! imagefreeze num-buffers={per_photo} \
+             ! video/x-raw,framerate={fps}/1 ! c.",
             photo.display()
         );
     }
@@ -301,6 +306,9 @@ fn main() {
     if args.iter().any(|a| a == "--list") {
         return;
     }
+    if args.get(1).map(String::as_str) == Some("--child-streams") {
+        return child_streams(&args[2], args[3].parse().unwrap(), args[4] == "1", args[5] == "1");
+    }
     if args.get(1).map(String::as_str) == Some("--child") {
         return child(
             &args[2],
@@ -321,6 +329,11 @@ fn main() {
     make_clip(&sd, 640, 360, "mp4");
     if args.iter().any(|a| a == "--small-faces") {
         return small_faces(&dir, &hd);
+    }
+    let cams = dir.join("faces-1080p-25fps.mp4");
+    make_clip_at(&cams, 1920, 1080, "mp4", 25, 50);
+    if args.iter().any(|a| a == "--streams") {
+        return streams(&cams);
     }
     if soak {
         make_clip(&es, 1920, 1080, "h264");
@@ -492,6 +505,7 @@ fn main() {
     );
 
     small_faces(&dir, &hd);
+    streams(&cams);
 
     if let Some(base) = std::env::var_os("FACEEMOTION_BASELINE_PLUGIN") {
         // A/B against another build, interleaved (old, new, old, new, ...) so that the machine's
@@ -652,6 +666,204 @@ fn small_faces(dir: &Path, bench_clip: &Path) {
             bm / am
         );
     }
+}
+
+/// CPU time of this process so far (user + system), in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces), counted from state (field 3).
+    let rest = stat.rsplit_once(") ").map_or("", |r| r.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// In the child: `n` cameras, each the clip through a single-threaded decoder and (with
+/// `analysis`) faceemotion, in one pipeline; prints
+/// `STREAMS seconds cpu_seconds peak_kib threads frames lat_median_ms,... lat_p99_ms,...`.
+fn child_streams(clip: &str, n: usize, analysis: bool, sync: bool) {
+    gst::init().unwrap();
+    let plugin = root().join("target/release/libgstfaceemotion.so");
+    gst::Plugin::load_file(&plugin).unwrap_or_else(|e| panic!("{}: {e}", plugin.display()));
+    let branches: Vec<String> = (0..n)
+        .map(|i| {
+            let fe = if analysis {
+                format!("! faceemotion name=fe{i} inference-interval=3 reclassify-interval=3 gender-interval=30 ")
+            } else {
+                String::new()
+            };
+            format!(
+                "filesrc location=\"{clip}\" ! qtdemux ! h264parse ! avdec_h264 max-threads=1 {fe}! fakesink sync={sync}"
+            )
+        })
+        .collect();
+    let pipeline = gst::parse::launch(&branches.join(" "))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let lat: Vec<Arc<Mutex<Vec<Duration>>>> = (0..n).map(|_| Default::default()).collect();
+    let frames = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for i in 0..n {
+        let Some(fe) = pipeline.by_name(&format!("fe{i}")) else {
+            continue;
+        };
+        let starts: Arc<Mutex<std::collections::VecDeque<Instant>>> = Default::default();
+        let s = starts.clone();
+        fe.static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                s.lock().unwrap().push_back(Instant::now());
+                gst::PadProbeReturn::Ok
+            });
+        let (l, f) = (lat[i].clone(), frames.clone());
+        fe.static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if let Some(t) = starts.lock().unwrap().pop_front() {
+                    l.lock().unwrap().push(t.elapsed());
+                }
+                f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                gst::PadProbeReturn::Ok
+            });
+    }
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let _ = pipeline.state(gst::ClockTime::NONE);
+    let (t, cpu) = (Instant::now(), cpu_seconds());
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::NONE, &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    if let Some(gst::MessageView::Error(e)) = msg.as_ref().map(|m| m.view()) {
+        panic!("{} {:?}", e.error(), e.debug());
+    }
+    let threads = vm_kib("Threads:");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let (mut med, mut p99) = (Vec::new(), Vec::new());
+    for l in &lat {
+        let mut v = l.lock().unwrap().clone();
+        if !v.is_empty() {
+            let (m, p) = stats_ms(&mut v);
+            med.push(format!("{m:.2}"));
+            p99.push(format!("{p:.2}"));
+        }
+    }
+    println!(
+        "STREAMS {secs:.4} {cpu:.3} {} {threads} {} {} {}",
+        vm_kib("VmHWM:"),
+        frames.load(std::sync::atomic::Ordering::Relaxed),
+        if med.is_empty() { "-".into() } else { med.join(",") },
+        if p99.is_empty() { "-".into() } else { p99.join(",") },
+    );
+}
+
+struct StreamsRun {
+    secs: f64,
+    cpu: f64,
+    peak_mib: f64,
+    threads: u64,
+    lat_med: Vec<f64>,
+    lat_p99: Vec<f64>,
+}
+
+fn run_streams(clip: &Path, n: usize, analysis: bool, sync: bool) -> StreamsRun {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("--child-streams")
+        .arg(clip)
+        .arg(n.to_string())
+        .arg(if analysis { "1" } else { "0" })
+        .arg(if sync { "1" } else { "0" })
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("STREAMS "))
+        .unwrap_or_else(|| panic!("{n} streams: no result\n{}", String::from_utf8_lossy(&out.stderr)));
+    let f: Vec<&str> = line.split(' ').collect();
+    let list = |s: &str| -> Vec<f64> { s.split(',').filter_map(|v| v.parse().ok()).collect() };
+    StreamsRun {
+        secs: f[1].parse().unwrap(),
+        cpu: f[2].parse().unwrap(),
+        peak_mib: f[3].parse::<f64>().unwrap() / 1024.0,
+        threads: f[4].parse().unwrap(),
+        lat_med: list(f[6]),
+        lat_p99: list(f[7]),
+    }
+}
+
+/// Sixteen cameras on one small box: N streams of the 1080p 25 frames/s clip (300 frames each)
+/// in one process, at inference-interval=3 reclassify-interval=3 gender-interval=30, against
+/// decoding alone; then 16 with sync=true sinks, which must keep real time.
+fn streams(clip: &Path) {
+    println!(
+        "\nCameras in one process: N streams of a 1080p 25 frames/s clip (300 frames, 3-5 faces a frame), \
+         single-threaded decoding, faceemotion inference-interval=3 reclassify-interval=3 gender-interval=30, \
+         fakesink sync=false; median of {RUNS} runs (memory: the largest):\n"
+    );
+    println!(
+        "| N | decode only: frames/s, CPU s, peak MiB | with faceemotion: frames/s, CPU s, peak MiB, threads | time against decode only | analysis memory per stream | per-stream latency median / p99 of the medians (ms), worst p99 |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let frames = 300.0;
+    let mut base_peak = None;
+    for n in [1usize, 2, 4, 8, 16] {
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        };
+        let (mut ds, mut dc, mut dp) = (Vec::new(), Vec::new(), 0.0f64);
+        let (mut fs, mut fc, mut fp, mut ft) = (Vec::new(), Vec::new(), 0.0f64, 0u64);
+        let mut lats = Vec::new();
+        for _ in 0..RUNS {
+            let d = run_streams(clip, n, false, false);
+            let a = run_streams(clip, n, true, false);
+            ds.push(d.secs);
+            dc.push(d.cpu);
+            dp = dp.max(d.peak_mib);
+            fs.push(a.secs);
+            fc.push(a.cpu);
+            fp = fp.max(a.peak_mib);
+            ft = ft.max(a.threads);
+            lats.push((a.lat_med, a.lat_p99));
+        }
+        let (d_secs, a_secs) = (med(&mut ds), med(&mut fs));
+        let per_stream = (fp - dp) / n as f64;
+        let base = *base_peak.get_or_insert(fp - dp);
+        let extra = if n > 1 {
+            format!(
+                "{:.1} MiB ({:.1} per added stream)",
+                per_stream,
+                (fp - dp - base) / (n - 1) as f64
+            )
+        } else {
+            format!("{per_stream:.1} MiB")
+        };
+        let (m, p) = &mut lats[lats.len() / 2];
+        let worst = p.iter().copied().fold(0.0, f64::max);
+        let (mm, pm) = (med(&mut m.clone()), med(&mut p.clone()));
+        println!(
+            "| {n} | {:.0}, {:.1}, {dp:.0} | {:.0}, {:.1}, {fp:.0}, {ft} | {:.2}x | {extra} | {mm:.1} / {pm:.1}, {worst:.1} |",
+            n as f64 * frames / d_secs,
+            med(&mut dc),
+            n as f64 * frames / a_secs,
+            med(&mut fc),
+            a_secs / d_secs
+        );
+    }
+    let live = run_streams(clip, 16, true, true);
+    println!(
+        "\n16 streams with sync=true sinks (each plays at 25 frames/s): 12 s of video in {:.1} s; per-stream latency median {:.1} ms, worst p99 {:.1} ms",
+        live.secs,
+        {
+            let mut m = live.lat_med.clone();
+            m.sort_by(|a, b| a.total_cmp(b));
+            m.get(m.len() / 2).copied().unwrap_or(f64::NAN)
+        },
+        live.lat_p99.iter().copied().fold(0.0, f64::max)
+    );
 }
 
 /// Frames of the soak.

@@ -319,3 +319,59 @@ fn a_file_without_decodable_video_is_named_and_leaves_nothing() {
         assert!(!dir.exists(), "{}: outputs left in {}", file.display(), dir.display());
     }
 }
+
+/// Several files at once, in one process sharing the models: a folder per file, each with what
+/// a file analysed alone gets; a file that cannot be analysed fails alone, named.
+#[test]
+fn several_files_are_analysed_at_once_into_a_folder_each() {
+    init();
+    let ogg = cached_clip(
+        "audio-only.ogg",
+        "audiotestsrc num-buffers=40 ! audioconvert ! vorbisenc ! oggmux ! filesink location=\"{out}\"",
+    );
+    let dir = tmp("several");
+    let out = output_within(
+        {
+            let mut c = cli();
+            c.arg("analyse")
+                .arg(data("astronaut-pan.mp4"))
+                .arg(data("astronaut-pan.mp4"))
+                .arg(&ogg)
+                .arg("--no-video")
+                .arg("--out")
+                .arg(&dir);
+            c
+        },
+        std::time::Duration::from_secs(300),
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "one of three failed: {stderr}");
+    assert!(
+        stderr.contains("no video stream in") && stderr.contains("1 of 3 files"),
+        "{stderr}"
+    );
+    let alone = tmp("several-alone");
+    let single = cli()
+        .arg("analyse")
+        .arg(data("astronaut-pan.mp4"))
+        .arg("--no-video")
+        .arg("--out")
+        .arg(&alone)
+        .output()
+        .unwrap();
+    assert!(single.status.success());
+    let people = std::fs::read_to_string(alone.join("people.csv")).unwrap();
+    for sub in ["astronaut-pan", "astronaut-pan-2"] {
+        let csv = std::fs::read_to_string(dir.join(sub).join("people.csv"))
+            .unwrap_or_else(|e| panic!("{sub}: {e}\n{stdout}"));
+        assert_eq!(csv, people, "{sub}: the same as the file analysed alone");
+        assert!(dir.join(sub).join("report.html").is_file());
+    }
+    assert!(!dir.join("audio-only").exists(), "no outputs for the failed file");
+    assert_eq!(stdout.matches("1 people over").count(), 2, "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&alone).ok();
+}

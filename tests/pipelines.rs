@@ -97,6 +97,28 @@ fn file_to_mp4_writes_every_frame_and_a_log() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// Several cameras in one process (the bundled clip standing in for them): each camera's records
+/// in a file of its own, every frame of each.
+#[test]
+fn cameras_script_writes_each_cameras_records() {
+    let _serial = serial();
+    let dir = tmp("cameras");
+    let r = script("cameras.sh", &["--count", "3", "--out", dir.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for i in 0..3 {
+        let records = std::fs::read_to_string(dir.join(format!("cam{i}.jsonl"))).unwrap();
+        let frames = records.lines().filter(|l| l.contains("\"objects\"")).count();
+        assert!(frames >= 170, "cam{i}: {frames} frame records");
+        assert!(
+            records.lines().all(|l| l.contains(&format!("\"source\":\"cam{i}\""))),
+            "cam{i}: its own records"
+        );
+    }
+    let r = script("cameras.sh", &["--count", "many"]);
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("--count"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// The recording script on the bundled clip, 20 times in a row: each run must end by itself
 /// (a run that does not is killed by the time limit and fails), with every frame in both sets
 /// of segments. The path has spaces in it, as a user's folders do.

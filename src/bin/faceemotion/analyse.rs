@@ -1,4 +1,6 @@
-//! `faceemotion analyse`: a recording in, the annotated video, the records and the report out.
+//! `faceemotion analyse`: recordings in, for each the annotated video, the records and the
+//! report out. Several files are analysed at once in one process, a pipeline each, sharing the
+//! models and the inference pool.
 
 use std::path::{Path, PathBuf};
 
@@ -8,9 +10,12 @@ use crate::progress::Progress;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Any file GStreamer's decodebin plays (MP4, MKV, AVI, MOV, WebM ...).
-    input: PathBuf,
-    /// Folder for the outputs; default: out/<input name>.
+    /// Any file GStreamer's decodebin plays (MP4, MKV, AVI, MOV, WebM ...); several are analysed
+    /// at once, sharing the models.
+    #[arg(required = true)]
+    input: Vec<PathBuf>,
+    /// Folder for the outputs; default: out/<input name>. With several files, a folder per file
+    /// inside it (out/<input name> by default).
     #[arg(long)]
     out: Option<PathBuf>,
     /// A faceemotion property, as on a gst-launch line (repeatable), e.g. --set threshold=0.7
@@ -44,17 +49,46 @@ fn check_input(p: &Path) -> Result<(), String> {
     Ok(())
 }
 
-pub fn run(args: Args) -> Result<(), String> {
-    check_input(&args.input)?;
-    let stem = args
-        .input
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("video")
-        .to_string();
-    let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&stem));
+/// One file's analysis: its pipeline and where its outputs go.
+struct Job {
+    input: PathBuf,
+    dir: PathBuf,
+    made_dir: bool,
+    results: PathBuf,
+    video: PathBuf,
+    pipeline: gst::Pipeline,
+    fe: gst::Element,
+    publish: gst::Element,
+    /// Video decoders decodebin looked for and did not find (missing-plugin messages).
+    missing: Vec<String>,
+    /// `None` while it runs; then its outcome.
+    outcome: Option<Result<(), String>>,
+}
+
+/// Where each input's outputs go: `out` for one file, `out/<name>` for several (names made
+/// unique), `out/<name>` by default.
+fn out_dirs(inputs: &[PathBuf], out: Option<&Path>) -> Vec<PathBuf> {
+    let stem = |p: &Path| p.file_stem().and_then(|s| s.to_str()).unwrap_or("video").to_string();
+    if let (Some(out), [_]) = (out, inputs) {
+        return vec![out.to_path_buf()];
+    }
+    let base = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("out"));
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    inputs
+        .iter()
+        .map(|p| {
+            let name = stem(p);
+            let n = seen.entry(name.clone()).or_default();
+            *n += 1;
+            base.join(if *n == 1 { name } else { format!("{name}-{n}") })
+        })
+        .collect()
+}
+
+fn build(args: &Args, input: &Path, dir: &Path) -> Result<Job, String> {
+    check_input(input)?;
     let made_dir = !dir.exists();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
     let results = dir.join("results.jsonl");
     let video = dir.join("annotated.mp4");
     // Records are appended (as gvametapublish does): start from an empty file.
@@ -63,7 +97,6 @@ pub fn run(args: Args) -> Result<(), String> {
             std::fs::remove_file(f).map_err(|e| format!("cannot replace {}: {e}", f.display()))?;
         }
     }
-
     let pipeline = gst::Pipeline::new();
     let make = |factory: &str, name: &str| {
         gst::ElementFactory::make(factory)
@@ -72,7 +105,7 @@ pub fn run(args: Args) -> Result<(), String> {
             .map_err(|_| format!("GStreamer element {factory} is missing: run scripts/setup.sh"))
     };
     let src = make("filesrc", "src")?;
-    src.set_property("location", args.input.to_str().ok_or("the input path is not UTF-8")?);
+    src.set_property("location", input.to_str().ok_or("the input path is not UTF-8")?);
     let decode = make("decodebin", "decode")?;
     let tail = if args.no_video {
         "videoconvert ! faceemotion name=fe draw=false ! faceemotionpublish name=publish ! fakesink sync=false"
@@ -97,7 +130,7 @@ pub fn run(args: Args) -> Result<(), String> {
     crate::apply_sets(&fe, &args.sets)?;
     let publish = analysis.by_name("publish").ok_or("no faceemotionpublish")?;
     publish.set_property("file-path", results.to_str().ok_or("the output path is not UTF-8")?);
-    publish.set_property("source", args.input.file_name().and_then(|n| n.to_str()).unwrap_or(""));
+    publish.set_property("source", input.file_name().and_then(|n| n.to_str()).unwrap_or(""));
     if let Some(out) = analysis.by_name("out") {
         out.set_property("location", video.to_str().ok_or("the output path is not UTF-8")?);
     }
@@ -132,95 +165,175 @@ pub fn run(args: Args) -> Result<(), String> {
             }
         }
     });
+    Ok(Job {
+        input: input.to_path_buf(),
+        dir: dir.to_path_buf(),
+        made_dir,
+        results,
+        video,
+        pipeline,
+        fe,
+        publish,
+        missing: Vec::new(),
+        outcome: None,
+    })
+}
 
-    eprintln!(
-        "[analyse] {} -> {}",
-        args.input.display(),
-        if args.no_video {
-            results.display().to_string()
+pub fn run(args: Args) -> Result<(), String> {
+    let dirs = out_dirs(&args.input, args.out.as_deref());
+    let mut jobs = Vec::new();
+    for (input, dir) in args.input.iter().zip(&dirs) {
+        match build(&args, input, dir) {
+            Ok(j) => jobs.push(j),
+            // A file that cannot even be opened fails alone when there are others.
+            Err(e) if args.input.len() > 1 => eprintln!("faceemotion: {}: {e}", input.display()),
+            Err(e) => return Err(e),
+        }
+    }
+    for j in &jobs {
+        eprintln!(
+            "[analyse] {} -> {}",
+            j.input.display(),
+            if args.no_video {
+                j.results.display().to_string()
+            } else {
+                format!("{} + {}", j.video.display(), j.results.display())
+            }
+        );
+    }
+    play(&mut jobs);
+    let mut failed = args.input.len() - jobs.len();
+    let several = args.input.len() > 1;
+    for j in &mut jobs {
+        j.pipeline.set_state(gst::State::Null).map_err(|e| e.to_string())?;
+        let outcome = j.outcome.take().unwrap_or(Ok(()));
+        if let Err(e) = outcome {
+            // Half-written outputs would pass for results; a folder made for them goes too.
+            let _ = std::fs::remove_file(&j.video);
+            let _ = std::fs::remove_file(&j.results);
+            if j.made_dir {
+                let _ = std::fs::remove_dir(&j.dir);
+            }
+            if !several {
+                return Err(e);
+            }
+            eprintln!("faceemotion: {}: {e}", j.input.display());
+            failed += 1;
+            continue;
+        }
+        let stats = j.publish.property::<gst::Structure>("stats");
+        if stats.get::<u64>("dropped").unwrap_or(0) > 0 {
+            eprintln!("[analyse] warning: {}: {stats}", j.input.display());
+        }
+        let r = gstfaceemotion::report::Report::read(&j.results).map_err(|e| e.to_string())?;
+        let files = r.write(&j.dir).map_err(|e| e.to_string())?;
+        if several {
+            println!("{}: {}", j.input.display(), r.summary());
         } else {
-            format!("{} + {}", video.display(), results.display())
+            println!("{}", r.summary());
         }
-    );
-    let outcome = play(&pipeline, &fe, &args.input);
-    pipeline.set_state(gst::State::Null).map_err(|e| e.to_string())?;
-    if let Err(e) = outcome {
-        // Half-written outputs would pass for results; a folder made for them goes too.
-        let _ = std::fs::remove_file(&video);
-        let _ = std::fs::remove_file(&results);
-        if made_dir {
-            let _ = std::fs::remove_dir(&dir);
+        if !args.no_video {
+            println!("wrote {}", j.video.display());
         }
-        return Err(e);
+        println!("wrote {}", j.results.display());
+        for f in files {
+            println!("wrote {}", f.display());
+        }
     }
-    let stats = publish.property::<gst::Structure>("stats");
-    if stats.get::<u64>("dropped").unwrap_or(0) > 0 {
-        eprintln!("[analyse] warning: {stats}");
+    match failed {
+        0 => Ok(()),
+        n => Err(format!("{n} of {} files could not be analysed", args.input.len())),
     }
-    let r = gstfaceemotion::report::Report::read(&results).map_err(|e| e.to_string())?;
-    let files = r.write(&dir).map_err(|e| e.to_string())?;
-    println!("{}", r.summary());
-    if !args.no_video {
-        println!("wrote {}", video.display());
-    }
-    println!("wrote {}", results.display());
-    for f in files {
-        println!("wrote {}", f.display());
-    }
-    Ok(())
 }
 
 /// What decodebin says once it has found every stream and none is video it can decode.
 const NO_VIDEO: &str = "faceemotion-analyse-no-video";
-
-/// Plays the pipeline to its end with progress; an error message on failure.
-fn play(pipeline: &gst::Pipeline, fe: &gst::Element, input: &Path) -> Result<(), String> {
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|_| first_error(pipeline).unwrap_or_else(|| "the pipeline could not start".into()))?;
-    let bus = pipeline.bus().ok_or("no bus")?;
+/// Plays every pipeline to its end with one progress line over them all; each job's outcome.
+fn play(jobs: &mut [Job]) {
+    for j in jobs.iter_mut() {
+        if j.pipeline.set_state(gst::State::Playing).is_err() {
+            j.outcome = Some(Err(
+                first_error(&j.pipeline).unwrap_or_else(|| "the pipeline could not start".into())
+            ));
+        }
+    }
     let mut progress = Progress::new("analyse");
-    let frames = || fe.property::<gst::Structure>("stats").get::<u64>("frames").unwrap_or(0);
-    // Video decoders decodebin looked for and did not find (missing-plugin messages).
-    let mut missing: Vec<String> = Vec::new();
-    loop {
-        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
-            match msg.view() {
-                gst::MessageView::Element(e) => match e.structure() {
-                    Some(s) if s.name() == "missing-plugin" => {
-                        let caps = s.get::<gst::Caps>("detail").ok();
-                        let video = caps
-                            .as_ref()
-                            .and_then(|c| c.structure(0))
-                            .is_some_and(|c| c.name().starts_with("video/"));
-                        if video {
-                            let name = s.get::<String>("name").ok();
-                            missing.push(name.unwrap_or_else(|| format!("decoder for {}", caps.unwrap())));
-                        }
-                    }
-                    Some(s) if s.name() == NO_VIDEO => return Err(no_video(input, &missing)),
-                    _ => {}
-                },
-                gst::MessageView::Eos(_) => break,
-                // decodebin gives up itself when no stream at all can be decoded.
-                gst::MessageView::Error(_) if !missing.is_empty() => return Err(no_video(input, &missing)),
-                gst::MessageView::Error(e) => {
-                    return Err(format!(
-                        "{}{}",
-                        e.error(),
-                        e.debug().map(|d| format!(" ({d})")).unwrap_or_default()
-                    ))
+    let frames = |jobs: &[Job]| -> u64 {
+        jobs.iter()
+            .map(|j| {
+                j.fe.property::<gst::Structure>("stats")
+                    .get::<u64>("frames")
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    while jobs.iter().any(|j| j.outcome.is_none()) {
+        let mut idle = true;
+        for j in jobs.iter_mut().filter(|j| j.outcome.is_none()) {
+            let Some(bus) = j.pipeline.bus() else {
+                j.outcome = Some(Err("no bus".into()));
+                continue;
+            };
+            while let Some(msg) = bus.pop() {
+                idle = false;
+                if let Some(outcome) = handle(&msg, &j.input, &mut j.missing) {
+                    j.outcome = Some(outcome);
+                    break;
                 }
-                gst::MessageView::Warning(w) => eprintln!("[analyse] warning: {}", w.error()),
-                _ => {}
             }
         }
-        let pos = pipeline.query_position::<gst::ClockTime>().map_or(0, |p| p.nseconds());
-        let dur = pipeline.query_duration::<gst::ClockTime>().map_or(0, |d| d.nseconds());
-        progress.update(pos, dur, frames());
+        if idle {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let (mut pos, mut dur) = (0, 0);
+        for j in jobs.iter() {
+            pos += j
+                .pipeline
+                .query_position::<gst::ClockTime>()
+                .map_or(0, |p| p.nseconds());
+            dur += j
+                .pipeline
+                .query_duration::<gst::ClockTime>()
+                .map_or(0, |d| d.nseconds());
+        }
+        progress.update(pos, dur, frames(jobs));
     }
-    progress.finish(frames());
-    Ok(())
+    progress.finish(frames(jobs));
+}
+
+/// What a bus message means for a job: its end (`Some`), or nothing yet.
+fn handle(msg: &gst::Message, input: &Path, missing: &mut Vec<String>) -> Option<Result<(), String>> {
+    match msg.view() {
+        gst::MessageView::Element(e) => match e.structure() {
+            Some(s) if s.name() == "missing-plugin" => {
+                let caps = s.get::<gst::Caps>("detail").ok();
+                let video = caps
+                    .as_ref()
+                    .and_then(|c| c.structure(0))
+                    .is_some_and(|c| c.name().starts_with("video/"));
+                if video {
+                    let name = s.get::<String>("name").ok();
+                    missing.push(name.unwrap_or_else(|| format!("decoder for {}", caps.unwrap())));
+                }
+                None
+            }
+            Some(s) if s.name() == NO_VIDEO => Some(Err(no_video(input, missing))),
+            _ => None,
+        },
+        gst::MessageView::Eos(_) => Some(Ok(())),
+        // decodebin gives up itself when no stream at all can be decoded.
+        gst::MessageView::Error(_) if !missing.is_empty() => Some(Err(no_video(input, missing))),
+        gst::MessageView::Error(e) => Some(Err(format!(
+            "{}{}",
+            e.error(),
+            e.debug().map(|d| format!(" ({d})")).unwrap_or_default()
+        ))),
+        gst::MessageView::Warning(w) => {
+            eprintln!("[analyse] warning: {}: {}", input.display(), w.error());
+            None
+        }
+        _ => None,
+    }
 }
 
 /// Why a file has nothing to analyse: no video stream, or none this machine can decode.
