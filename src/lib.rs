@@ -12,6 +12,7 @@ use gst::glib;
 
 pub mod analysis;
 pub mod classifier;
+pub mod descriptor;
 pub mod detector;
 pub mod draw;
 pub mod face;
@@ -31,6 +32,7 @@ pub mod schema;
 pub mod stream;
 pub mod timing;
 pub mod tracker;
+pub mod visitor;
 pub mod walltime;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

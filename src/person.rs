@@ -67,6 +67,9 @@ pub struct PersonSummary {
     pub emotion_share: Option<[f32; 7]>,
     /// The person's gender and age as last estimated.
     pub gender: Option<GenderScores>,
+    /// This track's own gender and age answers (a returning visitor's earlier visits left
+    /// out), for the visitor's estimate; never reported.
+    pub evidence: Evidence,
 }
 
 impl PersonSummary {
@@ -77,17 +80,41 @@ impl PersonSummary {
     }
 }
 
+/// The gender and age answers behind an estimate: weighted sums of the probability female and
+/// of the age, and their weights. A returning visitor's estimate starts from their earlier
+/// visits' evidence.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Evidence {
+    pub female_sum: f64,
+    pub female_weight: f64,
+    pub age_sum: f64,
+    pub age_weight: f64,
+}
+
+impl Evidence {
+    pub fn add(&mut self, other: &Evidence) {
+        self.female_sum += other.female_sum;
+        self.female_weight += other.female_weight;
+        self.age_sum += other.age_sum;
+        self.age_weight += other.age_weight;
+    }
+
+    fn plus(mut self, other: &Evidence) -> Evidence {
+        self.add(other);
+        self
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Person {
     emotion: Option<EmotionScores>,
     /// When `emotion` was last updated.
     emotion_at: u64,
     emotion_raw: Option<EmotionScores>,
-    /// Weighted sums of the gender answers (probability female) and ages.
-    female_sum: f64,
-    female_weight: f64,
-    age_sum: f64,
-    age_weight: f64,
+    /// This track's gender and age answers, and what a returning visitor's earlier visits
+    /// gave (counted in the estimate, not in `own`).
+    own: Evidence,
+    prior: Evidence,
     /// The latest answer, reported as it is with smoothing off.
     gender_raw: Option<GenderScores>,
     /// The person's gender label (see [`GENDER_MARGIN`]).
@@ -127,19 +154,39 @@ impl Person {
     pub fn observe_gender(&mut self, raw: GenderScores, face_side: f32, detection_score: f32) {
         self.gender_raw = Some(raw);
         let w = answer_weight(face_side, detection_score);
-        self.female_sum += w * raw.female as f64;
-        self.female_weight += w;
+        self.own.female_sum += w * raw.female as f64;
+        self.own.female_weight += w;
         if let Some(age) = raw.age {
-            self.age_sum += w * age as f64;
-            self.age_weight += w;
+            self.own.age_sum += w * age as f64;
+            self.own.age_weight += w;
         }
-        let mean = (self.female_sum / self.female_weight) as f32;
+        self.relabel();
+    }
+
+    /// The gender label after the evidence changed, moving only past the margin.
+    fn relabel(&mut self) {
+        let all = self.own.plus(&self.prior);
+        if all.female_weight <= 0.0 {
+            return;
+        }
+        let mean = (all.female_sum / all.female_weight) as f32;
         self.gender_label = Some(match self.gender_label {
             Some(Gender::Female) if mean < 0.5 - GENDER_MARGIN => Gender::Male,
             Some(Gender::Male) if mean >= 0.5 + GENDER_MARGIN => Gender::Female,
             Some(label) => label,
             None => GenderScores::new(mean, None).label,
         });
+    }
+
+    /// The evidence of this track's own answers.
+    pub fn evidence(&self) -> Evidence {
+        self.own
+    }
+
+    /// Starts the estimate from a returning visitor's earlier visits.
+    pub fn seed(&mut self, prior: Evidence) {
+        self.prior = prior;
+        self.relabel();
     }
 
     /// The emotion to report.
@@ -157,13 +204,14 @@ impl Person {
 
     /// The gender and age to report.
     pub fn gender(&self, smoothing: Smoothing) -> Option<GenderScores> {
-        if !smoothing.is_on() || self.female_weight <= 0.0 {
+        let all = self.own.plus(&self.prior);
+        if !smoothing.is_on() || all.female_weight <= 0.0 {
             return self.gender_raw;
         }
-        let female = (self.female_sum / self.female_weight) as f32;
+        let female = (all.female_sum / all.female_weight) as f32;
         Some(GenderScores {
             female,
-            age: (self.age_weight > 0.0).then(|| (self.age_sum / self.age_weight) as f32),
+            age: (all.age_weight > 0.0).then(|| (all.age_sum / all.age_weight) as f32),
             label: self.gender_label.unwrap_or(GenderScores::new(female, None).label),
         })
     }
@@ -178,7 +226,7 @@ impl Person {
     pub fn forget_gender(&mut self) {
         self.gender_raw = None;
         self.gender_label = None;
-        (self.female_sum, self.female_weight, self.age_sum, self.age_weight) = (0.0, 0.0, 0.0, 0.0);
+        (self.own, self.prior) = (Evidence::default(), Evidence::default());
     }
 
     /// The person was reported on a frame, with the emotion label `emotion` (FER index) if known.
@@ -210,6 +258,7 @@ impl Person {
             frames: self.frames,
             emotion_share: (total > 0).then(|| self.emotion_time.map(|t| (t as f64 / total as f64) as f32)),
             gender: self.gender(smoothing),
+            evidence: self.own,
         }
     }
 }
@@ -288,6 +337,27 @@ mod tests {
         }
         assert_eq!(p.gender(s).unwrap().gender(), Gender::Male);
         assert!(p.gender(s).unwrap().confidence() > 0.5);
+    }
+
+    #[test]
+    fn a_returning_visitor_starts_from_their_earlier_visits() {
+        let s = Smoothing::default();
+        let mut first = Person::default();
+        for _ in 0..20 {
+            first.observe_gender(GenderScores::new(0.9, Some(30.0)), 200.0, 0.95);
+        }
+        let mut again = Person::default();
+        again.seed(first.evidence());
+        assert_eq!(again.gender(s).unwrap().gender(), Gender::Female);
+        // A few doubtful answers on the new visit do not overturn twenty good ones...
+        for _ in 0..3 {
+            again.observe_gender(GenderScores::new(0.3, Some(50.0)), 200.0, 0.95);
+        }
+        let g = again.gender(s).unwrap();
+        assert_eq!(g.gender(), Gender::Female);
+        assert!(g.age.unwrap() < 34.0, "{g:?}");
+        // ...and only the visit's own answers are its evidence.
+        assert!((again.evidence().female_weight - 3.0 * 0.95).abs() < 1e-6);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub const EMOTION_MODEL: &str = "emotion_minixception_fer.onnx";
 /// than the fp32 network (how much depends on the CPU: models/README.md), with the same gender decisions
 /// on 83 check faces and ages within 7 years.
 pub const GENDER_MODEL: &str = "faceapi_age_gender_int8.onnx";
+/// The face descriptor of visitor recognition (HSE faceres, models/README.md).
+pub const DESCRIPTOR_MODEL: &str = "hm_faceres_int8.onnx";
 
 pub fn default_model_path(file: &str) -> PathBuf {
     data_dir().join("models").join(file)
@@ -126,6 +128,8 @@ pub enum ModelRole {
     Detector,
     Emotion,
     Gender,
+    /// The face descriptor of visitor recognition.
+    Descriptor,
 }
 
 impl ModelRole {
@@ -134,6 +138,7 @@ impl ModelRole {
             ModelRole::Detector => "detector-model",
             ModelRole::Emotion => "emotion-model",
             ModelRole::Gender => "gender-model",
+            ModelRole::Descriptor => "descriptor-model",
         }
     }
 }
@@ -144,6 +149,7 @@ impl std::fmt::Display for ModelRole {
             ModelRole::Detector => "face detector",
             ModelRole::Emotion => "emotion",
             ModelRole::Gender => "gender",
+            ModelRole::Descriptor => "face descriptor",
         })
     }
 }

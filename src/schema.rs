@@ -42,6 +42,8 @@ pub mod field {
     pub const Y_MAX: &str = "y_max";
     /// The track id in `detection` (and `id` in DL Streamer's `object_id` structure).
     pub const OBJECT_ID: &str = "object_id";
+    /// The visitor (see `visitor.rs`) in `detection`, beside the track id, when recognition is on.
+    pub const VISITOR_ID: &str = "visitor_id";
     pub const ID: &str = "id";
     /// Years, in the `age` structure.
     pub const AGE: &str = "age";
@@ -64,6 +66,11 @@ pub mod event {
     pub const AGE: &str = "age";
     /// Wall-clock time of the frame the event is about (RFC 3339, UTC), when known.
     pub const UTC: &str = "utc";
+    /// With recognition on: the visitor the track is, which of their visits (1, 2, ...), and
+    /// whether they came before (`visit` > 1).
+    pub const VISITOR: &str = "visitor";
+    pub const VISIT: &str = "visit";
+    pub const RETURNING: &str = "returning";
 }
 
 /// Fields of the per-frame message, beside its `faces` list.
@@ -81,6 +88,8 @@ pub mod message {
     pub const HEIGHT: &str = "height";
     pub const CONFIDENCE: &str = "confidence";
     pub const ID: &str = "id";
+    /// The visitor, with recognition on.
+    pub const VISITOR: &str = "visitor";
     pub const EMOTION: &str = "emotion";
     pub const EMOTION_CONFIDENCE: &str = "emotion-confidence";
     pub const EMOTION_RAW: &str = "emotion-raw";
@@ -156,6 +165,9 @@ pub struct Object {
     /// The track id; none when the object is not tracked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<i64>,
+    /// The visitor the track is; none with recognition off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detection: Option<Detection>,
     /// Every other parameter structure with a `label` and a `model_name`, by its name. Read
@@ -204,6 +216,13 @@ pub struct PersonEvent {
     pub gender_confidence: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age: Option<f64>,
+    /// With recognition on: the visitor, which visit of theirs, whether they came before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returning: Option<bool>,
 }
 
 /// One JSON record: a frame's objects, or an event. `timestamp` is the stream time (ns) as DL

@@ -12,7 +12,8 @@ use crate::face::{BBox, Face};
 use crate::image::ImageView;
 use crate::person::Smoothing;
 use crate::runtime::{ModelError, ModelRole};
-use crate::tracker::{TrackEvent, Tracker, TrackerSettings};
+use crate::tracker::{TrackEvent, TrackEventKind, Tracker, TrackerSettings};
+use crate::visitor::{ReidSettings, Visits};
 
 /// What a video stream's analysis is asked to do, frame by frame: how a frame becomes faces,
 /// how often each model runs, how faces are tracked and how answers become a person's.
@@ -28,6 +29,8 @@ pub struct StreamParams {
     pub gender_interval: u32,
     pub tracking: TrackerSettings,
     pub smoothing: Smoothing,
+    /// Visitor recognition (it also needs a descriptor model loaded).
+    pub reid: ReidSettings,
 }
 
 impl Default for StreamParams {
@@ -39,6 +42,7 @@ impl Default for StreamParams {
             gender_interval: 0,
             tracking: TrackerSettings::default(),
             smoothing: Smoothing::default(),
+            reid: ReidSettings::default(),
         }
     }
 }
@@ -103,6 +107,16 @@ pub struct Stream {
     /// Per detector job in flight, the tracks it does not look for; and lists to reuse.
     unlooked: Vec<(u64, Vec<u64>)>,
     spare_ids: Vec<Vec<u64>>,
+    /// Who each track is (see [`crate::visitor`]).
+    visits: Visits,
+    /// Track events, with their visits, not yet taken.
+    events: Vec<TrackEvent>,
+    /// Faces of the frame to describe (index into the frame's faces, whether it is appearing).
+    to_describe: Vec<(usize, bool)>,
+    /// Visitors on the frame, for the recognition of one appearing.
+    present: Vec<u64>,
+    /// Running time the gallery was last pruned of visitors past their window.
+    pruned_at: u64,
 }
 
 impl Stream {
@@ -121,6 +135,11 @@ impl Stream {
             refind: Vec::new(),
             unlooked: Vec::new(),
             spare_ids: Vec::new(),
+            visits: Visits::default(),
+            events: Vec::new(),
+            to_describe: Vec::new(),
+            present: Vec::new(),
+            pruned_at: 0,
         }
     }
 
@@ -288,7 +307,125 @@ impl Stream {
             params.smoothing,
         );
         (self.emotion_due, self.gender_due) = (emotion_due, gender_due);
+        let recognised = self.recognise(img, params, ticket, out);
+        result.and(recognised)
+    }
+
+    /// The visits of the frame's track events: who each track counting as a person on this
+    /// frame is (from a descriptor of this frame, taken before any mask), further views of
+    /// known tracks, and which visit each ended track was.
+    fn recognise(
+        &mut self,
+        img: &ImageView,
+        params: &StreamParams,
+        ticket: Ticket,
+        out: &mut FrameResult,
+    ) -> Result<(), ModelError> {
+        let start = self.events.len();
+        self.tracker.take_events(&mut self.events);
+        let now = ticket.time.clock;
+        self.settle_ended(start, now);
+        let reid = params.reid;
+        if !reid.is_on() || !self.analyzer.has_descriptor() {
+            return Ok(());
+        }
+        if now.saturating_sub(self.pruned_at) >= crate::visitor::VIEW_SPACING_NS {
+            self.visits.gallery.prune(now, reid.window);
+            self.pruned_at = now;
+        }
+        self.to_describe.clear();
+        for (i, f) in out.faces.iter().enumerate() {
+            let appearing = self.events[start..]
+                .iter()
+                .any(|e| e.kind == TrackEventKind::Appeared && e.id == f.id);
+            let d = &f.detection;
+            let side = d.bbox.width().max(d.bbox.height());
+            let due = appearing
+                || (ticket.classify
+                    && self
+                        .visits
+                        .view_due(f.id, side, crate::descriptor::view_quality(d), now));
+            if due {
+                self.to_describe.push((i, appearing));
+            }
+        }
+        if self.to_describe.is_empty() {
+            return Ok(());
+        }
+        let faces = &out.faces;
+        let min = crate::visitor::MIN_SIDE;
+        let big = |d: &crate::face::Detection| d.bbox.width().max(d.bbox.height()) >= min;
+        let wanted = self
+            .to_describe
+            .iter()
+            .map(|&(i, _)| &faces[i].detection)
+            .filter(|d| big(d));
+        let (descriptors, finite, result) = match self.analyzer.describe(img, wanted) {
+            Ok((d, f)) => (d, f, Ok(())),
+            Err(e) => (&[][..], &[][..], Err(e)),
+        };
+        let dims = if finite.is_empty() { 0 } else { descriptors.len() / finite.len() };
+        let mut k = 0;
+        for &(i, appearing) in &self.to_describe {
+            let d = &out.faces[i].detection;
+            let descriptor = if big(d) {
+                let this = finite
+                    .get(k)
+                    .copied()
+                    .unwrap_or(false)
+                    .then(|| &descriptors[k * dims..(k + 1) * dims]);
+                k += 1;
+                this
+            } else {
+                None
+            };
+            let quality = crate::descriptor::view_quality(d);
+            let id = out.faces[i].id;
+            if !appearing {
+                if let Some(desc) = descriptor {
+                    self.visits.add_view(id, desc, quality, now);
+                }
+                continue;
+            }
+            self.present.clear();
+            self.present
+                .extend(out.faces.iter().filter(|f| f.visitor != 0 && f.id != id).map(|f| f.visitor));
+            let identity = self.visits.begin(id, descriptor, quality, now, &reid, &self.present);
+            let summary = self
+                .tracker
+                .identify(id, identity.visitor, identity.prior, params.smoothing);
+            let face = &mut out.faces[i];
+            face.visitor = identity.visitor;
+            if let Some(s) = summary {
+                face.gender = s.gender;
+                if let Some(e) = self.events[start..]
+                    .iter_mut()
+                    .find(|e| e.kind == TrackEventKind::Appeared && e.id == id)
+                {
+                    e.person = s;
+                    e.visit = Some(crate::face::Visit {
+                        visitor: identity.visitor,
+                        number: identity.visit,
+                    });
+                }
+            }
+        }
         result
+    }
+
+    /// Ends the visits of the tracks that left among `self.events[start..]`.
+    fn settle_ended(&mut self, start: usize, now: u64) {
+        for e in &mut self.events[start..] {
+            if e.kind != TrackEventKind::Left {
+                continue;
+            }
+            if let Some(identity) = self.visits.end(e.id, now, &e.person.evidence) {
+                e.visit = Some(crate::face::Visit {
+                    visitor: identity.visitor,
+                    number: identity.visit,
+                });
+            }
+        }
     }
 
     /// Gives up on a begun frame (dropped by a flush): its detector job, if any, is collected
@@ -311,20 +448,36 @@ impl Stream {
 
     /// Starts over (a flush, or a change of picture size or format): every track ends, with a
     /// `left` event, and the next frame is detected.
+    /// The visitors are forgotten.
     pub fn restart(&mut self) {
-        self.tracker.end_all(self.smoothing);
+        self.end_tracks();
         self.since_detection = None;
         self.analyzer.restart_scan();
     }
 
-    /// The stream ended: every open track ends, so that the last people are counted.
+    /// The stream ended: every open track ends, so that the last people are counted, and the
+    /// visitors are forgotten.
     pub fn end(&mut self) {
+        self.end_tracks();
+    }
+
+    fn end_tracks(&mut self) {
         self.tracker.end_all(self.smoothing);
+        let start = self.events.len();
+        self.tracker.take_events(&mut self.events);
+        self.settle_ended(start, self.pruned_at);
+        self.visits.clear();
     }
 
     /// The tracks' events since the last call, appended to `out`.
     pub fn take_events(&mut self, out: &mut Vec<TrackEvent>) {
-        self.tracker.take_events(out);
+        self.tracker.take_events(&mut self.events);
+        out.append(&mut self.events);
+    }
+
+    /// Visitors remembered now, and descriptors held (for the stats and the tests).
+    pub fn visitors(&self) -> (usize, usize) {
+        (self.visits.gallery.len(), self.visits.gallery.descriptors())
     }
 
     /// Forgets what every person got from the models of `role` (they changed or were switched
@@ -332,7 +485,11 @@ impl Stream {
     pub fn forget(&mut self, role: ModelRole) {
         match role {
             ModelRole::Emotion => self.tracker.forget_emotion(),
-            ModelRole::Gender => self.tracker.forget_gender(),
+            ModelRole::Gender => {
+                self.tracker.forget_gender();
+                self.visits.gallery.forget_evidence();
+            }
+            ModelRole::Descriptor => self.visits.forget_descriptors(),
             ModelRole::Detector => {}
         }
     }

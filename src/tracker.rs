@@ -3,8 +3,8 @@
 //! which faces are due for classification, keeps each person's estimates, and reports when a
 //! person appears and leaves.
 
-use crate::face::{BBox, Detection, EmotionScores, Face, FrameTime, GenderScores, Pass};
-use crate::person::{Person, PersonSummary, Smoothing};
+use crate::face::{BBox, Detection, EmotionScores, Face, FrameTime, GenderScores, Pass, Visit};
+use crate::person::{Evidence, Person, PersonSummary, Smoothing};
 
 /// Detections overlapping a track's box by more than this continue it.
 pub const MATCH_IOU: f32 = 0.3;
@@ -77,6 +77,8 @@ pub struct TrackEvent {
     pub kind: TrackEventKind,
     pub id: u64,
     pub person: PersonSummary,
+    /// Which visit of which visitor the track is; `None` with recognition off.
+    pub visit: Option<Visit>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +171,7 @@ impl Tracker {
                     kind: TrackEventKind::Left,
                     id: t.face.id,
                     person: t.person.summary(smoothing),
+                    visit: None,
                 });
             }
         }
@@ -276,6 +279,7 @@ impl Tracker {
                     kind: TrackEventKind::Left,
                     id: t.face.id,
                     person: t.person.summary(smoothing),
+                    visit: None,
                 });
             }
             keep
@@ -333,18 +337,21 @@ impl Tracker {
         out.extend(self.tracks.iter().map(|t| t.face.bbox()).filter(|b| b.area() > 0.0));
     }
 
-    /// Faces to look for again in cells on a frame `ahead` frames after the last one tracked:
-    /// those smaller than `reach` (what the whole frame shows) that the whole-frame pass did
-    /// not find the last time, where they are expected then; the longest unseen first, so that
-    /// more faces than the cells hold take turns. Replaces the contents of `out`.
+    /// Faces to look for again in cells on a frame `ahead` frames after the last one tracked,
+    /// where they are expected then: those a tile or a cell found last, and those smaller than
+    /// `reach` (what the whole frame shows) that every pass missed; the longest unseen first,
+    /// so that more faces than the cells hold take turns. Replaces the contents of `out`.
     pub fn refind_into(&mut self, reach: f32, ahead: u32, out: &mut Vec<(u64, BBox)>) {
         let mut order = std::mem::take(&mut self.order);
         order.clear();
         order.extend(self.tracks.iter().enumerate().filter_map(|(i, t)| {
             let b = t.face.bbox();
             let small = b.width().max(b.height()) < reach;
-            let needs = t.missed || t.face.detection.pass != Pass::Whole;
-            (small && needs && b.area() > 0.0).then_some((t.seen_at, i))
+            let not_whole = t.face.detection.pass != Pass::Whole;
+            // A large face that only a tile found (one the whole frame misses, such as a face
+            // half turned) is looked for again too: the tile comes back only seconds later.
+            let needs = (small && t.missed) || not_whole;
+            (needs && b.area() > 0.0).then_some((t.seen_at, i))
         }));
         order.sort_unstable();
         out.clear();
@@ -435,9 +442,23 @@ impl Tracker {
                     kind: TrackEventKind::Appeared,
                     id: t.face.id,
                     person: t.person.summary(smoothing),
+                    visit: None,
                 });
             }
         }
+    }
+
+    /// Track `id` is visitor `visitor`, whose earlier visits gave `prior`: its faces carry the
+    /// visitor's id and its gender and age start from that evidence. Returns the person's
+    /// summary as it then stands, `None` for a track that is gone.
+    pub fn identify(&mut self, id: u64, visitor: u64, prior: Evidence, smoothing: Smoothing) -> Option<PersonSummary> {
+        let t = self.tracks.iter_mut().find(|t| t.face.id == id)?;
+        t.face.visitor = visitor;
+        if prior.female_weight > 0.0 || prior.age_weight > 0.0 {
+            t.person.seed(prior);
+            t.face.gender = t.person.gender(smoothing);
+        }
+        Some(t.person.summary(smoothing))
     }
 
     /// Forgets every person's emotion (its model changed or was switched off); each face is

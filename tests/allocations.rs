@@ -13,7 +13,7 @@ use gstfaceemotion::draw::Painter;
 use gstfaceemotion::face::FrameTime;
 use gstfaceemotion::image::{ImageViewMut, PixelFormat, YuvMatrix};
 use gstfaceemotion::mask::{MaskKind, MaskStyle, Masker};
-use gstfaceemotion::runtime::{default_model_path, EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL};
+use gstfaceemotion::runtime::{default_model_path, DESCRIPTOR_MODEL, EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL};
 use gstfaceemotion::stream::{FrameResult, Stream, StreamParams, Ticket};
 use gstfaceemotion::tracker::TrackEvent;
 
@@ -135,6 +135,7 @@ fn steady_state_allocates_nothing() {
         detector: default_model_path(FULL_RANGE_MODEL),
         emotion: vec![default_model_path(EMOTION_MODEL)],
         gender: vec![default_model_path(GENDER_MODEL)],
+        descriptor: Some(default_model_path(DESCRIPTOR_MODEL)),
         threads: 0,
         ort_library: None,
         group: String::new(),
@@ -163,4 +164,15 @@ fn steady_state_allocates_nothing() {
             sources.len()
         );
     }
+    // People who stay: each becomes a person, is recognised (a descriptor of their first view)
+    // and described again on later, better views, a few times; then the frames cost nothing.
+    let held: Vec<Vec<u8>> = std::iter::repeat_n(sources[4].clone(), 10).collect();
+    let params = StreamParams::default();
+    stream.restart();
+    // 15 passes of 10 frames: 6 s, past the views' spacing times the views per track.
+    let (allocations, faces) = run(&mut stream, &params, &held, 15);
+    assert!(faces >= 10 * 5, "only {faces} faces in ten frames of a five-face photo");
+    let (visitors, descriptors) = stream.visitors();
+    assert!(visitors >= 5 && descriptors >= 5, "{visitors} visitors with {descriptors} descriptors");
+    assert_eq!(allocations, 0, "people who stay: {allocations} allocations over ten frames");
 }

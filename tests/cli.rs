@@ -123,15 +123,20 @@ fn analyse_writes_video_records_csv_and_a_report_a_browser_shows() {
         stderr.contains("[analyse]") && stderr.contains("done: 180 frames"),
         "{stderr}"
     );
-    assert!(stdout.starts_with("1 people"), "{stdout}");
+    assert!(stdout.starts_with("1 visitor (0 came back) in 1 visit over"), "{stdout}");
     assert_eq!(frames(&dir.join("annotated.mp4")), 180);
     let records = std::fs::read_to_string(dir.join("results.jsonl")).unwrap();
     assert!(records.lines().count() >= 177);
     let csv = std::fs::read_to_string(dir.join("people.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 2, "{csv}");
-    assert!(rows[0].starts_with("id,first_seen_s,last_seen_s,time_present_s,frames,dominant_emotion"));
-    assert!(rows[1].contains(",happy,"), "{csv}");
+    assert!(rows[0].starts_with("id,visitor,first_seen_s,last_seen_s,time_present_s,frames,dominant_emotion"));
+    assert!(rows[1].starts_with("1,1,") && rows[1].contains(",happy,"), "{csv}");
+    let visitors = std::fs::read_to_string(dir.join("visitors.csv")).unwrap();
+    let rows: Vec<&str> = visitors.lines().collect();
+    assert_eq!(rows.len(), 2, "{visitors}");
+    assert!(rows[0].starts_with("visitor,visits,first_seen_s,last_seen_s,time_present_s,dominant_emotion"));
+    assert!(rows[1].starts_with("1,1,") && rows[1].contains(",happy,"), "{visitors}");
 
     let html_path = dir.join("report.html");
     let html = std::fs::read_to_string(&html_path).unwrap();
@@ -183,7 +188,8 @@ fn report_of_people_coming_and_going() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary = String::from_utf8_lossy(&out.stdout);
-    assert!(summary.starts_with("9 people"), "{summary}");
+    // Nine visits, but the first photo's three women come back: six visitors.
+    assert!(summary.starts_with("6 visitors (3 came back) in 9 visits"), "{summary}");
     // Told when the recording started (two seconds before ten), the report has times of day:
     // the first people came at 09:59, the others after 10:00.
     assert!(summary.contains("busiest hour 10:00-11:00"), "{summary}");
@@ -212,7 +218,15 @@ fn report_of_people_coming_and_going() {
     let csv = std::fs::read_to_string(again.join("people.csv")).unwrap();
     assert_eq!(csv.lines().count(), 10);
     let html = std::fs::read_to_string(again.join("report.html")).unwrap();
-    assert!(html.contains("<b id=\"people\">9</b>"), "the page counts 9 people");
+    assert!(
+        html.contains("<b id=\"visitors\">6</b>") && html.contains("<b id=\"visits\">9</b>"),
+        "the page leads with 6 visitors in 9 visits"
+    );
+    assert!(html.contains("<b id=\"returning\">3</b>"), "3 came back");
+    let visitors = std::fs::read_to_string(again.join("visitors.csv")).unwrap();
+    assert_eq!(visitors.lines().count(), 7, "{visitors}");
+    let back: Vec<&str> = visitors.lines().skip(1).filter(|l| l.split(',').nth(1) == Some("2")).collect();
+    assert_eq!(back.len(), 3, "three visitors with two visits: {visitors}");
     assert!(
         html.contains("People by hour of the day") && html.contains("<td>09:59:58</td>"),
         "times of day"
@@ -371,7 +385,7 @@ fn several_files_are_analysed_at_once_into_a_folder_each() {
         assert!(dir.join(sub).join("report.html").is_file());
     }
     assert!(!dir.join("audio-only").exists(), "no outputs for the failed file");
-    assert_eq!(stdout.matches("1 people over").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("1 visitor (0 came back) in 1 visit over").count(), 2, "{stdout}");
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&alone).ok();
 }

@@ -54,6 +54,26 @@ fn broken_models() -> Vec<(&'static str, std::path::PathBuf, &'static str)> {
             "not a supported gender model",
         ),
         ("emotion-model", truncated(), "damaged"),
+        (
+            "descriptor-model",
+            onnx::write("nan-descriptor.onnx", &onnx::descriptor(Fault::NaN, 128)),
+            "NaN",
+        ),
+        (
+            "descriptor-model",
+            onnx::write("one-descriptor.onnx", &onnx::descriptor(Fault::OneForAll, 128)),
+            "gave 128 values for a batch of 2",
+        ),
+        (
+            "descriptor-model",
+            onnx::write("emotion-as-descriptor.onnx", &onnx::emotion(Fault::None, 7, None)),
+            "not a supported face descriptor model",
+        ),
+        (
+            "descriptor-model",
+            onnx::write("no-descriptor-output.onnx", &onnx::gender(Fault::None, Fault::None)),
+            "no output `descriptor`",
+        ),
     ]
 }
 
@@ -198,6 +218,24 @@ fn nan_answers_are_no_answers_and_said_once() {
         .warnings
         .iter()
         .filter(|w| w.contains(detector.to_str().unwrap()) && w.contains("NaN"))
+        .count();
+    assert_eq!(said, 1, "{:?}", c.warnings);
+
+    // A descriptor answering NaN: the person is a visitor of their own (no descriptor to know
+    // them by), said once.
+    let descriptor = onnx::write(
+        "nan-descriptor-on-faces.onnx",
+        &onnx::descriptor(Fault::NaNOnPictures, 128),
+    );
+    let c = set_while_playing(&[("descriptor-model", descriptor.display().to_string())], 15);
+    assert!(c.error.is_none(), "{:?}", c.error);
+    assert_eq!(c.last.len(), 1, "the face is still found");
+    let visitor = c.last[0].param("detection").get::<u64>("visitor_id");
+    assert_eq!(visitor.ok(), Some(1), "a visitor all the same");
+    let said = c
+        .warnings
+        .iter()
+        .filter(|w| w.contains(descriptor.to_str().unwrap()) && w.contains("NaN"))
         .count();
     assert_eq!(said, 1, "{:?}", c.warnings);
 }

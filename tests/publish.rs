@@ -102,6 +102,19 @@ fn json_lines_follow_gvametaconvert_and_carry_the_track_events() {
     assert_eq!(left["frames"].as_u64().unwrap() as usize, frames_r.len());
     assert_eq!(left["emotion"], "happy");
     assert!(left["emotion_share"]["happy"].as_f64().unwrap() > 0.9);
+    // Visitors beside the tracks, in the events and the objects; never their descriptors.
+    assert_eq!((left["visitor"].as_u64(), left["visit"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(left["returning"], false);
+    let objects_with_visitor = frames_r
+        .iter()
+        .flat_map(|r| r["objects"].as_array().unwrap())
+        .filter(|o| o["visitor"] == 1)
+        .count();
+    assert!(objects_with_visitor >= 170, "{objects_with_visitor} objects name their visitor");
+    for r in &records {
+        let text = r.to_string();
+        assert!(!text.contains("descriptor"), "a descriptor left the element: {text}");
+    }
     assert_eq!(stats.get::<u64>("records").unwrap(), records.len() as u64);
     assert_eq!(stats.get::<u64>("published").unwrap(), records.len() as u64);
     assert_eq!(stats.get::<u64>("dropped").unwrap(), 0);

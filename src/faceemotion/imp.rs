@@ -42,7 +42,7 @@ struct State {
     /// Warnings and errors of the streaming thread, to be posted once the lock is released.
     outbox: Outbox,
     /// The settings generation each model role was last loaded (or refused) for.
-    generations: [u64; 3],
+    generations: [u64; 4],
     /// With pipelining, the frame whose detection has started and whose classification waits
     /// for the next frame to arrive.
     pending: Option<Pending>,
@@ -151,6 +151,9 @@ struct Stats {
     frames: u64,
     faces: u64,
     people: u64,
+    /// Of those, the first visits of their visitors, and the returns (recognition on).
+    visitors: u64,
+    returns: u64,
     skipped: u64,
     processing: Duration,
     model: Duration,
@@ -227,7 +230,7 @@ impl FaceEmotion {
     /// on its own, so that one bad path neither blocks the others nor hides them. A role that
     /// fails keeps its models and says why; a role that changes forgets the labels its old
     /// models gave.
-    fn reload(&self, state: &mut State, generations: [u64; 3]) {
+    fn reload(&self, state: &mut State, generations: [u64; 4]) {
         let config = lock(&self.settings).model_config();
         for role in ROLES {
             let i = role_index(role);
@@ -546,8 +549,14 @@ impl FaceEmotion {
         if events.is_empty() {
             return Vec::new();
         }
-        let appeared = events.iter().filter(|e| e.kind == TrackEventKind::Appeared).count();
-        lock(&self.stats).people += appeared as u64;
+        let appeared = || events.iter().filter(|e| e.kind == TrackEventKind::Appeared);
+        {
+            let mut stats = lock(&self.stats);
+            stats.people += appeared().count() as u64;
+            let visits = || appeared().filter_map(|e| e.visit);
+            stats.visitors += visits().filter(|v| !v.returning()).count() as u64;
+            stats.returns += visits().filter(|v| v.returning()).count() as u64;
+        }
         for e in events.iter() {
             gst::debug!(CAT, imp = self, "person {} {}: {:?}", e.id, e.kind.name(), e.person);
         }
@@ -692,6 +701,8 @@ impl ObjectImpl for FaceEmotion {
                 .field("frames", st.frames)
                 .field("faces", st.faces)
                 .field("people", st.people)
+                .field("visitors", st.visitors)
+                .field("returns", st.returns)
                 .field("skipped", st.skipped)
                 .field("processing-time", st.processing.as_nanos() as u64)
                 .field("model-time", st.model.as_nanos() as u64)

@@ -59,18 +59,20 @@ pub fn add_face_metas(buf: &mut gst::BufferRef, faces: &[Face], width: u32, heig
         let mut meta = gst_video::VideoRegionOfInterestMeta::add(buf, "face", (x, y, rw, rh));
         // The tracker's id, stable across frames (DL Streamer's object id).
         meta.set_id(if f.id != 0 { f.id as i32 } else { i as i32 });
-        meta.add_param(
-            gst::Structure::builder(param::DETECTION)
-                .field(field::X_MIN, (b.x1 / w) as f64)
-                .field(field::Y_MIN, (b.y1 / h) as f64)
-                .field(field::X_MAX, (b.x2 / w) as f64)
-                .field(field::Y_MAX, (b.y2 / h) as f64)
-                .field(field::CONFIDENCE, f.detection.score as f64)
-                .field(field::LABEL_ID, 0i32)
-                .field(field::LABEL, "face")
-                .field(field::OBJECT_ID, f.id as i32)
-                .build(),
-        );
+        let mut detection = gst::Structure::builder(param::DETECTION)
+            .field(field::X_MIN, (b.x1 / w) as f64)
+            .field(field::Y_MIN, (b.y1 / h) as f64)
+            .field(field::X_MAX, (b.x2 / w) as f64)
+            .field(field::Y_MAX, (b.y2 / h) as f64)
+            .field(field::CONFIDENCE, f.detection.score as f64)
+            .field(field::LABEL_ID, 0i32)
+            .field(field::LABEL, "face")
+            .field(field::OBJECT_ID, f.id as i32)
+            .build();
+        if f.visitor != 0 {
+            detection.set(field::VISITOR_ID, f.visitor);
+        }
+        meta.add_param(detection);
         if let Some(e) = &f.emotion {
             meta.add_param(emotion_structure(param::EMOTION, e, &names.emotion));
         }
@@ -119,6 +121,9 @@ pub fn frame_message(
         if f.id != 0 {
             s.set(message::ID, f.id);
         }
+        if f.visitor != 0 {
+            s.set(message::VISITOR, f.visitor);
+        }
         if let Some(e) = &f.emotion {
             s.set(message::EMOTION, e.label());
             s.set(message::EMOTION_CONFIDENCE, e.confidence() as f64);
@@ -151,7 +156,7 @@ pub fn frame_message(
 /// time of the first and last frame seen, ns), `duration` (ns present), `frames`, and what is
 /// known of the person: `emotion` (the dominant one) with `emotion-share` (share of the time in
 /// each), `gender` with `gender-confidence`, `age`; `utc`, the time of day of the frame the
-/// event is about, when known.
+/// event is about, when known; with recognition on, `visitor`, `visit` and `returning`.
 pub fn track_event(ev: &TrackEvent, wall: &crate::timing::WallClock) -> gst::Structure {
     let p = &ev.person;
     let mut s = gst::Structure::builder(TRACK_EVENT)
@@ -162,6 +167,11 @@ pub fn track_event(ev: &TrackEvent, wall: &crate::timing::WallClock) -> gst::Str
         .field(event::DURATION, p.duration)
         .field(event::FRAMES, p.frames)
         .build();
+    if let Some(v) = ev.visit {
+        s.set(event::VISITOR, v.visitor);
+        s.set(event::VISIT, v.number);
+        s.set(event::RETURNING, v.returning());
+    }
     if let (Some(share), Some(best)) = (p.emotion_share, p.dominant_emotion()) {
         s.set(event::EMOTION, EMOTIONS[best]);
         let mut shares = gst::Structure::new_empty(event::EMOTION_SHARE);

@@ -9,9 +9,12 @@ use gst::prelude::*;
 use crate::analysis::{ModelConfig, Params};
 use crate::mask::{MaskKind, MaskStyle};
 use crate::person::Smoothing;
-use crate::runtime::{self, ModelRole, EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL, SHORT_RANGE_MODEL};
+use crate::runtime::{
+    self, ModelRole, DESCRIPTOR_MODEL, EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL, SHORT_RANGE_MODEL,
+};
 use crate::stream::StreamParams;
 use crate::tracker::TrackerSettings;
+use crate::visitor::{self, ReidSettings};
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]
@@ -74,15 +77,22 @@ const DEFAULT_TRACK_TIMEOUT_MS: u32 = 1000;
 const DEFAULT_MIN_PRESENCE_MS: u32 = 300;
 const DEFAULT_BLUR_STRENGTH: f64 = 0.3;
 const DEFAULT_BLUR_PADDING: f64 = 0.25;
+const DEFAULT_REID_WINDOW_S: u32 = (visitor::DEFAULT_WINDOW_NS / 1_000_000_000) as u32;
 
 /// The model roles that are loaded apart: a change of one reloads only that one.
-pub const ROLES: [ModelRole; 3] = [ModelRole::Detector, ModelRole::Emotion, ModelRole::Gender];
+pub const ROLES: [ModelRole; 4] = [
+    ModelRole::Detector,
+    ModelRole::Emotion,
+    ModelRole::Gender,
+    ModelRole::Descriptor,
+];
 
 pub fn role_index(role: ModelRole) -> usize {
     match role {
         ModelRole::Detector => 0,
         ModelRole::Emotion => 1,
         ModelRole::Gender => 2,
+        ModelRole::Descriptor => 3,
     }
 }
 
@@ -94,6 +104,10 @@ pub struct Settings {
     pub emotion_model_2: Option<String>,
     pub gender_model: Option<String>,
     pub gender_model_2: Option<String>,
+    pub descriptor_model: Option<String>,
+    /// Seconds a visitor is remembered; 0: no recognition.
+    pub reid_window_s: u32,
+    pub reid_threshold: f64,
     pub ort_library: Option<String>,
     pub model_instance_id: Option<String>,
     pub threads: u32,
@@ -123,7 +137,7 @@ pub struct Settings {
     /// Bumped by every set of a property that needs that role's model loaded again (even to the
     /// same value: a file replaced on disk is read again), so the streaming thread notices with
     /// one comparison per role.
-    pub generations: [u64; 3],
+    pub generations: [u64; 4],
 }
 
 impl Default for Settings {
@@ -135,6 +149,9 @@ impl Default for Settings {
             emotion_model_2: None,
             gender_model: Some(default_path(GENDER_MODEL)),
             gender_model_2: None,
+            descriptor_model: Some(default_path(DESCRIPTOR_MODEL)),
+            reid_window_s: DEFAULT_REID_WINDOW_S,
+            reid_threshold: visitor::DEFAULT_THRESHOLD as f64,
             ort_library: None,
             model_instance_id: None,
             threads: 0,
@@ -159,7 +176,7 @@ impl Default for Settings {
             wall_clock_start: None,
             wall_clock_start_ns: None,
             refused: None,
-            generations: [0; 3],
+            generations: [0; 4],
         }
     }
 }
@@ -185,7 +202,7 @@ pub struct FrameSettings {
     pub max_lateness: Option<u64>,
     /// The time of day (Unix ns) of stream time 0, when the user gave it.
     pub wall_clock_start: Option<u64>,
-    pub generations: [u64; 3],
+    pub generations: [u64; 4],
 }
 
 impl Settings {
@@ -223,6 +240,7 @@ impl Settings {
                 .into_iter()
                 .filter_map(non_empty)
                 .collect(),
+            descriptor: non_empty(&self.descriptor_model).filter(|_| self.reid_window_s > 0),
             threads: self.threads as usize,
             ort_library: self.ort_library.clone().filter(|s| !s.is_empty()),
             group: self.model_instance_id.clone().unwrap_or_default(),
@@ -248,6 +266,10 @@ impl Settings {
             smoothing: Smoothing {
                 emotion_ms: self.smoothing_ms as f32,
             },
+            reid: ReidSettings {
+                window: self.reid_window_s as u64 * 1_000_000_000,
+                threshold: self.reid_threshold as f32,
+            },
         }
     }
 
@@ -256,6 +278,8 @@ impl Settings {
     pub fn set(&mut self, name: &str, value: &glib::Value) -> Result<&'static [ModelRole], String> {
         let v = value;
         const NONE: &[ModelRole] = &[];
+        // Recognition switched on or off loads or unloads the descriptor; a new window does not.
+        let was_on = self.reid_window_s > 0;
         match name {
             "wall-clock-start" => {
                 let text: Option<String> = v.get().expect("type checked upstream");
@@ -284,6 +308,9 @@ impl Settings {
             "emotion-model-2" => self.emotion_model_2 = v.get().expect("type checked upstream"),
             "gender-model" => self.gender_model = v.get().expect("type checked upstream"),
             "gender-model-2" => self.gender_model_2 = v.get().expect("type checked upstream"),
+            "descriptor-model" => self.descriptor_model = v.get().expect("type checked upstream"),
+            "reid-window" => self.reid_window_s = v.get().expect("type checked upstream"),
+            "reid-threshold" => self.reid_threshold = v.get().expect("type checked upstream"),
             "ort-library" => self.ort_library = v.get().expect("type checked upstream"),
             "model-instance-id" => self.model_instance_id = v.get().expect("type checked upstream"),
             "threads" => self.threads = v.get().expect("type checked upstream"),
@@ -311,6 +338,8 @@ impl Settings {
             "detector" | "detector-model" => &[ModelRole::Detector],
             "emotion-model" | "emotion-model-2" => &[ModelRole::Emotion],
             "gender-model" | "gender-model-2" => &[ModelRole::Gender],
+            "descriptor-model" => &[ModelRole::Descriptor],
+            "reid-window" if was_on != (self.reid_window_s > 0) => &[ModelRole::Descriptor],
             "model-instance-id" => &ROLES,
             _ => NONE,
         };
@@ -328,6 +357,9 @@ impl Settings {
             "emotion-model-2" => self.emotion_model_2.to_value(),
             "gender-model" => self.gender_model.to_value(),
             "gender-model-2" => self.gender_model_2.to_value(),
+            "descriptor-model" => self.descriptor_model.to_value(),
+            "reid-window" => self.reid_window_s.to_value(),
+            "reid-threshold" => self.reid_threshold.to_value(),
             "ort-library" => self.ort_library.to_value(),
             "model-instance-id" => self.model_instance_id.to_value(),
             "threads" => self.threads.to_value(),
@@ -401,6 +433,39 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                      first's (e.g. {}); empty: one model",
                     installed("hm_gender.onnx")
                 ))
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("descriptor-model")
+                .nick("Face descriptor model")
+                .blurb(
+                    "Face descriptor ONNX file for visitor recognition (input [N,S,S,3] RGB, output \
+                     `descriptor`): a person who leaves and comes back within reid-window is the same \
+                     visitor. Descriptors stay in the element's memory; empty: no recognition",
+                )
+                .default_value(Some(installed(DESCRIPTOR_MODEL).as_str()))
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("reid-window")
+                .nick("Recognition window (s)")
+                .blurb(
+                    "A visitor is known again for this many seconds after their last visit, then forgotten \
+                     (and all of them at a flush and at the end of the stream); 0: no recognition, no \
+                     descriptor loaded or run, no visitor fields",
+                )
+                .maximum(86_400)
+                .default_value(DEFAULT_REID_WINDOW_S)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecDouble::builder("reid-threshold")
+                .nick("Recognition threshold")
+                .blurb(
+                    "Cosine distance between two face descriptors below which they are one person: lower \
+                     takes fewer strangers for a returning visitor and misses more returns (README: the \
+                     measured distances)",
+                )
+                .minimum(0.0)
+                .maximum(2.0)
+                .default_value(visitor::DEFAULT_THRESHOLD as f64)
                 .mutable_playing()
                 .build(),
             glib::ParamSpecString::builder("ort-library")
@@ -603,7 +668,8 @@ pub fn properties() -> &'static [glib::ParamSpec] {
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                 .nick("Statistics")
                 .blurb(
-                    "Since start: frames, faces, people (tracks started), skipped (late frames only \
+                    "Since start: frames, faces, people (tracks counted as people), visitors and returns \
+                     (of those people, first visits and visits of a visitor seen before), skipped (late frames only \
                      tracked), processing-time (ns of work in the element, on all its threads, waiting \
                      excluded), model-time (ns of that inside ONNX Runtime) and detector-runs (the whole \
                      frame, tiles and mosaics of known faces)",

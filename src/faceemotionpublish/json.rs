@@ -106,6 +106,7 @@ pub fn object(meta: &gst_video::VideoRegionOfInterestMeta, width: u32, height: u
                     label_id: int(s, field::LABEL_ID),
                 });
                 id = id.or(int(s, field::OBJECT_ID).filter(|&i| i > 0));
+                o.visitor = uint(s, field::VISITOR_ID).filter(|&v| v > 0);
             }
             // DL Streamer's tracker writes the id in a structure of its own.
             param::OBJECT_ID => id = int(s, field::ID).or(id),
@@ -176,6 +177,9 @@ pub fn person_event(s: &gst::StructureRef) -> PersonEvent {
         gender: string(s, event::GENDER),
         gender_confidence: double(s, event::GENDER_CONFIDENCE),
         age: double(s, event::AGE),
+        visitor: uint(s, event::VISITOR),
+        visit: uint(s, event::VISIT).and_then(|v| u32::try_from(v).ok()),
+        returning: s.get::<bool>(event::RETURNING).ok(),
     }
 }
 

@@ -162,7 +162,8 @@ fn emotions<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
     Ok(())
 }
 
-/// Who was there when: a bar per person, coloured by their dominant emotion.
+/// Who was there when: a bar per visit, coloured by its dominant emotion, named by its visitor
+/// when they were recognised (a visitor who came back has a bar per visit).
 fn presence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Result<(), ReportError> {
     root.fill(&WHITE).map_err(chart_err)?;
     let (unit, name) = time_unit(r);
@@ -176,14 +177,21 @@ fn presence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
         .y_label_area_size(60)
         .build_cartesian_2d(0f64..x_end, 0f64..n)
         .map_err(chart_err)?;
-    let ids: Vec<u64> = r.people.iter().map(|p| p.id).collect();
+    let names: Vec<String> = r
+        .people
+        .iter()
+        .map(|p| match p.visitor {
+            Some(v) => format!("visitor {v}"),
+            None => format!("#{}", p.id),
+        })
+        .collect();
     chart
         .configure_mesh()
         .x_desc(format!("time ({name})"))
         .x_label_formatter(&|x| time_label(r, *x, unit))
-        .y_desc("person")
+        .y_desc(if r.recognised() { "visit" } else { "person" })
         .y_labels(r.people.len().min(25))
-        .y_label_formatter(&|y| ids.get(*y as usize).map(|id| format!("#{id}")).unwrap_or_default())
+        .y_label_formatter(&|y| names.get(*y as usize).cloned().unwrap_or_default())
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(chart_err)?;
@@ -200,10 +208,10 @@ fn presence<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Re
     Ok(())
 }
 
-/// How long people stayed.
+/// How long people stayed: each visitor's visits added up.
 fn stays<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Result<(), ReportError> {
     root.fill(&WHITE).map_err(chart_err)?;
-    let secs: Vec<f64> = r.people.iter().map(|p| p.duration as f64 / 1e9).collect();
+    let secs: Vec<f64> = r.visitors().iter().map(|v| v.duration as f64 / 1e9).collect();
     let max = secs.iter().copied().fold(1.0f64, f64::max);
     let bins = 12usize;
     let width = max / bins as f64;
@@ -221,7 +229,11 @@ fn stays<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Resul
         .map_err(chart_err)?;
     chart
         .configure_mesh()
-        .x_desc("time present (seconds)")
+        .x_desc(if r.recognised() {
+            "time present, all visits (seconds)"
+        } else {
+            "time present (seconds)"
+        })
         .y_desc("people")
         .light_line_style(WHITE.mix(0.0))
         .draw()
@@ -235,9 +247,11 @@ fn stays<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Resul
     Ok(())
 }
 
-/// Gender split and ages: a bar per gender, and an age histogram split by gender.
+/// Gender split and ages: a bar per gender, and an age histogram split by gender; a visitor
+/// counts once, however many times they came.
 fn gender_age<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Result<(), ReportError> {
     root.fill(&WHITE).map_err(chart_err)?;
+    let visitors = r.visitors();
     let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 3);
     let genders = ["female", "male", "unknown"];
     let colours = [FEMALE, MALE, UNKNOWN];
@@ -247,7 +261,7 @@ fn gender_age<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> 
         _ => 2,
     };
     let mut counts = [0u32; 3];
-    for p in &r.people {
+    for p in &visitors {
         counts[which(&p.gender)] += 1;
     }
     let top = counts.iter().copied().max().unwrap_or(1).max(1);
@@ -284,7 +298,7 @@ fn gender_age<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> 
 
     let decade = |a: f64| ((a / 10.0) as usize).min(8);
     let mut ages = [[0u32; 9]; 3];
-    for p in &r.people {
+    for p in &visitors {
         if let Some(a) = p.age {
             ages[which(&p.gender)][decade(a)] += 1;
         }

@@ -41,21 +41,46 @@ pub fn page(r: &Report) -> Result<String, ReportError> {
         Some(s) => format!("Faces in {}", escape(s)),
         None => "Faces in the recording".into(),
     };
+    let gender = |g: &Option<String>, c: Option<f64>| match (g, c) {
+        (Some(g), Some(c)) => format!("{} ({:.0}%)", escape(g), c * 100.0),
+        (Some(g), None) => escape(g),
+        _ => "-".into(),
+    };
+    let recognised = r.recognised();
+    let visitors = r.visitors();
+    let mut visitor_rows = String::new();
+    for v in &visitors {
+        visitor_rows += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            v.id.map(|i| format!("visitor {i}")).unwrap_or_else(|| "-".into()),
+            v.visits,
+            r.when(v.first),
+            r.when(v.last),
+            v.duration as f64 / 1e9,
+            v.dominant().map(|i| EMOTIONS[i]).unwrap_or("-"),
+            v.emotion_share.as_ref().map(share_bar).unwrap_or_default(),
+            gender(&v.gender, v.gender_confidence),
+            v.age.map(|a| format!("{a:.0}")).unwrap_or_else(|| "-".into()),
+        );
+    }
+    let returning = visitors.iter().filter(|v| v.visits > 1).count();
+    let per_visitor = visitors.iter().map(|v| v.duration as f64).sum::<f64>() / visitors.len().max(1) as f64 / 1e9;
     let mut rows = String::new();
     for p in &r.people {
         rows += &format!(
-            "<tr><td>#{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>#{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             p.id,
+            match (p.visitor, p.visit) {
+                (Some(v), Some(n)) => format!("visitor {v}, visit {n}"),
+                (Some(v), None) => format!("visitor {v}"),
+                _ => "-".into(),
+            },
             r.when(p.first),
             r.when(p.last),
             p.duration as f64 / 1e9,
             p.dominant().map(|i| EMOTIONS[i]).unwrap_or("-"),
             p.emotion_share.as_ref().map(share_bar).unwrap_or_default(),
-            match (&p.gender, p.gender_confidence) {
-                (Some(g), Some(c)) => format!("{} ({:.0}%)", escape(g), c * 100.0),
-                (Some(g), None) => escape(g),
-                _ => "-".into(),
-            },
+            gender(&p.gender, p.gender_confidence),
             p.age.map(|a| format!("{a:.0}")).unwrap_or_else(|| "-".into()),
         );
     }
@@ -97,9 +122,7 @@ th {{ background: #f4f6fa; }}
 <h1>{title}</h1>
 <p class="sub">{span} of footage; {frames} frames with faces, {faces} faces seen. Made by faceemotion.</p>
 <div class="cards">
-<div class="card"><b id="people">{people}</b>people</div>
-<div class="card"><b>{mean:.1} s</b>mean time present</div>
-<div class="card"><b>{median:.1} s</b>median time present</div>
+{lead}
 <div class="card"><b>{dominant}</b>most of the time</div>
 </div>
 <div class="chart">{emotions}</div>
@@ -107,12 +130,13 @@ th {{ background: #f4f6fa; }}
 <div class="chart">{stays}</div>
 <div class="chart">{gender_age}</div>
 {hours}
-<h2>People</h2>
 <p>{legend}</p>
-<table><thead><tr><th>person</th><th>first seen</th><th>last seen</th><th>time present</th><th>mostly</th><th>emotions</th><th>gender</th><th>age</th></tr></thead>
+{visitor_table}
+<h2>{visits_title}</h2>
+<table><thead><tr><th>track</th><th>who</th><th>first seen</th><th>last seen</th><th>time present</th><th>mostly</th><th>emotions</th><th>gender</th><th>age</th></tr></thead>
 <tbody>
 {rows}</tbody></table>
-<p class="sub">{times} A person is one face track: someone who leaves and comes back later counts again. Emotion, gender and age are what the models estimate, averaged over each person's time in view.</p>
+<p class="sub">{times} {who} Emotion, gender and age are what the models estimate, averaged over each person's time in view.</p>
 </body></html>
 "#,
         span = match (r.local_time(r.start), r.local_time(r.end)) {
@@ -126,8 +150,38 @@ th {{ background: #f4f6fa; }}
         },
         frames = r.frames,
         faces = r.faces,
-        people = r.people.len(),
-        mean = r.mean_presence(),
-        median = r.median_presence(),
+        lead = if recognised {
+            format!(
+                "<div class=\"card\"><b id=\"visitors\">{}</b>visitors</div>\n\
+                 <div class=\"card\"><b id=\"visits\">{}</b>visits</div>\n\
+                 <div class=\"card\"><b id=\"returning\">{returning}</b>came back</div>\n\
+                 <div class=\"card\"><b>{per_visitor:.1} s</b>mean time per visitor</div>",
+                visitors.len(),
+                r.people.len(),
+            )
+        } else {
+            format!(
+                "<div class=\"card\"><b id=\"people\">{}</b>people</div>\n\
+                 <div class=\"card\"><b>{:.1} s</b>mean time present</div>\n\
+                 <div class=\"card\"><b>{:.1} s</b>median time present</div>",
+                r.people.len(),
+                r.mean_presence(),
+                r.median_presence(),
+            )
+        },
+        visitor_table = if recognised {
+            format!(
+                "<h2>Visitors</h2>\n<table><thead><tr><th>visitor</th><th>visits</th><th>first seen</th><th>last seen</th>\
+                 <th>time present</th><th>mostly</th><th>emotions</th><th>gender</th><th>age</th></tr></thead>\n<tbody>\n{visitor_rows}</tbody></table>"
+            )
+        } else {
+            String::new()
+        },
+        visits_title = if recognised { "Visits" } else { "People" },
+        who = if recognised {
+            "A visit is one face track; a visitor is a person known again by their face when they come back within the element's reid-window (no face is kept after it)."
+        } else {
+            "A person is one face track: someone who leaves and comes back later counts again (visitor recognition was off)."
+        },
     ))
 }

@@ -28,10 +28,13 @@ pub enum ReportError {
     Chart(String),
 }
 
-/// One person of the recording, from their track's end.
+/// One visit of the recording (a face track), from its end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Person {
     pub id: u64,
+    /// The visitor it was, and which of their visits, when the element recognised visitors.
+    pub visitor: Option<u64>,
+    pub visit: Option<u32>,
     /// Stream time of the first and last frame they were seen on (ns).
     pub first: u64,
     pub last: u64,
@@ -46,6 +49,32 @@ pub struct Person {
 }
 
 impl Person {
+    pub fn dominant(&self) -> Option<usize> {
+        let s = self.emotion_share?;
+        (0..7).max_by(|&a, &b| s[a].total_cmp(&s[b]))
+    }
+}
+
+/// One visitor: their visits added up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Visitor {
+    /// `None` for a visit of a recording without recognition (each its own visitor).
+    pub id: Option<u64>,
+    pub visits: u32,
+    /// Stream time of their first and last frame (ns), and their time present, the visits'
+    /// added up.
+    pub first: u64,
+    pub last: u64,
+    pub duration: u64,
+    /// Share of their time in each emotion, over all visits.
+    pub emotion_share: Option<[f64; 7]>,
+    /// As their last visit ended: it built on the ones before.
+    pub gender: Option<String>,
+    pub gender_confidence: Option<f64>,
+    pub age: Option<f64>,
+}
+
+impl Visitor {
     pub fn dominant(&self) -> Option<usize> {
         let s = self.emotion_share?;
         (0..7).max_by(|&a, &b| s[a].total_cmp(&s[b]))
@@ -179,6 +208,8 @@ impl Report {
                 });
                 let p = Person {
                     id: e.id,
+                    visitor: e.visitor,
+                    visit: e.visit,
                     first: e.first,
                     last: e.last,
                     duration: e.duration,
@@ -249,6 +280,61 @@ impl Report {
             .map(|h| (h, hours[h]))
     }
 
+    /// The visitors: the visits of each added up, in the order they first came. Without
+    /// recognition every visit is a visitor of its own.
+    pub fn visitors(&self) -> Vec<Visitor> {
+        let mut out: Vec<Visitor> = Vec::new();
+        let mut weighted: Vec<[f64; 7]> = Vec::new();
+        for p in &self.people {
+            let at = p.visitor.and_then(|v| out.iter().position(|o| o.id == Some(v)));
+            let i = match at {
+                Some(i) => i,
+                None => {
+                    out.push(Visitor {
+                        id: p.visitor,
+                        visits: 0,
+                        first: p.first,
+                        last: p.last,
+                        duration: 0,
+                        emotion_share: None,
+                        gender: None,
+                        gender_confidence: None,
+                        age: None,
+                    });
+                    weighted.push([0.0; 7]);
+                    out.len() - 1
+                }
+            };
+            let v = &mut out[i];
+            v.visits += 1;
+            v.first = v.first.min(p.first);
+            v.last = v.last.max(p.last);
+            v.duration += p.duration;
+            if let Some(s) = p.emotion_share {
+                for (w, x) in weighted[i].iter_mut().zip(s) {
+                    *w += x * p.duration.max(1) as f64;
+                }
+            }
+            // People are in the order they came: the later visit's estimate is the latest.
+            if p.gender.is_some() {
+                (v.gender, v.gender_confidence) = (p.gender.clone(), p.gender_confidence);
+            }
+            if p.age.is_some() {
+                v.age = p.age;
+            }
+        }
+        for (v, w) in out.iter_mut().zip(weighted) {
+            let sum: f64 = w.iter().sum();
+            v.emotion_share = (sum > 0.0).then(|| w.map(|x| x / sum));
+        }
+        out
+    }
+
+    /// Whether the records carry visitors (the element recognised people).
+    pub fn recognised(&self) -> bool {
+        self.people.iter().any(|p| p.visitor.is_some())
+    }
+
     pub fn mean_presence(&self) -> f64 {
         if self.people.is_empty() {
             return 0.0;
@@ -289,6 +375,7 @@ impl Report {
         let mut w = csv::Writer::from_writer(Vec::new());
         let mut header: Vec<String> = [
             "id",
+            "visitor",
             "first_seen_s",
             "last_seen_s",
             "time_present_s",
@@ -304,6 +391,7 @@ impl Report {
         for p in &self.people {
             let mut row = vec![
                 p.id.to_string(),
+                p.visitor.map(|v| v.to_string()).unwrap_or_default(),
                 format!("{:.3}", p.first as f64 / 1e9),
                 format!("{:.3}", p.last as f64 / 1e9),
                 format!("{:.3}", p.duration as f64 / 1e9),
@@ -327,7 +415,51 @@ impl Report {
         String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
     }
 
-    /// Writes `people.csv`, `report.html` and `emotions.png` into `dir`; returns their paths.
+    /// The per-visitor table as CSV: one row per visitor, their visits added up.
+    pub fn visitors_csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut header: Vec<String> = [
+            "visitor",
+            "visits",
+            "first_seen_s",
+            "last_seen_s",
+            "time_present_s",
+            "dominant_emotion",
+        ]
+        .map(String::from)
+        .to_vec();
+        header.extend(EMOTIONS.map(|e| format!("{e}_share")));
+        header.extend(["gender", "gender_confidence", "age", "first_seen_utc", "last_seen_utc"].map(String::from));
+        let _ = w.write_record(&header);
+        let opt = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_default();
+        let utc = |ts: u64| {
+            self.wall
+                .and_then(|w| u64::try_from(ts as i128 + w).ok())
+                .map(crate::schema::utc)
+                .unwrap_or_default()
+        };
+        for v in self.visitors() {
+            let mut row = vec![
+                v.id.map(|i| i.to_string()).unwrap_or_default(),
+                v.visits.to_string(),
+                format!("{:.3}", v.first as f64 / 1e9),
+                format!("{:.3}", v.last as f64 / 1e9),
+                format!("{:.3}", v.duration as f64 / 1e9),
+                v.dominant().map(|i| EMOTIONS[i]).unwrap_or("").to_string(),
+            ];
+            row.extend((0..7).map(|i| opt(v.emotion_share.map(|sh| sh[i]), 3)));
+            row.push(v.gender.clone().unwrap_or_default());
+            row.push(opt(v.gender_confidence, 3));
+            row.push(opt(v.age, 1));
+            row.push(utc(v.first));
+            row.push(utc(v.last));
+            let _ = w.write_record(&row);
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// Writes `people.csv` (one row per visit), `visitors.csv`, `report.html` and `emotions.png`
+    /// into `dir`; returns their paths.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
         std::fs::create_dir_all(dir).map_err(|e| ReportError::Write {
             path: dir.to_path_buf(),
@@ -343,10 +475,11 @@ impl Report {
             Ok(p)
         };
         let csv = put("people.csv", self.csv().as_bytes())?;
+        let visitors = put("visitors.csv", self.visitors_csv().as_bytes())?;
         let html = put("report.html", html::page(self)?.as_bytes())?;
         let png = dir.join("emotions.png");
         charts::emotion_timeline_png(self, &png)?;
-        Ok(vec![csv, html, png])
+        Ok(vec![csv, visitors, html, png])
     }
 
     /// A few lines a terminal can show.
@@ -363,15 +496,31 @@ impl Report {
             .busiest_hour()
             .map(|(h, n)| format!("; busiest hour {h:02}:00-{:02}:00 ({n} people)", (h + 1) % 24))
             .unwrap_or_default();
+        let emotions = if top.is_empty() { "none".into() } else { top.join(", ") };
+        let footage = (self.end - self.start) as f64 / 1e9;
+        if self.recognised() {
+            let visitors = self.visitors();
+            let returning = visitors.iter().filter(|v| v.visits > 1).count();
+            let mean = visitors.iter().map(|v| v.duration as f64).sum::<f64>() / visitors.len().max(1) as f64 / 1e9;
+            let n = |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
+            return format!(
+                "{} ({returning} came back) in {} over {footage:.1} s of footage ({} frames with faces); \
+                 time per visitor mean {mean:.1} s, per visit mean {:.1} s, median {:.1} s; emotions of all \
+                 person-time: {emotions}{busiest}",
+                n(visitors.len(), "visitor", "visitors"),
+                n(self.people.len(), "visit", "visits"),
+                self.frames,
+                self.mean_presence(),
+                self.median_presence(),
+            );
+        }
         format!(
-            "{} people over {:.1} s of footage ({} frames with faces); time present mean {:.1} s, median {:.1} s; \
-             emotions of all person-time: {}{busiest}",
+            "{} people over {footage:.1} s of footage ({} frames with faces); time present mean {:.1} s, median {:.1} s; \
+             emotions of all person-time: {emotions}{busiest}",
             self.people.len(),
-            (self.end - self.start) as f64 / 1e9,
             self.frames,
             self.mean_presence(),
             self.median_presence(),
-            if top.is_empty() { "none".into() } else { top.join(", ") }
         )
     }
 }
@@ -410,7 +559,7 @@ mod tests {
         let csv = r.csv();
         assert_eq!(csv.lines().count(), 3);
         assert!(
-            csv.lines().nth(1).unwrap().starts_with("1,0.000,1.000,2.000,2,happy,"),
+            csv.lines().nth(1).unwrap().starts_with("1,,0.000,1.000,2.000,2,happy,"),
             "{csv}"
         );
         let counted: u64 = r.timeline.iter().map(|b| b.counts.iter().sum::<u64>()).sum();
@@ -454,6 +603,27 @@ mod tests {
     }
 
     #[test]
+    fn visits_of_one_visitor_add_up() {
+        let r = Report::from_records(lines(
+            r#"{"event":{"type":"left","id":1,"first":0,"last":1000000000,"duration":2000000000,"frames":2,"emotion_share":{"happy":1.0},"gender":"female","age":30.0,"visitor":1,"visit":1,"returning":false},"timestamp":1000000000}
+{"event":{"type":"left","id":2,"first":1000000000,"last":2000000000,"duration":1000000000,"frames":1,"emotion_share":{"sad":1.0},"gender":"male","visitor":2,"visit":1,"returning":false},"timestamp":2000000000}
+{"event":{"type":"left","id":3,"first":5000000000,"last":6000000000,"duration":2000000000,"frames":2,"emotion_share":{"sad":1.0},"gender":"female","age":32.0,"visitor":1,"visit":2,"returning":true},"timestamp":6000000000}"#,
+        ));
+        assert!(r.recognised());
+        let v = r.visitors();
+        assert_eq!(v.len(), 2);
+        assert_eq!((v[0].id, v[0].visits, v[0].first, v[0].last, v[0].duration), (Some(1), 2, 0, 6_000_000_000, 4_000_000_000));
+        let share = v[0].emotion_share.unwrap();
+        assert!((share[3] - 0.5).abs() < 1e-9 && (share[4] - 0.5).abs() < 1e-9);
+        assert_eq!((v[0].gender.as_deref(), v[0].age), (Some("female"), Some(32.0)));
+        let csv = r.visitors_csv();
+        assert_eq!(csv.lines().count(), 3);
+        assert!(csv.lines().nth(1).unwrap().starts_with("1,2,0.000,6.000,4.000,"), "{csv}");
+        assert!(r.csv().lines().nth(3).unwrap().starts_with("3,1,"), "people.csv names the visitor");
+        assert!(r.summary().starts_with("2 visitors (1 came back) in 3 visits"), "{}", r.summary());
+    }
+
+    #[test]
     fn csv_quotes_what_would_break_a_row() {
         let r = Report::from_records(lines(
             r#"{"event":{"type":"left","id":1,"first":0,"last":1,"duration":1,"frames":1,"gender":"fe,\"male\""},"timestamp":1}"#,
@@ -461,7 +631,7 @@ mod tests {
         let csv = r.csv();
         let mut rows = csv::Reader::from_reader(csv.as_bytes());
         let row = rows.records().next().unwrap().unwrap();
-        assert_eq!(row.len(), 18, "{csv}");
-        assert_eq!(&row[13], "fe,\"male\"");
+        assert_eq!(row.len(), 19, "{csv}");
+        assert_eq!(&row[14], "fe,\"male\"");
     }
 }

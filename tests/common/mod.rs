@@ -190,6 +190,10 @@ pub fn wait_end(bus: &gst::Bus) -> Option<String> {
 /// is renamed into place only once made in full, so a run that stalled or failed leaves no
 /// truncated file for the next run to take.
 pub fn cached(path: &std::path::Path, make: impl FnOnce(&std::path::Path)) -> PathBuf {
+    // Tests of one binary run on threads of one process: one makes the file, the others wait
+    // for it rather than write the same temporary file at once.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     if !path.is_file() {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
         let tmp = path.with_extension(format!("partial-{}.{ext}", std::process::id()));

@@ -282,3 +282,15 @@ pub fn detector(anchors: i64, scores: Fault) -> Vec<u8> {
         ],
     )
 }
+
+/// The face descriptor contract: [N,224,224,3] in, `descriptor` [N,dims] out.
+pub fn descriptor(fault: Fault, dims: i64) -> Vec<u8> {
+    model(
+        &[None, Some(224), Some(224), Some(3)],
+        &[Output {
+            name: "descriptor",
+            shape: &[dims],
+            fault,
+        }],
+    )
+}

@@ -29,10 +29,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Analyse a recording: writes DIR/annotated.mp4, DIR/results.jsonl (one JSON record per
-    /// frame and per person appearing or leaving), DIR/people.csv, DIR/report.html and
+    /// frame and per person appearing or leaving), DIR/people.csv (a row per visit),
+    /// DIR/visitors.csv (a row per visitor, their visits added up), DIR/report.html and
     /// DIR/emotions.png.
     Analyse(analyse::Args),
-    /// Make the report (people.csv, report.html, emotions.png) from a results file.
+    /// Make the report (people.csv, visitors.csv, report.html, emotions.png) from a results file.
     Report {
         /// The JSON records (faceemotionpublish's json-lines or json output).
         results: PathBuf,
