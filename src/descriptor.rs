@@ -119,28 +119,26 @@ impl Describer {
         let per_run = per_face * info.max_batch.min(batch.len() / per_face).max(1);
         for chunk in batch.chunks(per_run) {
             let faces = chunk.len() / per_face;
-            let ran = model
-                .run_staged(chunk, [faces, info.side, info.side, 3])
-                .and_then(|o| {
-                    let (_, d) = o["descriptor"].try_extract_tensor::<f32>()?;
-                    if d.len() < faces * info.dims {
-                        return Err(ort::Error::new(format!(
-                            "output `descriptor` gave {} values, {} expected",
-                            d.len(),
-                            faces * info.dims
-                        )));
+            let ran = model.run_staged(chunk, [faces, info.side, info.side, 3]).and_then(|o| {
+                let (_, d) = o["descriptor"].try_extract_tensor::<f32>()?;
+                if d.len() < faces * info.dims {
+                    return Err(ort::Error::new(format!(
+                        "output `descriptor` gave {} values, {} expected",
+                        d.len(),
+                        faces * info.dims
+                    )));
+                }
+                for v in d.chunks_exact(info.dims).take(faces) {
+                    let start = out.len();
+                    out.extend_from_slice(v);
+                    let ok = normalise(&mut out[start..]);
+                    if !ok {
+                        stats.nonfinite += 1;
                     }
-                    for v in d.chunks_exact(info.dims).take(faces) {
-                        let start = out.len();
-                        out.extend_from_slice(v);
-                        let ok = normalise(&mut out[start..]);
-                        if !ok {
-                            stats.nonfinite += 1;
-                        }
-                        finite.push(ok);
-                    }
-                    Ok(())
-                });
+                    finite.push(ok);
+                }
+                Ok(())
+            });
             if let Err(e) = ran {
                 result = Err(ModelError::Run {
                     role,
@@ -224,7 +222,13 @@ pub struct Aligner {
 
 impl Aligner {
     /// Appends face `d`'s `side` x `side` RGB crop from `img` to `batch` as floats 0..255.
-    pub fn push(&mut self, img: &ImageView, d: &Detection, side: usize, batch: &mut Vec<f32>) -> Result<(), ModelError> {
+    pub fn push(
+        &mut self,
+        img: &ImageView,
+        d: &Detection,
+        side: usize,
+        batch: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
         let image_err = |e: crate::resample::ResampleError| ModelError::Image(e.to_string());
         let (cx, cy, square_side, angle) = square(d);
         if angle.abs() < LEVEL_ENOUGH {
@@ -304,7 +308,14 @@ mod tests {
                 y2: 200.0,
             },
             score: 0.9,
-            keypoints: [kp_r, kp_l, (150.0, 150.0), (150.0, 180.0), (110.0, 140.0), (190.0, 140.0)],
+            keypoints: [
+                kp_r,
+                kp_l,
+                (150.0, 150.0),
+                (150.0, 180.0),
+                (110.0, 140.0),
+                (190.0, 140.0),
+            ],
             pass: Pass::Whole,
         }
     }
@@ -342,7 +353,11 @@ mod tests {
         for v in 0..n {
             for u in 0..n {
                 let o = (v * n + u) * 3;
-                assert_eq!((out[o], out[o + 1]), (((n - 1 - v) * 10) as u8, (u * 10) as u8), "{u},{v}");
+                assert_eq!(
+                    (out[o], out[o + 1]),
+                    (((n - 1 - v) * 10) as u8, (u * 10) as u8),
+                    "{u},{v}"
+                );
             }
         }
     }

@@ -115,6 +115,11 @@ pub fn decode(
 /// Of a cluster found by inputs of several passes, only the widest pass's boxes make the face
 /// (the whole frame's before a tile's before a cell's): a face the whole frame finds keeps the box
 /// and score it had before tiles and cells existed, so its crops, and labels, do not change.
+/// Unless the widest pass is much less sure of it than a finer one ([`PASS_MARGIN`]): a face at
+/// the whole frame's lower limit is found there with a box that can be half as large again, and
+/// the finer input's box is the face.
+pub const PASS_MARGIN: f32 = 0.15;
+
 pub fn weighted_nms(dets: &mut [Detection], iou: f32, out: &mut Vec<Detection>) {
     // Unstable (a stable sort allocates for long lists), with ties broken by position so that
     // the order is still the same on every run.
@@ -136,7 +141,7 @@ pub fn weighted_nms(dets: &mut [Detection], iou: f32, out: &mut Vec<Detection>) 
             .iter()
             .enumerate()
             .skip(i)
-            .filter(|(j, d)| member(*j, d))
+            .filter(|(j, d)| member(*j, d) && d.score >= top.score - PASS_MARGIN)
             .map(|(_, d)| d.pass)
             .max()
             .unwrap_or(top.pass);
@@ -643,6 +648,14 @@ mod tests {
         // The cluster of the whole frame's and a tile's box is the whole frame's, as before.
         assert_eq!((out[0].bbox, out[0].score, out[0].pass), (whole.bbox, 0.8, Pass::Whole));
         assert_eq!(out[1].pass, Pass::Cell);
+        // A whole-frame box the detector is much less sure of than a cell's: the cell's.
+        let mut unsure = det(0.0, 0.0, 17.0, 17.0, 0.63);
+        unsure.pass = Pass::Whole;
+        let mut sure = det(2.0, 2.0, 12.0, 12.0, 0.92);
+        sure.pass = Pass::Cell;
+        let mut out = Vec::new();
+        weighted_nms(&mut [unsure, sure], NMS_IOU, &mut out);
+        assert_eq!((out.len(), out[0].bbox, out[0].pass), (1, sure.bbox, Pass::Cell));
     }
 
     #[test]

@@ -10,6 +10,10 @@ use opencv::prelude::*;
 
 use crate::face::{Face, EMOTION_COLOURS};
 use crate::image::{ImageViewMut, Layout};
+use crate::zone::ZoneSet;
+
+/// Zones are outlined in a colour no emotion has, so that a zone is never read as a mood.
+const ZONE_COLOUR: [u8; 3] = [236, 236, 236];
 
 /// Box colour of a face without an emotion (none of the emotions' colours).
 const UNCLASSIFIED: [u8; 3] = [0, 200, 255];
@@ -49,6 +53,17 @@ pub fn write_label(face: &Face, s: &mut String) {
     }
     if s.is_empty() {
         let _ = write!(s, "face {:.0}%", face.detection.score * 100.0);
+    }
+}
+
+/// Appends the first zone the face is in to its label: `happy 93% | F 33 @ till`.
+pub fn push_zone(face: &Face, zones: &ZoneSet, s: &mut String) {
+    if let Some(name) = (0..zones.len())
+        .find(|i| face.zones & (1 << i) != 0)
+        .and_then(|i| zones.name(i))
+    {
+        s.push_str(" @ ");
+        s.push_str(name);
     }
 }
 
@@ -222,6 +237,17 @@ impl Painter {
     }
 
     pub fn draw(&mut self, img: &mut ImageViewMut, faces: &[Face]) -> Result<(), DrawError> {
+        self.draw_with_zones(img, faces, None)
+    }
+
+    /// [`draw`](Self::draw), with the zones outlined and named, and each face's label naming
+    /// the zone it is in.
+    pub fn draw_with_zones(
+        &mut self,
+        img: &mut ImageViewMut,
+        faces: &[Face],
+        zones: Option<&ZoneSet>,
+    ) -> Result<(), DrawError> {
         // Sizes follow the smaller frame side so 240p and 4K look alike.
         let short = img.width.min(img.height) as f32;
         let thickness = (short / 240.0).round().max(2.0) as i64;
@@ -229,7 +255,53 @@ impl Painter {
         let mut text = std::mem::take(&mut self.text);
         let mut mask = std::mem::take(&mut self.mask);
         let mut result = Ok(());
+        if let Some(zones) = zones {
+            let scale = ((frame_font.max(0.35) * 20.0).round() as i32) * 5;
+            for z in &zones.zones {
+                let (w, h) = (img.width as f32, img.height as f32);
+                let n = z.points.len();
+                for i in 0..n {
+                    let (a, b) = (z.points[i], z.points[(i + 1) % n]);
+                    line(
+                        img,
+                        (a.0 * w, a.1 * h),
+                        (b.0 * w, b.1 * h),
+                        (thickness / 2).max(1),
+                        ZONE_COLOUR,
+                    );
+                }
+                // The name at the zone's topmost point, inside the frame.
+                let top = z
+                    .points
+                    .iter()
+                    .copied()
+                    .min_by(|p, q| p.1.total_cmp(&q.1).then(p.0.total_cmp(&q.0)))
+                    .unwrap_or((0.0, 0.0));
+                text.clear();
+                text.push_str(&z.name);
+                let rendered = self.font(scale).and_then(|font| {
+                    let lw = font.width(&text)?;
+                    font.render(&text, &mut mask, lw)?;
+                    Ok((lw as i64, font.height as i64))
+                });
+                match rendered {
+                    Ok((lw, lh)) => {
+                        let lx = ((top.0 * w) as i64).min(img.width as i64 - lw).max(0);
+                        let ly = ((top.1 * h) as i64).min(img.height as i64 - lh).max(0);
+                        fill_rect(img, lx, ly, lx + lw, ly + lh, [40, 40, 40]);
+                        blend_mask(img, &mask, lw, lx, ly, ZONE_COLOUR);
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
         for face in faces {
+            if result.is_err() {
+                break;
+            }
             let b = face.bbox().clip(img.width as f32, img.height as f32);
             let (x1, y1, x2, y2) = (b.x1 as i64, b.y1 as i64, b.x2 as i64, b.y2 as i64);
             let c = colour(face);
@@ -243,6 +315,9 @@ impl Painter {
             let font_scale = frame_font.min(b.width().max(b.height()) / 110.0).max(0.35);
             let scale = (font_scale * 20.0).round() as i32 * 5;
             write_label(face, &mut text);
+            if let Some(zones) = zones {
+                push_zone(face, zones, &mut text);
+            }
             let rendered = self.font(scale).and_then(|font| {
                 let lw = font.width(&text)?;
                 font.render(&text, &mut mask, lw)?;
@@ -263,6 +338,46 @@ impl Painter {
         }
         (self.text, self.mask) = (text, mask);
         result
+    }
+}
+
+/// A straight line `half` pixels either side of the segment from `a` to `b`, as runs of filled
+/// rectangles: one per row of a steep line, one per column of a flat one (a zone's straight
+/// edges are a single rectangle).
+fn line(img: &mut ImageViewMut, a: (f32, f32), b: (f32, f32), half: i64, rgb: [u8; 3]) {
+    if ![a.0, a.1, b.0, b.1].iter().all(|v| v.is_finite()) {
+        return;
+    }
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    if dx.abs() >= dy.abs() {
+        // Flat: for each run of columns on one row.
+        let (a, b) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+        let (x0, x1) = (a.0.round() as i64, b.0.round() as i64);
+        let slope = if x1 > x0 { (b.1 - a.1) / (x1 - x0) as f32 } else { 0.0 };
+        let mut start = x0;
+        let mut row = a.1.round() as i64;
+        for x in x0..=x1 {
+            let y = (a.1 + slope * (x - x0) as f32).round() as i64;
+            if y != row {
+                fill_rect(img, start, row - half, x, row + half + 1, rgb);
+                (start, row) = (x, y);
+            }
+        }
+        fill_rect(img, start, row - half, x1 + 1, row + half + 1, rgb);
+    } else {
+        let (a, b) = if a.1 <= b.1 { (a, b) } else { (b, a) };
+        let (y0, y1) = (a.1.round() as i64, b.1.round() as i64);
+        let slope = if y1 > y0 { (b.0 - a.0) / (y1 - y0) as f32 } else { 0.0 };
+        let mut start = y0;
+        let mut col = a.0.round() as i64;
+        for y in y0..=y1 {
+            let x = (a.0 + slope * (y - y0) as f32).round() as i64;
+            if x != col {
+                fill_rect(img, col - half, start, col + half + 1, y, rgb);
+                (start, col) = (y, x);
+            }
+        }
+        fill_rect(img, col - half, start, col + half + 1, y1 + 1, rgb);
     }
 }
 
@@ -395,6 +510,7 @@ mod tests {
             emotion_raw: None,
             id: 0,
             visitor: 0,
+            zones: 0,
         }
     }
 
@@ -455,6 +571,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_label_names_the_zone_the_face_is_in() {
+        let zones = crate::zone::parse("door:0,0 0.2,0 0.2,1 0,1;till:0.6,0.5 1,0.5 1,1 0.6,1").unwrap();
+        let mut f = face(0.0, 0.0, 10.0, 10.0);
+        let mut s = label(&f);
+        push_zone(&f, &zones, &mut s);
+        assert_eq!(s, label(&f), "in no zone");
+        f.zones = 0b10;
+        push_zone(&f, &zones, &mut s);
+        assert_eq!(s, format!("{} @ till", label(&f)));
     }
 
     #[test]

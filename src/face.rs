@@ -210,6 +210,8 @@ pub struct Face {
     /// The visitor the track is (see `visitor.rs`); 0 when not known (recognition off, or the
     /// track does not count as a person yet).
     pub visitor: u64,
+    /// The zones (bits, by index in the stream's zone set) the face is in (see `zone.rs`).
+    pub zones: u32,
 }
 
 /// Which visit of which visitor a track is.
@@ -235,6 +237,7 @@ impl Face {
             emotion_raw: None,
             id: 0,
             visitor: 0,
+            zones: 0,
         }
     }
     pub fn bbox(&self) -> BBox {

@@ -34,6 +34,7 @@ pub mod timing;
 pub mod tracker;
 pub mod visitor;
 pub mod walltime;
+pub mod zone;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     faceemotion::register(plugin)?;

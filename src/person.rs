@@ -53,7 +53,7 @@ fn answer_weight(face_side: f32, detection_score: f32) -> f64 {
 }
 
 /// A person's summary at a moment of their track, as the track events report it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PersonSummary {
     /// Stream time of the first and of the last frame the person was reported on.
     pub first: u64,

@@ -15,6 +15,8 @@ use serde_json::Value;
 pub const FRAME_MESSAGE: &str = "faceemotion";
 /// The element message, and the serialized downstream event, of a person appearing or leaving.
 pub const TRACK_EVENT: &str = "faceemotion-track";
+/// The element message, and the downstream event, of a person entering or leaving a zone.
+pub const ZONE_EVENT: &str = "faceemotion-zone";
 
 /// ROI parameter structures, as DL Streamer names them, and ours beside them.
 pub mod param {
@@ -44,6 +46,8 @@ pub mod field {
     pub const OBJECT_ID: &str = "object_id";
     /// The visitor (see `visitor.rs`) in `detection`, beside the track id, when recognition is on.
     pub const VISITOR_ID: &str = "visitor_id";
+    /// The zones the face is in, in `detection` (an array of names), when zones are set.
+    pub const ZONES: &str = "zones";
     pub const ID: &str = "id";
     /// Years, in the `age` structure.
     pub const AGE: &str = "age";
@@ -71,6 +75,13 @@ pub mod event {
     pub const VISITOR: &str = "visitor";
     pub const VISIT: &str = "visit";
     pub const RETURNING: &str = "returning";
+    /// Of a `left` event: a structure of that name, seconds in each zone.
+    pub const ZONES: &str = "zones";
+    /// Of a zone event (`event` entered or exited): the zone's name, and the stream and running
+    /// time of the first frame inside (outside); on exit `duration`, the stay (ns).
+    pub const ZONE: &str = "zone";
+    pub const TIMESTAMP: &str = "timestamp";
+    pub const RUNNING_TIME: &str = "running-time";
 }
 
 /// Fields of the per-frame message, beside its `faces` list.
@@ -90,6 +101,8 @@ pub mod message {
     pub const ID: &str = "id";
     /// The visitor, with recognition on.
     pub const VISITOR: &str = "visitor";
+    /// The zones the face is in (an array of names), when zones are set.
+    pub const ZONES: &str = "zones";
     pub const EMOTION: &str = "emotion";
     pub const EMOTION_CONFIDENCE: &str = "emotion-confidence";
     pub const EMOTION_RAW: &str = "emotion-raw";
@@ -168,6 +181,9 @@ pub struct Object {
     /// The visitor the track is; none with recognition off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visitor: Option<u64>,
+    /// The zones the face is in; none when no zones are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detection: Option<Detection>,
     /// Every other parameter structure with a `label` and a `model_name`, by its name. Read
@@ -192,7 +208,8 @@ pub struct Resolution {
 
 /// What a person event says: `type` appeared or left, the track id, the stream times of the
 /// first and last frame seen (ns), the time present (ns), the frames, and the person's
-/// estimates at that moment.
+/// estimates at that moment; or `type` zone-entered or zone-exited, the `zone`, the track id
+/// (and visitor), and on exit the stay as `duration` (ns).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct PersonEvent {
     #[serde(rename = "type")]
@@ -223,6 +240,12 @@ pub struct PersonEvent {
     pub visit: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub returning: Option<bool>,
+    /// Of a zone event: which zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// Of a `left` event with zones set: seconds in each zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<BTreeMap<String, f64>>,
 }
 
 /// One JSON record: a frame's objects, or an event. `timestamp` is the stream time (ns) as DL

@@ -14,6 +14,7 @@ use crate::person::Smoothing;
 use crate::runtime::{ModelError, ModelRole};
 use crate::tracker::{TrackEvent, TrackEventKind, Tracker, TrackerSettings};
 use crate::visitor::{ReidSettings, Visits};
+use crate::zone::{Presence, ZoneChange, ZoneSet};
 
 /// What a video stream's analysis is asked to do, frame by frame: how a frame becomes faces,
 /// how often each model runs, how faces are tracked and how answers become a person's.
@@ -31,6 +32,8 @@ pub struct StreamParams {
     pub smoothing: Smoothing,
     /// Visitor recognition (it also needs a descriptor model loaded).
     pub reid: ReidSettings,
+    /// Frames a face must be inside (outside) a zone to have entered (left) it.
+    pub zone_inertia: u32,
 }
 
 impl Default for StreamParams {
@@ -43,6 +46,7 @@ impl Default for StreamParams {
             tracking: TrackerSettings::default(),
             smoothing: Smoothing::default(),
             reid: ReidSettings::default(),
+            zone_inertia: crate::zone::DEFAULT_INERTIA,
         }
     }
 }
@@ -117,6 +121,14 @@ pub struct Stream {
     present: Vec<u64>,
     /// Running time the gallery was last pruned of visitors past their window.
     pruned_at: u64,
+    /// Which zones each track is in; entries and exits of this frame; those of tracks that do
+    /// not count as people yet, held until they do (and dropped if they never do); events
+    /// being put in order; ids no longer tracked.
+    zones: Presence,
+    zone_changes: Vec<(u64, ZoneChange)>,
+    held: Vec<(u64, ZoneChange)>,
+    reorder: Vec<TrackEvent>,
+    gone: Vec<u64>,
 }
 
 impl Stream {
@@ -140,7 +152,26 @@ impl Stream {
             to_describe: Vec::new(),
             present: Vec::new(),
             pruned_at: 0,
+            zones: Presence::default(),
+            zone_changes: Vec::new(),
+            held: Vec::new(),
+            reorder: Vec::new(),
+            gone: Vec::new(),
         }
+    }
+
+    /// The zones in force.
+    pub fn zones(&self) -> &std::sync::Arc<ZoneSet> {
+        self.zones.set()
+    }
+
+    /// New zones, from the next frame: stays in zones that are gone end now.
+    pub fn set_zones(&mut self, set: std::sync::Arc<ZoneSet>) {
+        let mut changes = std::mem::take(&mut self.zone_changes);
+        changes.clear();
+        self.zones.replace(set, &mut changes);
+        self.zone_changes = changes;
+        self.emit_zone_changes();
     }
 
     /// With an inference interval of N, the stream's detector runs on the frames where the
@@ -308,7 +339,65 @@ impl Stream {
         );
         (self.emotion_due, self.gender_due) = (emotion_due, gender_due);
         let recognised = self.recognise(img, params, ticket, out);
+        self.follow_zones(img, params, ticket, out);
         result.and(recognised)
+    }
+
+    /// Which zones the frame's faces are in, and the entries and exits it makes.
+    fn follow_zones(&mut self, img: &ImageView, params: &StreamParams, ticket: Ticket, out: &mut FrameResult) {
+        let mut changes = std::mem::take(&mut self.zone_changes);
+        changes.clear();
+        self.zones.update(
+            &mut out.faces,
+            img.width as f32,
+            img.height as f32,
+            ticket.time,
+            params.zone_inertia,
+            &mut changes,
+        );
+        self.zone_changes = changes;
+        self.emit_zone_changes();
+        // Tracks that ended without counting as people: their zones and held events go.
+        let mut gone = std::mem::take(&mut self.gone);
+        self.zones.tracks_into(&mut gone);
+        gone.retain(|&id| !self.tracker.has(id));
+        for &id in &gone {
+            let mut dropped = std::mem::take(&mut self.zone_changes);
+            dropped.clear();
+            self.zones.end(id, &mut dropped);
+            self.zone_changes = dropped;
+            self.held.retain(|h| h.0 != id);
+        }
+        self.gone = gone;
+    }
+
+    /// Turns `zone_changes` into events: those of people now, with those held for them; the
+    /// others held until their track counts as a person.
+    fn emit_zone_changes(&mut self) {
+        for (id, change) in self.zone_changes.drain(..) {
+            self.held.push((id, change));
+        }
+        let mut i = 0;
+        while i < self.held.len() {
+            let id = self.held[i].0;
+            if self.tracker.is_announced(id) {
+                let (id, change) = self.held.remove(i);
+                let visit = self.visits.get(id).map(|t| crate::face::Visit {
+                    visitor: t.identity.visitor,
+                    number: t.identity.visit,
+                });
+                self.events.push(TrackEvent {
+                    kind: TrackEventKind::Zone,
+                    id,
+                    person: Default::default(),
+                    visit,
+                    zone: Some(change),
+                    zone_times: Default::default(),
+                });
+            } else {
+                i += 1;
+            }
+        }
     }
 
     /// The visits of the frame's track events: who each track counting as a person on this
@@ -364,7 +453,11 @@ impl Stream {
             Ok((d, f)) => (d, f, Ok(())),
             Err(e) => (&[][..], &[][..], Err(e)),
         };
-        let dims = if finite.is_empty() { 0 } else { descriptors.len() / finite.len() };
+        let dims = if finite.is_empty() {
+            0
+        } else {
+            descriptors.len() / finite.len()
+        };
         let mut k = 0;
         for &(i, appearing) in &self.to_describe {
             let d = &out.faces[i].detection;
@@ -388,8 +481,12 @@ impl Stream {
                 continue;
             }
             self.present.clear();
-            self.present
-                .extend(out.faces.iter().filter(|f| f.visitor != 0 && f.id != id).map(|f| f.visitor));
+            self.present.extend(
+                out.faces
+                    .iter()
+                    .filter(|f| f.visitor != 0 && f.id != id)
+                    .map(|f| f.visitor),
+            );
             let identity = self.visits.begin(id, descriptor, quality, now, &reid, &self.present);
             let summary = self
                 .tracker
@@ -413,19 +510,38 @@ impl Stream {
         result
     }
 
-    /// Ends the visits of the tracks that left among `self.events[start..]`.
+    /// Ends the visits and the zone stays of the tracks that left among `self.events[start..]`:
+    /// each one's zone exits go just before its `left` event, which carries its time per zone.
     fn settle_ended(&mut self, start: usize, now: u64) {
-        for e in &mut self.events[start..] {
-            if e.kind != TrackEventKind::Left {
-                continue;
+        let mut tail = std::mem::take(&mut self.reorder);
+        tail.clear();
+        tail.extend(self.events.drain(start..));
+        for mut e in tail.drain(..) {
+            if e.kind == TrackEventKind::Left {
+                if let Some(identity) = self.visits.end(e.id, now, &e.person.evidence) {
+                    e.visit = Some(crate::face::Visit {
+                        visitor: identity.visitor,
+                        number: identity.visit,
+                    });
+                }
+                let mut exits = std::mem::take(&mut self.zone_changes);
+                exits.clear();
+                e.zone_times = self.zones.end(e.id, &mut exits);
+                for (id, change) in exits.drain(..) {
+                    self.events.push(TrackEvent {
+                        kind: TrackEventKind::Zone,
+                        id,
+                        person: Default::default(),
+                        visit: e.visit,
+                        zone: Some(change),
+                        zone_times: Default::default(),
+                    });
+                }
+                self.zone_changes = exits;
             }
-            if let Some(identity) = self.visits.end(e.id, now, &e.person.evidence) {
-                e.visit = Some(crate::face::Visit {
-                    visitor: identity.visitor,
-                    number: identity.visit,
-                });
-            }
+            self.events.push(e);
         }
+        self.reorder = tail;
     }
 
     /// Gives up on a begun frame (dropped by a flush): its detector job, if any, is collected
@@ -465,8 +581,20 @@ impl Stream {
         self.tracker.end_all(self.smoothing);
         let start = self.events.len();
         self.tracker.take_events(&mut self.events);
+        // The gallery is forgotten next: the time a visit ends at does not matter.
         self.settle_ended(start, self.pruned_at);
         self.visits.clear();
+        // Tracks that never counted as people leave no zone events.
+        let mut gone = std::mem::take(&mut self.gone);
+        self.zones.tracks_into(&mut gone);
+        let mut dropped = std::mem::take(&mut self.zone_changes);
+        for &id in &gone {
+            dropped.clear();
+            self.zones.end(id, &mut dropped);
+        }
+        dropped.clear();
+        (self.gone, self.zone_changes) = (gone, dropped);
+        self.held.clear();
     }
 
     /// The tracks' events since the last call, appended to `out`.

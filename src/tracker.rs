@@ -5,6 +5,7 @@
 
 use crate::face::{BBox, Detection, EmotionScores, Face, FrameTime, GenderScores, Pass, Visit};
 use crate::person::{Evidence, Person, PersonSummary, Smoothing};
+use crate::zone::{ZoneChange, ZoneTimes};
 
 /// Detections overlapping a track's box by more than this continue it.
 pub const MATCH_IOU: f32 = 0.3;
@@ -59,6 +60,8 @@ impl Default for TrackerSettings {
 pub enum TrackEventKind {
     Appeared,
     Left,
+    /// The person entered or left a zone (`TrackEvent::zone` says which and when).
+    Zone,
 }
 
 impl TrackEventKind {
@@ -66,19 +69,24 @@ impl TrackEventKind {
         match self {
             TrackEventKind::Appeared => "appeared",
             TrackEventKind::Left => "left",
+            TrackEventKind::Zone => "zone",
         }
     }
 }
 
-/// A person appearing (their first frame) or leaving (their track ended: not seen for the
-/// timeout, the stream ended, or it was restarted).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A person appearing (their first frame), leaving (their track ended: not seen for the
+/// timeout, the stream ended, or it was restarted), or entering or leaving a zone.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrackEvent {
     pub kind: TrackEventKind,
     pub id: u64,
     pub person: PersonSummary,
     /// Which visit of which visitor the track is; `None` with recognition off.
     pub visit: Option<Visit>,
+    /// Of a zone event: which zone, in or out, when.
+    pub zone: Option<ZoneChange>,
+    /// Of a `left` event: the person's time in each zone.
+    pub zone_times: ZoneTimes,
 }
 
 #[derive(Debug, Clone)]
@@ -172,6 +180,8 @@ impl Tracker {
                     id: t.face.id,
                     person: t.person.summary(smoothing),
                     visit: None,
+                    zone: None,
+                    zone_times: ZoneTimes::default(),
                 });
             }
         }
@@ -280,6 +290,8 @@ impl Tracker {
                     id: t.face.id,
                     person: t.person.summary(smoothing),
                     visit: None,
+                    zone: None,
+                    zone_times: ZoneTimes::default(),
                 });
             }
             keep
@@ -443,9 +455,21 @@ impl Tracker {
                     id: t.face.id,
                     person: t.person.summary(smoothing),
                     visit: None,
+                    zone: None,
+                    zone_times: ZoneTimes::default(),
                 });
             }
         }
+    }
+
+    /// Whether track `id` is tracked now.
+    pub fn has(&self, id: u64) -> bool {
+        self.tracks.iter().any(|t| t.face.id == id)
+    }
+
+    /// Whether track `id` is tracked and counts as a person (its `appeared` event is out).
+    pub fn is_announced(&self, id: u64) -> bool {
+        self.tracks.iter().any(|t| t.face.id == id && t.announced)
     }
 
     /// Track `id` is visitor `visitor`, whose earlier visits gave `prior`: its faces carry the

@@ -575,7 +575,11 @@ mod tests {
         assert!(!v.view_due(10, 30.0, 120.0, S), "too small");
         assert!(!v.view_due(10, 100.0, 50.0, S), "worse than the first");
         v.add_view(10, &near(&alice, 7, 0.3), 120.0, S);
-        assert_eq!(v.gallery.descriptors(), 1, "the visit's average replaces its first view");
+        assert_eq!(
+            v.gallery.descriptors(),
+            1,
+            "the visit's average replaces its first view"
+        );
         v.end(10, 2 * S, &Evidence::default());
         for (k, track) in (11..17).enumerate() {
             let now = (10 + 10 * k as u64) * S;

@@ -173,6 +173,12 @@ fn steady_state_allocates_nothing() {
     let (allocations, faces) = run(&mut stream, &params, &held, 15);
     assert!(faces >= 10 * 5, "only {faces} faces in ten frames of a five-face photo");
     let (visitors, descriptors) = stream.visitors();
-    assert!(visitors >= 5 && descriptors >= 5, "{visitors} visitors with {descriptors} descriptors");
-    assert_eq!(allocations, 0, "people who stay: {allocations} allocations over ten frames");
+    assert!(
+        visitors >= 5 && descriptors >= 5,
+        "{visitors} visitors with {descriptors} descriptors"
+    );
+    assert_eq!(
+        allocations, 0,
+        "people who stay: {allocations} allocations over ten frames"
+    );
 }

@@ -123,7 +123,10 @@ fn analyse_writes_video_records_csv_and_a_report_a_browser_shows() {
         stderr.contains("[analyse]") && stderr.contains("done: 180 frames"),
         "{stderr}"
     );
-    assert!(stdout.starts_with("1 visitor (0 came back) in 1 visit over"), "{stdout}");
+    assert!(
+        stdout.starts_with("1 visitor (0 came back) in 1 visit over"),
+        "{stdout}"
+    );
     assert_eq!(frames(&dir.join("annotated.mp4")), 180);
     let records = std::fs::read_to_string(dir.join("results.jsonl")).unwrap();
     assert!(records.lines().count() >= 177);
@@ -225,7 +228,11 @@ fn report_of_people_coming_and_going() {
     assert!(html.contains("<b id=\"returning\">3</b>"), "3 came back");
     let visitors = std::fs::read_to_string(again.join("visitors.csv")).unwrap();
     assert_eq!(visitors.lines().count(), 7, "{visitors}");
-    let back: Vec<&str> = visitors.lines().skip(1).filter(|l| l.split(',').nth(1) == Some("2")).collect();
+    let back: Vec<&str> = visitors
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1) == Some("2"))
+        .collect();
     assert_eq!(back.len(), 3, "three visitors with two visits: {visitors}");
     assert!(
         html.contains("People by hour of the day") && html.contains("<td>09:59:58</td>"),
@@ -385,7 +392,11 @@ fn several_files_are_analysed_at_once_into_a_folder_each() {
         assert!(dir.join(sub).join("report.html").is_file());
     }
     assert!(!dir.join("audio-only").exists(), "no outputs for the failed file");
-    assert_eq!(stdout.matches("1 visitor (0 came back) in 1 visit over").count(), 2, "{stdout}");
+    assert_eq!(
+        stdout.matches("1 visitor (0 came back) in 1 visit over").count(),
+        2,
+        "{stdout}"
+    );
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&alone).ok();
 }

@@ -110,7 +110,10 @@ fn json_lines_follow_gvametaconvert_and_carry_the_track_events() {
         .flat_map(|r| r["objects"].as_array().unwrap())
         .filter(|o| o["visitor"] == 1)
         .count();
-    assert!(objects_with_visitor >= 170, "{objects_with_visitor} objects name their visitor");
+    assert!(
+        objects_with_visitor >= 170,
+        "{objects_with_visitor} objects name their visitor"
+    );
     for r in &records {
         let text = r.to_string();
         assert!(!text.contains("descriptor"), "a descriptor left the element: {text}");

@@ -145,3 +145,79 @@ proptest! {
         }
     }
 }
+
+/// Zone strings: arbitrary text, and text made of the grammar's own pieces (names, colons,
+/// numbers in and out of range, commas, spaces, semicolons), so that most cases get deep into
+/// the parser.
+fn zone_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("a".to_string()),
+        Just("till".to_string()),
+        Just(":".to_string()),
+        Just(";".to_string()),
+        Just(",".to_string()),
+        Just(" ".to_string()),
+        Just("NaN".to_string()),
+        Just("inf".to_string()),
+        Just("-0".to_string()),
+        (0.0f32..1.0).prop_map(|v| format!("{v}")),
+        (-2.0f32..3.0).prop_map(|v| format!("{v:.2}")),
+        "[0-9.,: ;a-z\u{0}-\u{7f}é]{0,3}",
+    ];
+    prop_oneof![
+        1 => ".{0,60}",
+        4 => prop::collection::vec(piece, 0..40).prop_map(|v| v.concat()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any string either parses or is an error that names a zone and a position inside the
+    /// string; never a panic. What parses is at least three points in 0..1 with an area, and its
+    /// containment test answers for any point.
+    #[test]
+    fn any_zone_string_parses_or_is_named(text in zone_text(), x in -0.5f32..1.5, y in -0.5f32..1.5) {
+        match gstfaceemotion::zone::parse(&text) {
+            Ok(set) => {
+                for z in &set.zones {
+                    prop_assert!(z.points.len() >= 3);
+                    prop_assert!(z.points.iter().all(|&(px, py)| (0.0..=1.0).contains(&px) && (0.0..=1.0).contains(&py)));
+                    let inside = z.contains(x, y);
+                    // Nothing outside the frame is in a zone.
+                    prop_assert!(!inside || ((0.0..=1.0).contains(&x) && (0.0..=1.0).contains(&y)));
+                }
+            }
+            Err(e) => {
+                prop_assert!(e.zone.starts_with("zone "), "{e}");
+                prop_assert!(e.position >= 1 && e.position <= text.chars().count() + 1, "{e} in {text:?}");
+            }
+        }
+    }
+
+    /// The polygon test against rectangles, where the truth is plain: a point away from the
+    /// edges is inside exactly when it is between them, whichever corner the points start at
+    /// and whichever way round they go.
+    #[test]
+    fn a_rectangle_holds_what_lies_between_its_edges(
+        x0 in 0.0f32..0.45, y0 in 0.0f32..0.45, x1 in 0.55f32..1.0, y1 in 0.55f32..1.0,
+        start in 0usize..4, reverse in any::<bool>(), px in 0.0f32..1.0, py in 0.0f32..1.0,
+    ) {
+        let mut corners = vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)];
+        corners.rotate_left(start);
+        if reverse {
+            corners.reverse();
+        }
+        let text = format!(
+            "r:{}",
+            corners.iter().map(|(x, y)| format!("{x},{y}")).collect::<Vec<_>>().join(" ")
+        );
+        let set = gstfaceemotion::zone::parse(&text).unwrap();
+        let near_edge = [(px - x0).abs(), (px - x1).abs(), (py - y0).abs(), (py - y1).abs()]
+            .iter()
+            .any(|d| *d < 1e-4);
+        prop_assume!(!near_edge);
+        let truth = px > x0 && px < x1 && py > y0 && py < y1;
+        prop_assert_eq!(set.zones[0].contains(px, py), truth);
+    }
+}

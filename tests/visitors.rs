@@ -11,9 +11,7 @@ use gst::prelude::*;
 use gstfaceemotion::analysis::{Analyzer, ModelConfig, Params};
 use gstfaceemotion::descriptor::distance;
 use gstfaceemotion::image::{ImageView, PixelFormat, YuvMatrix};
-use gstfaceemotion::runtime::{
-    default_model_path, DESCRIPTOR_MODEL, EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL,
-};
+use gstfaceemotion::runtime::{default_model_path, DESCRIPTOR_MODEL, EMOTION_MODEL, FULL_RANGE_MODEL, GENDER_MODEL};
 use gstfaceemotion::visitor::DEFAULT_THRESHOLD;
 
 /// Photos of one person at different moments, fetched from PyPI by `scripts/setup.sh --test`.
@@ -32,7 +30,12 @@ fn frame(path: &std::path::Path) -> (Vec<u8>, usize, usize, usize) {
     let (caps, buf) = common::decode(path, "video/x-raw,format=RGB");
     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
     let data = buf.map_readable().unwrap().to_vec();
-    (data, info.width() as usize, info.height() as usize, info.stride()[0] as usize)
+    (
+        data,
+        info.width() as usize,
+        info.height() as usize,
+        info.stride()[0] as usize,
+    )
 }
 
 /// Every labelled face the tests have, with who it is: the 22 women of the six group photos
@@ -108,7 +111,11 @@ fn the_descriptor_tells_every_labelled_face_apart_and_knows_obama_again() {
     for t in [0.28f32, 0.30, 0.32, 0.34, 0.36, 0.38, 0.40, 0.42] {
         let missed = same.iter().filter(|p| p.0 >= t).count();
         let merged = different.iter().filter(|p| p.0 < t).count();
-        println!("| {t:.2} | {missed} of {} | {merged} of {} |", same.len(), different.len());
+        println!(
+            "| {t:.2} | {missed} of {} | {merged} of {} |",
+            same.len(),
+            different.len()
+        );
     }
     assert_eq!(same.len(), 3);
     assert!(
@@ -149,7 +156,10 @@ fn visits(run: &common::Run) -> Vec<Visit> {
         .collect();
     for s in run.tracks.iter().filter(|s| s.get::<&str>("event").unwrap() == "left") {
         let left = get(s);
-        let a = appeared.iter().find(|a| a.track == left.track).expect("left without appeared");
+        let a = appeared
+            .iter()
+            .find(|a| a.track == left.track)
+            .expect("left without appeared");
         assert_eq!(
             (a.visitor, a.visit, a.returning),
             (left.visitor, left.visit, left.returning),
@@ -259,12 +269,25 @@ fn recognition_off_gives_what_the_element_gave_without_it() {
         let strip = |faces: &[common::RoiFace]| {
             faces
                 .iter()
-                .map(|f| (f.rect, f.id, f.params.iter().find(|p| p.name() == "emotion").map(|p| p.to_string())))
+                .map(|f| {
+                    (
+                        f.rect,
+                        f.id,
+                        f.params.iter().find(|p| p.name() == "emotion").map(|p| p.to_string()),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(strip(a), strip(b), "frame {n}: boxes, ids and emotions are recognition's business");
+        assert_eq!(
+            strip(a),
+            strip(b),
+            "frame {n}: boxes, ids and emotions are recognition's business"
+        );
         for f in b {
-            assert!(f.param("detection").get::<u64>("visitor_id").is_err(), "frame {n}: {f:?}");
+            assert!(
+                f.param("detection").get::<u64>("visitor_id").is_err(),
+                "frame {n}: {f:?}"
+            );
         }
     }
     let events = |r: &common::Run| {
@@ -272,7 +295,13 @@ fn recognition_off_gives_what_the_element_gave_without_it() {
             .iter()
             .map(|s| {
                 let g = |k: &str| s.get::<u64>(k).unwrap();
-                (s.get::<String>("event").unwrap(), g("id"), g("first"), g("last"), g("frames"))
+                (
+                    s.get::<String>("event").unwrap(),
+                    g("id"),
+                    g("first"),
+                    g("last"),
+                    g("frames"),
+                )
             })
             .collect::<Vec<_>>()
     };
@@ -328,6 +357,7 @@ fn with_faces_masked_recognition_still_works_and_the_picture_stays_anonymised() 
         frames,
         pts: Vec::new(),
         tracks: tracks.lock().unwrap().clone(),
+        events: Vec::new(),
     };
     let v = visits(&run);
     let summary: Vec<_> = v.iter().map(|v| (v.visitor, v.visit)).collect();

@@ -43,6 +43,8 @@ struct State {
     outbox: Outbox,
     /// The settings generation each model role was last loaded (or refused) for.
     generations: [u64; 4],
+    /// The `zones` generation the stream has.
+    zones_generation: u64,
     /// With pipelining, the frame whose detection has started and whose classification waits
     /// for the next frame to arrive.
     pending: Option<Pending>,
@@ -481,7 +483,9 @@ impl FaceEmotion {
                 };
             }
         }
-        let wants_drawing = per_frame.draw && !result.faces.is_empty();
+        let zones = state.stream.zones().clone();
+        let draw_zones = per_frame.draw_zones && !zones.is_empty();
+        let wants_drawing = per_frame.draw && (!result.faces.is_empty() || draw_zones);
         let wants_mask = per_frame.mask.is_on() && !result.masks.is_empty();
         if wants_drawing || wants_mask {
             match frame.view_mut(format, yuv) {
@@ -490,7 +494,8 @@ impl FaceEmotion {
                         state.masker.mask(&mut img, &result.masks, &per_frame.mask);
                     }
                     if wants_drawing {
-                        if let Err(e) = state.painter.draw(&mut img, &result.faces) {
+                        let zones = draw_zones.then_some(&*zones);
+                        if let Err(e) = state.painter.draw_with_zones(&mut img, &result.faces, zones) {
                             self.warn_once(&mut state.outbox, e.to_string(), "the overlay was not drawn");
                         }
                     }
@@ -508,7 +513,7 @@ impl FaceEmotion {
         // Mapped for writing, the frame held the only reference, so this does not copy; mapped
         // for reading, a buffer the decoder still holds is copied shallowly (memory shared).
         if !result.faces.is_empty() {
-            meta::add_face_metas(buffer.make_mut(), &result.faces, width, height, &state.names);
+            meta::add_face_metas(buffer.make_mut(), &result.faces, width, height, &state.names, &zones);
         }
         if let Some(unix) = unix {
             crate::walltime::attach(buffer.make_mut(), unix);
@@ -519,6 +524,7 @@ impl FaceEmotion {
             let pts = buffer.pts();
             let s = meta::frame_message(
                 &result.faces,
+                &zones,
                 pts,
                 segment.and_then(|s| s.to_stream_time(pts?)),
                 segment.and_then(|s| s.to_running_time(pts?)),
@@ -527,7 +533,7 @@ impl FaceEmotion {
             gst::message::Element::builder(s).src(&*self.obj()).build()
         });
         state.stream.take_events(&mut state.events);
-        let tracks = self.track_structures(&mut state.events, &state.wall);
+        let tracks = self.track_structures(&mut state.events, &state.wall, &zones);
         let n_faces = result.faces.len();
         state.result = result;
         let (detector_work, waited) = state.stream.analyzer_mut().take_detector_times();
@@ -545,7 +551,12 @@ impl FaceEmotion {
     }
 
     /// The track events as structures, counting the people who appeared; empties `events`.
-    fn track_structures(&self, events: &mut Vec<TrackEvent>, wall: &WallClock) -> Vec<gst::Structure> {
+    fn track_structures(
+        &self,
+        events: &mut Vec<TrackEvent>,
+        wall: &WallClock,
+        zones: &crate::zone::ZoneSet,
+    ) -> Vec<gst::Structure> {
         if events.is_empty() {
             return Vec::new();
         }
@@ -560,7 +571,7 @@ impl FaceEmotion {
         for e in events.iter() {
             gst::debug!(CAT, imp = self, "person {} {}: {:?}", e.id, e.kind.name(), e.person);
         }
-        events.drain(..).map(|e| meta::track_event(&e, wall)).collect()
+        events.drain(..).map(|e| meta::track_event(&e, wall, zones)).collect()
     }
 
     /// Posts and sends downstream the track events; returns false if downstream refused them.
@@ -659,8 +670,9 @@ impl FaceEmotion {
             };
             state.stream.end();
             state.stream.take_events(&mut state.events);
+            let zones = state.stream.zones().clone();
             (
-                self.track_structures(&mut state.events, &state.wall),
+                self.track_structures(&mut state.events, &state.wall, &zones),
                 lock(&self.settings).post_messages,
             )
         };
@@ -753,7 +765,7 @@ impl BaseTransformImpl for FaceEmotion {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let (config, generations, refused) = {
             let s = lock(&self.settings);
-            (s.model_config(), s.generations, s.refused.clone())
+            (s.model_config(), s.generations, s.refused.values().next().cloned())
         };
         if let Some(why) = refused {
             return Err(gst::error_msg!(gst::LibraryError::Settings, ("{}", why)));
@@ -812,6 +824,7 @@ impl BaseTransformImpl for FaceEmotion {
             yuv: YuvMatrix::BT601,
             outbox: Outbox::default(),
             generations,
+            zones_generation: u64::MAX,
             pending: None,
             result: FrameResult::default(),
             events: Vec::new(),
@@ -838,7 +851,8 @@ impl BaseTransformImpl for FaceEmotion {
             state.stream.end();
             state.stream.take_events(&mut state.events);
             if lock(&self.settings).post_messages {
-                for s in self.track_structures(&mut state.events, &state.wall) {
+                let zones = state.stream.zones().clone();
+                for s in self.track_structures(&mut state.events, &state.wall, &zones) {
                     let _ = self
                         .obj()
                         .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
@@ -955,6 +969,11 @@ impl BaseTransformImpl for FaceEmotion {
             }
             if reload {
                 self.reload(state, per_frame.generations);
+            }
+            if state.zones_generation != per_frame.zones_generation {
+                let set = lock(&self.settings).zones.clone();
+                state.stream.set_zones(set);
+                state.zones_generation = per_frame.zones_generation;
             }
             let begun = self.begin_frame(state, &per_frame, up, buf).map(|b| match b {
                 Begun::Started(p) if pipelined => {

@@ -7,8 +7,18 @@ use std::path::PathBuf;
 use gst::prelude::*;
 
 use crate::face::{Face, EMOTIONS};
-use crate::schema::{event, field, message, param, FRAME_MESSAGE, TRACK_EVENT};
-use crate::tracker::TrackEvent;
+use crate::schema::{event, field, message, param, FRAME_MESSAGE, TRACK_EVENT, ZONE_EVENT};
+use crate::tracker::{TrackEvent, TrackEventKind};
+use crate::zone::ZoneSet;
+
+/// The names of the zones a face is in.
+fn zone_names(bits: u32, zones: &ZoneSet) -> gst::Array {
+    gst::Array::new(
+        (0..zones.len())
+            .filter(|i| bits & (1 << i) != 0)
+            .filter_map(|i| zones.name(i)),
+    )
+}
 
 /// The models' names as the metadata gives them (`model_name`): the file stems, joined by `+`
 /// for an ensemble. Worked out when the models are loaded, not per frame.
@@ -49,7 +59,14 @@ fn emotion_structure(name: &str, e: &crate::face::EmotionScores, model: &str) ->
 
 /// One `GstVideoRegionOfInterestMeta` per face, with the parameter structures `detection`,
 /// `emotion` (the person's), `emotion-raw` (this frame's answer), `gender` and `age`.
-pub fn add_face_metas(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32, names: &ModelNames) {
+pub fn add_face_metas(
+    buf: &mut gst::BufferRef,
+    faces: &[Face],
+    width: u32,
+    height: u32,
+    names: &ModelNames,
+    zones: &ZoneSet,
+) {
     let (w, h) = (width as f32, height as f32);
     for (i, f) in faces.iter().enumerate() {
         let b = f.bbox();
@@ -71,6 +88,9 @@ pub fn add_face_metas(buf: &mut gst::BufferRef, faces: &[Face], width: u32, heig
             .build();
         if f.visitor != 0 {
             detection.set(field::VISITOR_ID, f.visitor);
+        }
+        if !zones.is_empty() {
+            detection.set(field::ZONES, zone_names(f.zones, zones));
         }
         meta.add_param(detection);
         if let Some(e) = &f.emotion {
@@ -104,6 +124,7 @@ pub fn add_face_metas(buf: &mut gst::BufferRef, faces: &[Face], width: u32, heig
 /// The `faceemotion` element message of a frame.
 pub fn frame_message(
     faces: &[Face],
+    zones: &ZoneSet,
     pts: Option<gst::ClockTime>,
     stream_time: Option<gst::ClockTime>,
     running_time: Option<gst::ClockTime>,
@@ -123,6 +144,9 @@ pub fn frame_message(
         }
         if f.visitor != 0 {
             s.set(message::VISITOR, f.visitor);
+        }
+        if !zones.is_empty() {
+            s.set(message::ZONES, zone_names(f.zones, zones));
         }
         if let Some(e) = &f.emotion {
             s.set(message::EMOTION, e.label());
@@ -157,7 +181,10 @@ pub fn frame_message(
 /// known of the person: `emotion` (the dominant one) with `emotion-share` (share of the time in
 /// each), `gender` with `gender-confidence`, `age`; `utc`, the time of day of the frame the
 /// event is about, when known; with recognition on, `visitor`, `visit` and `returning`.
-pub fn track_event(ev: &TrackEvent, wall: &crate::timing::WallClock) -> gst::Structure {
+pub fn track_event(ev: &TrackEvent, wall: &crate::timing::WallClock, zones: &ZoneSet) -> gst::Structure {
+    if ev.kind == TrackEventKind::Zone {
+        return zone_event(ev, wall);
+    }
     let p = &ev.person;
     let mut s = gst::Structure::builder(TRACK_EVENT)
         .field(event::EVENT, ev.kind.name())
@@ -187,12 +214,47 @@ pub fn track_event(ev: &TrackEvent, wall: &crate::timing::WallClock) -> gst::Str
             s.set(event::AGE, age as f64);
         }
     }
+    if ev.kind == TrackEventKind::Left && !zones.is_empty() {
+        let mut times = gst::Structure::new_empty(event::ZONES);
+        for (i, ns) in ev.zone_times.iter() {
+            if let Some(name) = zones.name(i) {
+                times.set(name, ns as f64 / 1e9);
+            }
+        }
+        s.set(event::ZONES, times);
+    }
     // The time of day of the frame the event is about: the first (appeared) or last (left).
     let at = match ev.kind {
-        crate::tracker::TrackEventKind::Appeared => p.first,
-        crate::tracker::TrackEventKind::Left => p.last,
+        TrackEventKind::Appeared => p.first,
+        TrackEventKind::Left | TrackEventKind::Zone => p.last,
     };
     if let Some(unix) = wall.at(at) {
+        s.set(event::UTC, crate::schema::utc(unix));
+    }
+    s
+}
+
+/// A person entering or leaving a zone: `event` (`entered`/`exited`), `zone`, `id` (and
+/// `visitor`), `timestamp` and `running-time` of the first frame inside (outside), on exit
+/// `duration` (ns of the stay), and `utc` when the time of day is known.
+fn zone_event(ev: &TrackEvent, wall: &crate::timing::WallClock) -> gst::Structure {
+    let Some(z) = &ev.zone else {
+        return gst::Structure::new_empty(ZONE_EVENT);
+    };
+    let mut s = gst::Structure::builder(ZONE_EVENT)
+        .field(event::EVENT, if z.entered { "entered" } else { "exited" })
+        .field(event::ZONE, &*z.zone)
+        .field(event::ID, ev.id)
+        .field(event::TIMESTAMP, z.ts)
+        .field(event::RUNNING_TIME, z.clock)
+        .build();
+    if let Some(v) = ev.visit {
+        s.set(event::VISITOR, v.visitor);
+    }
+    if let Some(stay) = z.stay {
+        s.set(event::DURATION, stay);
+    }
+    if let Some(unix) = wall.at(z.ts) {
         s.set(event::UTC, crate::schema::utc(unix));
     }
     s

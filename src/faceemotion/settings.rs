@@ -15,6 +15,7 @@ use crate::runtime::{
 use crate::stream::StreamParams;
 use crate::tracker::TrackerSettings;
 use crate::visitor::{self, ReidSettings};
+use crate::zone::{self, ZoneSet};
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]
@@ -129,11 +130,18 @@ pub struct Settings {
     pub blur_strength: f64,
     pub blur_padding: f64,
     pub max_lateness_ms: i64,
+    /// `zones` as given, and parsed (see [`crate::zone`]); bumped generation on each change.
+    pub zones_text: Option<String>,
+    pub zones: std::sync::Arc<ZoneSet>,
+    pub zones_generation: u64,
+    pub zone_inertia: u32,
+    pub draw_zones: bool,
     /// `wall-clock-start` as given, and as Unix ns once parsed.
     pub wall_clock_start: Option<String>,
     pub wall_clock_start_ns: Option<u64>,
-    /// Why the last value given to a property was refused, for `start` to fail with.
-    pub refused: Option<String>,
+    /// Why the last value given to a property was refused, by property, for `start` to fail
+    /// with (a later good value of another property does not hide it).
+    pub refused: std::collections::BTreeMap<&'static str, String>,
     /// Bumped by every set of a property that needs that role's model loaded again (even to the
     /// same value: a file replaced on disk is read again), so the streaming thread notices with
     /// one comparison per role.
@@ -150,6 +158,11 @@ impl Default for Settings {
             gender_model: Some(default_path(GENDER_MODEL)),
             gender_model_2: None,
             descriptor_model: Some(default_path(DESCRIPTOR_MODEL)),
+            zones_text: None,
+            zones: Default::default(),
+            zones_generation: 0,
+            zone_inertia: zone::DEFAULT_INERTIA,
+            draw_zones: true,
             reid_window_s: DEFAULT_REID_WINDOW_S,
             reid_threshold: visitor::DEFAULT_THRESHOLD as f64,
             ort_library: None,
@@ -175,7 +188,7 @@ impl Default for Settings {
             max_lateness_ms: 0,
             wall_clock_start: None,
             wall_clock_start_ns: None,
-            refused: None,
+            refused: Default::default(),
             generations: [0; 4],
         }
     }
@@ -203,6 +216,9 @@ pub struct FrameSettings {
     /// The time of day (Unix ns) of stream time 0, when the user gave it.
     pub wall_clock_start: Option<u64>,
     pub generations: [u64; 4],
+    /// Changes when `zones` does: the element then takes the new set from the settings.
+    pub zones_generation: u64,
+    pub draw_zones: bool,
 }
 
 impl Settings {
@@ -220,6 +236,8 @@ impl Settings {
             max_lateness: u64::try_from(self.max_lateness_ms).ok().map(|ms| ms * 1_000_000),
             wall_clock_start: self.wall_clock_start_ns,
             generations: self.generations,
+            zones_generation: self.zones_generation,
+            draw_zones: self.draw_zones,
         }
     }
 
@@ -266,6 +284,7 @@ impl Settings {
             smoothing: Smoothing {
                 emotion_ms: self.smoothing_ms as f32,
             },
+            zone_inertia: self.zone_inertia,
             reid: ReidSettings {
                 window: self.reid_window_s as u64 * 1_000_000_000,
                 threshold: self.reid_threshold as f32,
@@ -293,15 +312,33 @@ impl Settings {
                                 "wall-clock-start={t:?} is not a time of day: give RFC 3339 \
                                  (2026-12-01T09:00:00+01:00, 2026-12-01T08:00:00Z) or local time (2026-12-01T09:00:00)"
                             );
-                            self.refused = Some(why.clone());
+                            self.refused.insert("wall-clock-start", why.clone());
                             return Err(why);
                         }
                     },
                 };
                 self.wall_clock_start_ns = parsed;
                 self.wall_clock_start = text;
-                self.refused = None;
+                self.refused.remove("wall-clock-start");
             }
+            "zones" => {
+                let text: Option<String> = v.get().expect("type checked upstream");
+                match zone::parse(text.as_deref().unwrap_or("")) {
+                    Ok(set) => {
+                        self.zones = std::sync::Arc::new(set);
+                        self.zones_text = text;
+                        self.zones_generation += 1;
+                        self.refused.remove("zones");
+                    }
+                    Err(e) => {
+                        let why = format!("{e}; the zones stay as they were");
+                        self.refused.insert("zones", why.clone());
+                        return Err(why);
+                    }
+                }
+            }
+            "zone-inertia" => self.zone_inertia = v.get().expect("type checked upstream"),
+            "draw-zones" => self.draw_zones = v.get().expect("type checked upstream"),
             "detector" => self.detector = v.get().expect("type checked upstream"),
             "detector-model" => self.detector_model = v.get().expect("type checked upstream"),
             "emotion-model" => self.emotion_model = v.get().expect("type checked upstream"),
@@ -358,6 +395,9 @@ impl Settings {
             "gender-model" => self.gender_model.to_value(),
             "gender-model-2" => self.gender_model_2.to_value(),
             "descriptor-model" => self.descriptor_model.to_value(),
+            "zones" => self.zones_text.to_value(),
+            "zone-inertia" => self.zone_inertia.to_value(),
+            "draw-zones" => self.draw_zones.to_value(),
             "reid-window" => self.reid_window_s.to_value(),
             "reid-threshold" => self.reid_threshold.to_value(),
             "ort-library" => self.ort_library.to_value(),
@@ -466,6 +506,34 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .minimum(0.0)
                 .maximum(2.0)
                 .default_value(visitor::DEFAULT_THRESHOLD as f64)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("zones")
+                .nick("Zones")
+                .blurb(
+                    "Named zones of the frame, as fractions of it (0..1): 'name:x,y x,y x,y ...;name2:...', \
+                     e.g. 'till:0.6,0.5 1,0.5 1,1 0.6,1;door:0,0 0.2,0 0.2,1 0,1'; at most 32, any simple \
+                     polygon, overlaps allowed. A face is in a zone when its box's centre is; entering and \
+                     leaving post faceemotion-zone messages, and a person's left event gives seconds per zone",
+                )
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("zone-inertia")
+                .nick("Zone inertia (frames)")
+                .blurb(
+                    "Frames in a row a face must be inside (outside) a zone before it has entered (left) it, \
+                     so that a box jittering on an edge does not flap; the event still gives the first of \
+                     them",
+                )
+                .minimum(1)
+                .maximum(1000)
+                .default_value(zone::DEFAULT_INERTIA)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecBoolean::builder("draw-zones")
+                .nick("Draw zones")
+                .blurb("With draw on: outline and name each zone, and name a face's zone in its label")
+                .default_value(true)
                 .mutable_playing()
                 .build(),
             glib::ParamSpecString::builder("ort-library")

@@ -12,7 +12,7 @@ use gst_base::subclass::prelude::*;
 
 use super::json::{self, Stamp};
 use crate::publish::{FileFormat, FileOutput, MqttConfig, MqttOutput, Notice, Output, PublishStats, QoS};
-use crate::schema::{Record, TRACK_EVENT};
+use crate::schema::{Record, TRACK_EVENT, ZONE_EVENT};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -585,14 +585,21 @@ impl BaseTransformImpl for FaceEmotionPublish {
     fn sink_event(&self, event: gst::Event) -> bool {
         match event.view() {
             gst::EventView::CustomDownstream(e) => {
-                if let Some(s) = e.structure().filter(|s| s.name() == TRACK_EVENT) {
+                if let Some(s) = e
+                    .structure()
+                    .filter(|s| s.name() == TRACK_EVENT || s.name() == ZONE_EVENT)
+                {
                     let record = lock(&self.state).as_ref().map(|st| {
                         let stamp = Stamp {
                             source: &st.source,
                             tags: st.tags.as_ref(),
                             ..Stamp::default()
                         };
-                        json::track_event(s, stamp)
+                        if s.name() == ZONE_EVENT {
+                            json::zone_event(s, stamp)
+                        } else {
+                            json::track_event(s, stamp)
+                        }
                     });
                     if let Some(r) = record {
                         let _ = self.send(r);

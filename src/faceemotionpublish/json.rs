@@ -107,6 +107,10 @@ pub fn object(meta: &gst_video::VideoRegionOfInterestMeta, width: u32, height: u
                 });
                 id = id.or(int(s, field::OBJECT_ID).filter(|&i| i > 0));
                 o.visitor = uint(s, field::VISITOR_ID).filter(|&v| v > 0);
+                o.zones = s
+                    .get::<gst::Array>(field::ZONES)
+                    .ok()
+                    .map(|a| a.iter().filter_map(|v| v.get::<String>().ok()).collect());
             }
             // DL Streamer's tracker writes the id in a structure of its own.
             param::OBJECT_ID => id = int(s, field::ID).or(id),
@@ -180,7 +184,42 @@ pub fn person_event(s: &gst::StructureRef) -> PersonEvent {
         visitor: uint(s, event::VISITOR),
         visit: uint(s, event::VISIT).and_then(|v| u32::try_from(v).ok()),
         returning: s.get::<bool>(event::RETURNING).ok(),
+        zone: None,
+        zones: s.get::<gst::Structure>(event::ZONES).ok().map(|z| {
+            z.iter()
+                .filter_map(|(k, v)| Some((k.to_string(), number(v)?)))
+                .collect()
+        }),
     }
+}
+
+/// A zone event record (`faceemotion-zone`): `event` of type `zone-entered` or `zone-exited`
+/// with the zone, the track id (and visitor) and, on exit, the stay as `duration` (ns),
+/// timestamped with the first frame inside (outside).
+pub fn zone_event(s: &gst::StructureRef, mut st: Stamp) -> Record {
+    let kind = match string(s, event::EVENT).as_deref() {
+        Some("entered") => "zone-entered",
+        _ => "zone-exited",
+    };
+    let ts = uint(s, event::TIMESTAMP).unwrap_or(0);
+    let e = PersonEvent {
+        kind: kind.into(),
+        id: uint(s, event::ID).unwrap_or(0),
+        first: ts,
+        last: ts,
+        duration: uint(s, event::DURATION).unwrap_or(0),
+        visitor: uint(s, event::VISITOR),
+        zone: string(s, event::ZONE),
+        ..Default::default()
+    };
+    st.timestamp = Some(ts);
+    st.utc = string(s, event::UTC);
+    let mut r = Record {
+        event: Some(e),
+        ..Default::default()
+    };
+    stamp(&mut r, st);
+    r
 }
 
 /// A track event record: `event` with the person's summary, timestamped with the person's first

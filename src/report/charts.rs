@@ -36,6 +36,15 @@ const COUNT: RGBColor = RGBColor(70, 84, 104);
 const FEMALE: RGBColor = RGBColor(128, 64, 112);
 const MALE: RGBColor = RGBColor(38, 70, 92);
 const UNKNOWN: RGBColor = RGBColor(140, 140, 140);
+/// Zones' lines: greys and slates, none an emotion's colour.
+const ZONES: [RGBColor; 6] = [
+    RGBColor(70, 84, 104),
+    RGBColor(150, 150, 150),
+    RGBColor(20, 20, 20),
+    RGBColor(110, 90, 70),
+    RGBColor(90, 120, 120),
+    RGBColor(170, 130, 160),
+];
 
 fn colour(i: usize) -> RGBColor {
     let [r, g, b] = EMOTION_COLOURS[i];
@@ -358,9 +367,59 @@ fn svg(
     Ok(s)
 }
 
+/// How many people were in each zone over the recording: the most on one frame per stretch.
+fn zones<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Report) -> Result<(), ReportError> {
+    root.fill(&WHITE).map_err(chart_err)?;
+    let (unit, name) = time_unit(r);
+    let t = |ns: u64| (ns.saturating_sub(r.start)) as f64 / unit;
+    let x_end = t(r.end.max(r.start + r.bin_ns)).max(1e-3);
+    let top = r
+        .zones
+        .iter()
+        .flat_map(|z| z.timeline.iter().copied())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption("People in each zone", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..x_end, 0u32..top + 1)
+        .map_err(chart_err)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("time ({name})"))
+        .x_label_formatter(&|x| time_label(r, *x, unit))
+        .y_desc("people in the zone")
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(chart_err)?;
+    for (k, z) in r.zones.iter().enumerate() {
+        let c = ZONES[k % ZONES.len()];
+        let points = z.timeline.iter().enumerate().flat_map(|(i, &n)| {
+            let x0 = t(r.start + i as u64 * r.bin_ns);
+            [(x0, n), ((x0 + r.bin_ns as f64 / unit).min(x_end), n)]
+        });
+        chart
+            .draw_series(LineSeries::new(points, c.stroke_width(3)))
+            .map_err(chart_err)?
+            .label(z.name.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(chart_err)?;
+    Ok(())
+}
+
 /// The page's charts, as SVG texts: emotions over time, who was there, stays, gender and age,
-/// and people by hour of the day (empty when the time of day is not known).
-pub fn all_svg(r: &Report) -> Result<[String; 5], ReportError> {
+/// people by hour of the day (empty when the time of day is not known), and people in each
+/// zone (empty without zones).
+pub fn all_svg(r: &Report) -> Result<[String; 6], ReportError> {
     let people_height = (120 + 18 * r.people.len().min(60)) as u32;
     Ok([
         svg((960, 380), |a| emotions(a, r))?,
@@ -370,6 +429,11 @@ pub fn all_svg(r: &Report) -> Result<[String; 5], ReportError> {
         match r.by_hour() {
             Some(h) => svg((960, 300), |a| hours(a, &h))?,
             None => String::new(),
+        },
+        if r.zones.is_empty() {
+            String::new()
+        } else {
+            svg((960, 320), |a| zones(a, r))?
         },
     ])
 }

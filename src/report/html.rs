@@ -35,7 +35,31 @@ fn share_bar(share: &[f64; 7]) -> String {
 }
 
 pub fn page(r: &Report) -> Result<String, ReportError> {
-    let [emotions, presence, stays, gender_age, hours] = charts::all_svg(r)?;
+    let [emotions, presence, stays, gender_age, hours, zones_chart] = charts::all_svg(r)?;
+    let mut zone_rows = String::new();
+    for (z, zone) in r.zones.iter().enumerate() {
+        let t = r.zone_times(z);
+        let mean = t.iter().sum::<f64>() / t.len().max(1) as f64;
+        zone_rows += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{mean:.1} s</td><td>{:.1} s</td><td>{}</td></tr>\n",
+            escape(&zone.name),
+            zone.entered.len(),
+            super::median(&t),
+            zone.emotion_share()
+                .as_ref()
+                .map(share_bar)
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+    let zones_section = if r.zones.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<h2>Zones</h2>\n<table><thead><tr><th>zone</th><th>people who went in</th><th>mean time in it</th>\
+             <th>median time in it</th><th>how they felt there</th></tr></thead>\n<tbody>\n{zone_rows}</tbody></table>\n\
+             <div class=\"chart\">{zones_chart}</div>"
+        )
+    };
     let share = r.emotion_share();
     let title = match &r.source {
         Some(s) => format!("Faces in {}", escape(s)),
@@ -130,6 +154,7 @@ th {{ background: #f4f6fa; }}
 <div class="chart">{stays}</div>
 <div class="chart">{gender_age}</div>
 {hours}
+{zones_section}
 <p>{legend}</p>
 {visitor_table}
 <h2>{visits_title}</h2>

@@ -46,6 +46,8 @@ pub struct Person {
     pub gender: Option<String>,
     pub gender_confidence: Option<f64>,
     pub age: Option<f64>,
+    /// Seconds in each zone (the zones set then; none without zones).
+    pub zones: BTreeMap<String, f64>,
 }
 
 impl Person {
@@ -72,12 +74,35 @@ pub struct Visitor {
     pub gender: Option<String>,
     pub gender_confidence: Option<f64>,
     pub age: Option<f64>,
+    /// Seconds in each zone, the visits' added up.
+    pub zones: BTreeMap<String, f64>,
 }
 
 impl Visitor {
     pub fn dominant(&self) -> Option<usize> {
         let s = self.emotion_share?;
         (0..7).max_by(|&a, &b| s[a].total_cmp(&s[b]))
+    }
+}
+
+/// One zone over the recording: who went in, how long they stayed, how they felt there, and
+/// how many were in it over time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ZoneReport {
+    pub name: String,
+    /// Tracks that entered (visitors, when they were recognised).
+    pub entered: std::collections::BTreeSet<u64>,
+    /// Faces seen in the zone per emotion (every frame of every face): the share of the time
+    /// spent there in each.
+    pub emotions: [u64; 7],
+    /// Most faces in the zone on one frame, per stretch of the timeline.
+    pub timeline: Vec<u32>,
+}
+
+impl ZoneReport {
+    pub fn emotion_share(&self) -> Option<[f64; 7]> {
+        let total: u64 = self.emotions.iter().sum();
+        (total > 0).then(|| self.emotions.map(|e| e as f64 / total as f64))
     }
 }
 
@@ -102,6 +127,8 @@ pub struct Report {
     pub bin_ns: u64,
     /// Unix time (ns) minus stream time, when the records carry the time of day (`utc`).
     pub wall: Option<i128>,
+    /// The zones, in the order the records first name them.
+    pub zones: Vec<ZoneReport>,
 }
 
 fn emotion_index(label: &str) -> Option<usize> {
@@ -183,19 +210,46 @@ impl Report {
         r.end = end;
         // Each person as last heard of: the `left` event, else the latest `appeared`.
         let mut people: BTreeMap<u64, (bool, Person)> = BTreeMap::new();
+        let mut in_zone = Vec::new();
         for l in records {
             if let Some(objects) = l.objects {
                 r.frames += 1;
                 r.faces += objects.len() as u64;
                 let bin = ((l.timestamp.unwrap_or(start) - start) / r.bin_ns) as usize;
+                let bin = bin.min(nbins - 1);
+                in_zone.iter_mut().for_each(|n| *n = 0u32);
                 for o in objects {
                     let emotion = o.classifications.get(crate::schema::param::EMOTION);
-                    if let Some(e) = emotion.and_then(|e| emotion_index(&e.label)) {
-                        r.timeline[bin.min(nbins - 1)].counts[e] += 1;
+                    let emotion = emotion.and_then(|e| emotion_index(&e.label));
+                    if let Some(e) = emotion {
+                        r.timeline[bin].counts[e] += 1;
                     }
+                    for name in o.zones.iter().flatten() {
+                        let z = r.zone_index(name, nbins);
+                        in_zone.resize(r.zones.len(), 0);
+                        in_zone[z] += 1;
+                        if let Some(e) = emotion {
+                            r.zones[z].emotions[e] += 1;
+                        }
+                    }
+                }
+                for (z, &n) in in_zone.iter().enumerate() {
+                    let t = &mut r.zones[z].timeline[bin];
+                    *t = (*t).max(n);
                 }
             }
             if let Some(e) = l.event {
+                if let (Some(zone), "zone-entered") = (&e.zone, e.kind.as_str()) {
+                    let z = r.zone_index(zone, nbins);
+                    r.zones[z].entered.insert(e.visitor.unwrap_or(e.id));
+                    continue;
+                }
+                if e.kind.starts_with("zone-") {
+                    continue;
+                }
+                for name in e.zones.iter().flat_map(|z| z.keys()) {
+                    r.zone_index(name, nbins);
+                }
                 let left = e.kind == "left";
                 let share = e.emotion_share.map(|m| {
                     let mut s = [0.0; 7];
@@ -218,6 +272,7 @@ impl Report {
                     gender: e.gender,
                     gender_confidence: e.gender_confidence,
                     age: e.age,
+                    zones: e.zones.unwrap_or_default(),
                 };
                 match people.get(&e.id) {
                     Some((true, _)) if !left => {}
@@ -230,6 +285,30 @@ impl Report {
         r.people = people.into_values().map(|(_, p)| p).collect();
         r.people.sort_by_key(|p| (p.first, p.id));
         r
+    }
+
+    /// The index of zone `name`, added (with an empty timeline of `bins`) when new.
+    fn zone_index(&mut self, name: &str, bins: usize) -> usize {
+        match self.zones.iter().position(|z| z.name == name) {
+            Some(i) => i,
+            None => {
+                self.zones.push(ZoneReport {
+                    name: name.to_string(),
+                    timeline: vec![0; bins],
+                    ..Default::default()
+                });
+                self.zones.len() - 1
+            }
+        }
+    }
+
+    /// Seconds each person (visitor, when recognised) spent in zone `z`, for those who entered it.
+    pub fn zone_times(&self, z: usize) -> Vec<f64> {
+        let name = &self.zones[z].name;
+        self.visitors()
+            .iter()
+            .filter_map(|v| v.zones.get(name).copied().filter(|&s| s > 0.0))
+            .collect()
     }
 
     /// The time of day of stream time `ts`, in this machine's time zone, when known.
@@ -300,6 +379,7 @@ impl Report {
                         gender: None,
                         gender_confidence: None,
                         age: None,
+                        zones: BTreeMap::new(),
                     });
                     weighted.push([0.0; 7]);
                     out.len() - 1
@@ -310,6 +390,9 @@ impl Report {
             v.first = v.first.min(p.first);
             v.last = v.last.max(p.last);
             v.duration += p.duration;
+            for (z, s) in &p.zones {
+                *v.zones.entry(z.clone()).or_default() += s;
+            }
             if let Some(s) = p.emotion_share {
                 for (w, x) in weighted[i].iter_mut().zip(s) {
                     *w += x * p.duration.max(1) as f64;
@@ -386,6 +469,7 @@ impl Report {
         .to_vec();
         header.extend(EMOTIONS.map(|e| format!("{e}_share")));
         header.extend(["gender", "gender_confidence", "age", "first_seen_utc", "last_seen_utc"].map(String::from));
+        header.extend(self.zones.iter().map(|z| format!("zone_{}_s", z.name)));
         let _ = w.write_record(&header);
         let opt = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_default();
         for p in &self.people {
@@ -409,6 +493,9 @@ impl Report {
             };
             row.push(utc(p.first).unwrap_or_default());
             row.push(utc(p.last).unwrap_or_default());
+            for z in &self.zones {
+                row.push(format!("{:.3}", p.zones.get(&z.name).copied().unwrap_or(0.0)));
+            }
             let _ = w.write_record(&row);
         }
         // Writing into memory cannot fail.
@@ -430,6 +517,7 @@ impl Report {
         .to_vec();
         header.extend(EMOTIONS.map(|e| format!("{e}_share")));
         header.extend(["gender", "gender_confidence", "age", "first_seen_utc", "last_seen_utc"].map(String::from));
+        header.extend(self.zones.iter().map(|z| format!("zone_{}_s", z.name)));
         let _ = w.write_record(&header);
         let opt = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_default();
         let utc = |ts: u64| {
@@ -453,6 +541,9 @@ impl Report {
             row.push(opt(v.age, 1));
             row.push(utc(v.first));
             row.push(utc(v.last));
+            for z in &self.zones {
+                row.push(format!("{:.3}", v.zones.get(&z.name).copied().unwrap_or(0.0)));
+            }
             let _ = w.write_record(&row);
         }
         String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -497,6 +588,22 @@ impl Report {
             .map(|(h, n)| format!("; busiest hour {h:02}:00-{:02}:00 ({n} people)", (h + 1) % 24))
             .unwrap_or_default();
         let emotions = if top.is_empty() { "none".into() } else { top.join(", ") };
+        let zones: Vec<String> = (0..self.zones.len())
+            .map(|z| {
+                let t = self.zone_times(z);
+                let mean = t.iter().sum::<f64>() / t.len().max(1) as f64;
+                format!(
+                    "{} {} in, mean {mean:.1} s",
+                    self.zones[z].name,
+                    self.zones[z].entered.len()
+                )
+            })
+            .collect();
+        let busiest = if zones.is_empty() {
+            busiest
+        } else {
+            format!("{busiest}; zones: {}", zones.join(", "))
+        };
         let footage = (self.end - self.start) as f64 / 1e9;
         if self.recognised() {
             let visitors = self.visitors();
@@ -522,6 +629,17 @@ impl Report {
             self.mean_presence(),
             self.median_presence(),
         )
+    }
+}
+
+/// The median of `v` (0 when empty).
+pub fn median(v: &[f64]) -> f64 {
+    let mut d = v.to_vec();
+    d.sort_by(|a, b| a.total_cmp(b));
+    match d.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => d[n / 2],
+        n => (d[n / 2 - 1] + d[n / 2]) / 2.0,
     }
 }
 
@@ -612,15 +730,28 @@ mod tests {
         assert!(r.recognised());
         let v = r.visitors();
         assert_eq!(v.len(), 2);
-        assert_eq!((v[0].id, v[0].visits, v[0].first, v[0].last, v[0].duration), (Some(1), 2, 0, 6_000_000_000, 4_000_000_000));
+        assert_eq!(
+            (v[0].id, v[0].visits, v[0].first, v[0].last, v[0].duration),
+            (Some(1), 2, 0, 6_000_000_000, 4_000_000_000)
+        );
         let share = v[0].emotion_share.unwrap();
         assert!((share[3] - 0.5).abs() < 1e-9 && (share[4] - 0.5).abs() < 1e-9);
         assert_eq!((v[0].gender.as_deref(), v[0].age), (Some("female"), Some(32.0)));
         let csv = r.visitors_csv();
         assert_eq!(csv.lines().count(), 3);
-        assert!(csv.lines().nth(1).unwrap().starts_with("1,2,0.000,6.000,4.000,"), "{csv}");
-        assert!(r.csv().lines().nth(3).unwrap().starts_with("3,1,"), "people.csv names the visitor");
-        assert!(r.summary().starts_with("2 visitors (1 came back) in 3 visits"), "{}", r.summary());
+        assert!(
+            csv.lines().nth(1).unwrap().starts_with("1,2,0.000,6.000,4.000,"),
+            "{csv}"
+        );
+        assert!(
+            r.csv().lines().nth(3).unwrap().starts_with("3,1,"),
+            "people.csv names the visitor"
+        );
+        assert!(
+            r.summary().starts_with("2 visitors (1 came back) in 3 visits"),
+            "{}",
+            r.summary()
+        );
     }
 
     #[test]

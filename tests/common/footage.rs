@@ -232,3 +232,55 @@ pub fn write_still_clip(frame: &Frame, frames: usize, out: &Path) {
         out.display()
     );
 }
+
+/// A picture of `pw` x `ph` (even) pasted on a `w` x `h` picture of `background` at `place(k)`
+/// (even positions) on frame k, `frames` frames at 30 frames/s, written as an H.264 MP4.
+pub fn write_moving_clip(
+    picture_path: &Path,
+    (pw, ph): (usize, usize),
+    background: &Path,
+    (w, h): (usize, usize),
+    frames: usize,
+    place: impl Fn(usize) -> (usize, usize),
+    out: &Path,
+) {
+    gst::init().unwrap();
+    let mut back = Frame::new(w, h);
+    back.paste(&picture(background, w, h), w, h, 0, 0);
+    let pic = picture(picture_path, pw, ph);
+    let enc = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=\"video/x-raw,format=I420,width={w},height={h},framerate=30/1,pixel-aspect-ratio=1/1\" \
+         ! x264enc speed-preset=fast pass=quant quantizer=20 key-int-max=30 ! h264parse ! mp4mux ! filesink location=\"{}\"",
+        out.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let appsrc = enc.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    enc.set_state(gst::State::Playing).unwrap();
+    for k in 0..frames {
+        let mut frame = Frame {
+            w,
+            h,
+            data: back.data.clone(),
+        };
+        let (x, y) = place(k);
+        frame.paste(&pic, pw, ph, x, y);
+        let mut b = gst::Buffer::from_slice(frame.data);
+        let bm = b.get_mut().unwrap();
+        bm.set_pts(gst::ClockTime::SECOND.mul_div_floor(k as u64, 30));
+        bm.set_duration(gst::ClockTime::SECOND.mul_div_floor(1, 30));
+        appsrc.push_buffer(b).unwrap();
+    }
+    appsrc.end_of_stream().unwrap();
+    let msg = enc.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(300),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    enc.set_state(gst::State::Null).unwrap();
+    assert!(
+        matches!(msg.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))),
+        "making {}: {msg:?}",
+        out.display()
+    );
+}

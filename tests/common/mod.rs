@@ -273,20 +273,29 @@ pub struct Run {
     /// Stream time of each frame.
     pub pts: Vec<u64>,
     pub tracks: Vec<gst::Structure>,
+    /// The `faceemotion-track` and `faceemotion-zone` messages together, in order.
+    pub events: Vec<gst::Structure>,
 }
 
 pub fn run_frames(desc: &str) -> Run {
     init();
     let (p, sink) = with_appsink(desc);
     let tracks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (t, e) = (tracks.clone(), errors.clone());
+    let (t, ev, e) = (tracks.clone(), events.clone(), errors.clone());
     // A sync handler sees messages in the order they are posted, without a main loop.
     p.bus().unwrap().set_sync_handler(move |_, msg| {
         match msg.view() {
             gst::MessageView::Element(m) => {
                 if let Some(s) = m.structure().filter(|s| s.name() == "faceemotion-track") {
                     t.lock().unwrap().push(s.to_owned());
+                }
+                if let Some(s) = m
+                    .structure()
+                    .filter(|s| s.name() == "faceemotion-track" || s.name() == "faceemotion-zone")
+                {
+                    ev.lock().unwrap().push(s.to_owned());
                 }
             }
             gst::MessageView::Error(err) => e.lock().unwrap().push(format!("{} ({:?})", err.error(), err.debug())),
@@ -308,5 +317,11 @@ pub fn run_frames(desc: &str) -> Run {
     assert!(sink.is_eos(), "the pipeline stalled before its end");
     p.set_state(gst::State::Null).unwrap();
     let tracks = tracks.lock().unwrap().clone();
-    Run { frames, pts, tracks }
+    let events = events.lock().unwrap().clone();
+    Run {
+        frames,
+        pts,
+        tracks,
+        events,
+    }
 }

@@ -32,6 +32,28 @@ pub struct Args {
     /// carry each frame's time of day, and the report clock times and a chart by hour.
     #[arg(long, value_parser = parse_start)]
     start: Option<String>,
+    /// Zones from a file, one per line: `name:x,y x,y x,y ...` with x and y fractions of the
+    /// frame (0..1), e.g. `till:0.6,0.5 1,0.5 1,1 0.6,1`; blank lines and lines starting with #
+    /// are passed over. The report then has time and emotions per zone.
+    #[arg(long, value_name = "FILE", value_parser = read_zones)]
+    zones: Option<String>,
+}
+
+/// A zones file as the `zones` property takes it; errors name the file and the line.
+fn read_zones(path: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the zones file {path}: {e}"))?;
+    let mut lines = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        gstfaceemotion::zone::parse(line).map_err(|e| format!("{path} line {}: {e}", n + 1))?;
+        lines.push(line);
+    }
+    let all = lines.join(";");
+    gstfaceemotion::zone::parse(&all).map_err(|e| format!("{path}: {e}"))?;
+    Ok(all)
 }
 
 fn parse_start(s: &str) -> Result<String, String> {
@@ -126,6 +148,9 @@ fn build(args: &Args, input: &Path, dir: &Path) -> Result<Job, String> {
     }
     if let Some(start) = &args.start {
         fe.set_property("wall-clock-start", start);
+    }
+    if let Some(zones) = &args.zones {
+        fe.set_property("zones", zones);
     }
     crate::apply_sets(&fe, &args.sets)?;
     let publish = analysis.by_name("publish").ok_or("no faceemotionpublish")?;
