@@ -10,7 +10,7 @@ cargo build --quiet
 echo "[test] cargo test"
 log="$(mktemp)"
 status=0
-cargo test "$@" 2>&1 | tee "$log" || status=$?
+cargo test --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 # One closing line with the totals over all test binaries.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"

@@ -115,12 +115,14 @@ pub fn decode(
 /// Of a cluster found by inputs of several passes, only the widest pass's boxes make the face
 /// (the whole frame's before a tile's before a cell's): a face the whole frame finds keeps the box
 /// and score it had before tiles and cells existed, so its crops, and labels, do not change.
-/// Unless the widest pass is much less sure of it than a finer one ([`PASS_MARGIN`]): a face at
-/// the whole frame's lower limit is found there with a box that can be half as large again, and
-/// the finer input's box is the face.
+/// Unless the face is small for the widest pass (below `reach`, what the whole frame shows) and
+/// that pass is much less sure of it than a finer one ([`PASS_MARGIN`]): a face at the whole
+/// frame's lower limit is found there with a box that can be half as large again, and the finer
+/// input's box is the face. Large faces keep the whole frame's box whatever the scores: it is
+/// the one privacy masks were measured with.
 pub const PASS_MARGIN: f32 = 0.15;
 
-pub fn weighted_nms(dets: &mut [Detection], iou: f32, out: &mut Vec<Detection>) {
+pub fn weighted_nms(dets: &mut [Detection], iou: f32, reach: f32, out: &mut Vec<Detection>) {
     // Unstable (a stable sort allocates for long lists), with ties broken by position so that
     // the order is still the same on every run.
     dets.sort_unstable_by(|a, b| {
@@ -137,11 +139,13 @@ pub fn weighted_nms(dets: &mut [Detection], iou: f32, out: &mut Vec<Detection>) 
         }
         let top = dets[i];
         let member = |j: usize, d: &Detection| j == i || !taken(d) && top.bbox.iou(&d.bbox) > iou;
+        // The surest box says how large the face is.
+        let small = top.bbox.width().max(top.bbox.height()) < reach;
         let pass = dets
             .iter()
             .enumerate()
             .skip(i)
-            .filter(|(j, d)| member(*j, d) && d.score >= top.score - PASS_MARGIN)
+            .filter(|(j, d)| member(*j, d) && (!small || d.score >= top.score - PASS_MARGIN))
             .map(|(_, d)| d.pass)
             .max()
             .unwrap_or(top.pass);
@@ -474,7 +478,8 @@ impl Detector {
         scratch.busy += model.take_busy();
         let (w, h) = (prepared.width as f32, prepared.height as f32);
         if result.is_ok() {
-            weighted_nms(&mut raw, NMS_IOU, out);
+            let reach = crate::scan::whole_frame_reach(prepared.width, prepared.height, n);
+            weighted_nms(&mut raw, NMS_IOU, reach, out);
             for d in out.iter_mut() {
                 d.bbox = d.bbox.clip(w, h);
             }
@@ -616,7 +621,7 @@ mod tests {
             det(0.0, 0.0, 4.0, 4.0, 0.8), // inside the first but IoU 0.16: a separate face
         ];
         let mut out = Vec::new();
-        weighted_nms(&mut dets, NMS_IOU, &mut out);
+        weighted_nms(&mut dets, NMS_IOU, f32::MAX, &mut out);
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].score, 0.9);
         // Blend of the two overlapping boxes, weighted by score: x1 = 0.6 / 1.5.
@@ -643,7 +648,7 @@ mod tests {
         let mut cell = det(50.0, 50.0, 60.0, 60.0, 0.7);
         cell.pass = Pass::Cell;
         let mut out = Vec::new();
-        weighted_nms(&mut [tile, whole, cell], NMS_IOU, &mut out);
+        weighted_nms(&mut [tile, whole, cell], NMS_IOU, f32::MAX, &mut out);
         assert_eq!(out.len(), 2);
         // The cluster of the whole frame's and a tile's box is the whole frame's, as before.
         assert_eq!((out[0].bbox, out[0].score, out[0].pass), (whole.bbox, 0.8, Pass::Whole));
@@ -654,7 +659,14 @@ mod tests {
         let mut sure = det(2.0, 2.0, 12.0, 12.0, 0.92);
         sure.pass = Pass::Cell;
         let mut out = Vec::new();
-        weighted_nms(&mut [unsure, sure], NMS_IOU, &mut out);
+        weighted_nms(&mut [unsure, sure], NMS_IOU, 100.0, &mut out);
+        assert_eq!((out.len(), out[0].bbox, out[0].pass), (1, sure.bbox, Pass::Cell));
+        // The same pair on a face large for the whole frame: its box, as before.
+        let mut out = Vec::new();
+        weighted_nms(&mut [unsure, sure], NMS_IOU, 5.0, &mut out);
+        assert_eq!((out[0].bbox, out[0].pass), (unsure.bbox, Pass::Whole));
+        let mut out = Vec::new();
+        weighted_nms(&mut [unsure, sure], NMS_IOU, 100.0, &mut out);
         assert_eq!((out.len(), out[0].bbox, out[0].pass), (1, sure.bbox, Pass::Cell));
     }
 
