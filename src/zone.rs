@@ -344,8 +344,8 @@ impl Presence {
                             ZoneChange {
                                 zone: z.name.clone(),
                                 entered: false,
-                                ts: t.last.ts + t.last.duration,
-                                clock: end,
+                                ts: t.last.ts,
+                                clock: t.last.clock,
                                 stay: Some(stay),
                             },
                         ));
@@ -426,8 +426,9 @@ impl Presence {
         }
     }
 
-    /// Track `id` ended: its open stays end with the end of its last frame (exits in `out`),
-    /// and its time in each zone is returned.
+    /// Track `id` ended: its open stays end with the end of its last frame (exits in `out`,
+    /// stamped with that frame, as the track's `left` event is), and its time in each zone is
+    /// returned.
     pub fn end(&mut self, id: u64, out: &mut Vec<(u64, ZoneChange)>) -> ZoneTimes {
         let mut times = ZoneTimes {
             zones: self.set.len() as u8,
@@ -446,8 +447,8 @@ impl Presence {
                     ZoneChange {
                         zone: self.set.zones[i].name.clone(),
                         entered: false,
-                        ts: t.last.ts + t.last.duration,
-                        clock: end,
+                        ts: t.last.ts,
+                        clock: t.last.clock,
                         stay: Some(stay),
                     },
                 ));
