@@ -12,6 +12,7 @@ use crate::detector::{self, letterbox_region, Detector, DetectorKind, Letterboxe
 use crate::face::{BBox, Detection, EmotionScores, Face, GenderScores};
 use crate::image::ImageView;
 use crate::pool::{Pool, Task};
+pub use crate::resample::crop_region;
 use crate::resample::{Border, RectF, Resampler};
 use crate::runtime::{ModelError, ModelRole};
 use crate::scan::{self, Scanner, Search};
@@ -91,18 +92,6 @@ impl Default for Params {
 
 /// One face's answers from the classifiers (averaged over an ensemble).
 pub type Answer = (Option<EmotionScores>, Option<GenderScores>);
-
-/// The square around a detection that the classifiers see.
-pub fn crop_region(b: &BBox, scale: f32) -> RectF {
-    let side = b.width().max(b.height()) * scale;
-    let (cx, cy) = b.center();
-    RectF {
-        x: cx - side / 2.0,
-        y: cy - side / 2.0,
-        w: side,
-        h: side,
-    }
-}
 
 /// A model run for the process's inference pool: what it needs travels in it and comes back
 /// with its answer, so that queuing one allocates nothing.
@@ -463,6 +452,14 @@ impl Analyzer {
         self.describer.as_ref().map_or(0, |d| d.dims())
     }
 
+    /// Zeroes the descriptor's last batch (face crops) and answers, once the caller has taken
+    /// what it needs: no face's descriptor outlives its use in a buffer kept only for its room.
+    pub fn wipe_descriptors(&mut self) {
+        self.describe_batch.iter_mut().for_each(|x| *x = 0.0);
+        self.descriptors.iter_mut().for_each(|x| *x = 0.0);
+        self.aligner.wipe();
+    }
+
     /// Descriptors of `faces` (as a pool job, waited for): for face i, `dims` values from
     /// `i * dims` of the returned slice, and whether it got one (big enough faces only are
     /// asked for by the caller; a model answering NaN gives none).
@@ -527,7 +524,7 @@ impl Analyzer {
             + std::mem::take(&mut self.describe_stats.busy)
     }
 
-    /// Since the last call: the detector thread's working time, and the time this thread spent
+    /// Since the last call: the detector job's working time on the pool, and the time this thread spent
     /// waiting for it. Work done on the calling thread is its elapsed time less the waiting.
     pub fn take_detector_times(&mut self) -> (Duration, Duration) {
         (
@@ -575,7 +572,7 @@ impl Analyzer {
     }
 
     /// Lays out the detector's inputs for `img` (the whole frame letterboxed, and the tiles and
-    /// cells `params.search` asks for, see [`crate::scan`]) and gives them to the detector thread;
+    /// cells `params.search` asks for, see [`crate::scan`]) and queues the detector job on the pool;
     /// the answer is read with `wait_detection`.
     /// The ids of `look.refind` that this frame does not look for (more than the cells hold,
     /// and not in a tile scanned) go to `unlooked`.
@@ -809,7 +806,10 @@ impl Analyzer {
             out += 1;
         }
         let mut result = Ok(());
-        for _ in 0..out {
+        // Every job queued is waited for, so that no batch is left behind in the pool; a reply
+        // of another kind (none is expected) is not one of them.
+        let mut pending = out;
+        while pending > 0 {
             let reply = self
                 .net_replies
                 .recv()
@@ -825,6 +825,7 @@ impl Analyzer {
                 }
                 Work::Detect(_) | Work::Describe(_) => continue,
             };
+            pending -= 1;
             if let Some(s) = self.net_stats.get_mut(at) {
                 s.busy += stats.busy;
                 s.nonfinite += stats.nonfinite;

@@ -221,6 +221,12 @@ pub struct Aligner {
 }
 
 impl Aligner {
+    /// Zeroes the crops kept for their room.
+    pub fn wipe(&mut self) {
+        self.around.iter_mut().for_each(|x| *x = 0);
+        self.crop.iter_mut().for_each(|x| *x = 0);
+    }
+
     /// Appends face `d`'s `side` x `side` RGB crop from `img` to `batch` as floats 0..255.
     pub fn push(
         &mut self,

@@ -220,6 +220,9 @@ pub struct Visit {
     pub visitor: u64,
     /// 1 for the visitor's first visit, 2 for their first return, ...
     pub number: u32,
+    /// The track goes on with a visit another track began (the tracker lost the face, the
+    /// gallery knew it again before the visit was over): neither a new visitor nor a return.
+    pub continued: bool,
 }
 
 impl Visit {

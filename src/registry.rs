@@ -86,6 +86,11 @@ impl<T> std::ops::DerefMut for Lease<'_, T> {
 
 impl<T> Drop for Lease<'_, T> {
     fn drop(&mut self) {
+        // A session dropped by a panic in the middle of a run may be half way through it:
+        // let it go rather than lend it to the next run.
+        if std::thread::panicking() {
+            return;
+        }
         if let Some(m) = self.model.take() {
             self.shared.idle.lock().unwrap_or_else(|e| e.into_inner()).push(m);
         }

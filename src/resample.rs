@@ -13,6 +13,7 @@ use opencv::core::{Mat, Rect as CvRect, Size, CV_8UC1, CV_8UC2, CV_8UC3, CV_8UC4
 use opencv::imgproc;
 use opencv::prelude::*;
 
+use crate::face::BBox;
 use crate::image::{ImageView, Layout};
 
 /// What fills the part of the region that lies outside the frame.
@@ -31,6 +32,19 @@ pub struct RectF {
     pub y: f32,
     pub w: f32,
     pub h: f32,
+}
+
+/// The square around a face box that a crop takes: centred on it, its side `scale` times the
+/// box's larger side.
+pub fn crop_region(b: &BBox, scale: f32) -> RectF {
+    let side = b.width().max(b.height()) * scale;
+    let (cx, cy) = b.center();
+    RectF {
+        x: cx - side / 2.0,
+        y: cy - side / 2.0,
+        w: side,
+        h: side,
+    }
 }
 
 /// Where the frame's pixels landed in the output, to map model coordinates back to the frame.

@@ -181,7 +181,7 @@ pub enum ModelError {
     },
     #[error("could not prepare the model input from the frame: {0}")]
     Image(String),
-    #[error("the detector thread stopped ({0}); set the detector-model or detector property again to restart it")]
+    #[error("model inference stopped ({0}); set the detector-model property again to restart it")]
     Worker(String),
     #[error("{role} model {path} (the {} property) failed to run: {reason}", .role.property())]
     Run {

@@ -131,7 +131,7 @@ pub fn grid_into(width: usize, height: usize, cols: u32, out: &mut Vec<RectF>) {
 
 /// The square around a known face that its cell shows.
 pub fn cell_crop(b: &BBox) -> RectF {
-    crate::analysis::crop_region(b, CELL_CROP)
+    crate::resample::crop_region(b, CELL_CROP)
 }
 
 /// What one detector frame looks at besides the whole frame.

@@ -385,6 +385,7 @@ impl Stream {
                 let visit = self.visits.get(id).map(|t| crate::face::Visit {
                     visitor: t.identity.visitor,
                     number: t.identity.visit,
+                    continued: t.identity.continued,
                 });
                 self.events.push(TrackEvent {
                     kind: TrackEventKind::Zone,
@@ -503,10 +504,12 @@ impl Stream {
                     e.visit = Some(crate::face::Visit {
                         visitor: identity.visitor,
                         number: identity.visit,
+                        continued: identity.continued,
                     });
                 }
             }
         }
+        self.analyzer.wipe_descriptors();
         result
     }
 
@@ -522,6 +525,7 @@ impl Stream {
                     e.visit = Some(crate::face::Visit {
                         visitor: identity.visitor,
                         number: identity.visit,
+                        continued: identity.continued,
                     });
                 }
                 let mut exits = std::mem::take(&mut self.zone_changes);
@@ -616,6 +620,13 @@ impl Stream {
             ModelRole::Gender => {
                 self.tracker.forget_gender();
                 self.visits.gallery.forget_evidence();
+            }
+            // Switched off: who each track was goes with the gallery, so that no visitor id
+            // is given for a face that is no longer recognised. Changed: the visitors stay,
+            // their descriptors (of another model's space) go.
+            ModelRole::Descriptor if !self.analyzer.has_descriptor() => {
+                self.tracker.clear_visitors();
+                self.visits.clear();
             }
             ModelRole::Descriptor => self.visits.forget_descriptors(),
             ModelRole::Detector => {}

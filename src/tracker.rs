@@ -485,6 +485,14 @@ impl Tracker {
         Some(t.person.summary(smoothing))
     }
 
+    /// Forgets which visitor each track is (recognition was switched off): no face carries a
+    /// visitor id that nothing stands behind any more.
+    pub fn clear_visitors(&mut self) {
+        for t in &mut self.tracks {
+            t.face.visitor = 0;
+        }
+    }
+
     /// Forgets every person's emotion (its model changed or was switched off); each face is
     /// due for the new model at once.
     pub fn forget_emotion(&mut self) {

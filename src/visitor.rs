@@ -65,13 +65,20 @@ impl ReidSettings {
 }
 
 /// A descriptor in 8 bits: `values[i] * scale` is the original. A visitor's four take 4 KB.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Stored {
     scale: f32,
     values: Box<[i8]>,
     /// The track (visit) it was averaged from, so that a better view of the same visit
     /// replaces it rather than crowding the visitor's other visits out.
     track: u64,
+}
+
+// A descriptor is never printed, not even in a debug log.
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stored {{ track: {}, {} values }}", self.track, self.values.len())
+    }
 }
 
 impl Stored {
@@ -126,6 +133,8 @@ pub struct Identity {
     /// Distance to the visitor's closest descriptor, when they were recognised.
     pub distance: Option<f32>,
     pub prior: Evidence,
+    /// Recognised while their last visit was still open: that visit goes on.
+    pub continued: bool,
 }
 
 impl Identity {
@@ -217,7 +226,12 @@ impl Gallery {
         let identity = match best {
             Some((distance, i)) if distance < settings.threshold => {
                 let v = &mut self.visitors[i];
-                v.visits += 1;
+                // Still open (their track missed, not ended: the tracker lost a face it will
+                // soon give up on): the same visit goes on under a new track, not a return.
+                let continued = v.open > 0;
+                if !continued {
+                    v.visits += 1;
+                }
                 v.open += 1;
                 v.last_seen = v.last_seen.max(now);
                 Identity {
@@ -225,6 +239,7 @@ impl Gallery {
                     visit: v.visits,
                     distance: Some(distance),
                     prior: v.evidence,
+                    continued,
                 }
             }
             _ => {
@@ -246,6 +261,7 @@ impl Gallery {
                     visit: 1,
                     distance: None,
                     prior: Evidence::default(),
+                    continued: false,
                 }
             }
         };
@@ -308,7 +324,6 @@ impl Gallery {
 }
 
 /// What a stream knows of each of its tracks' visits: who the track is and its views so far.
-#[derive(Debug)]
 pub struct TrackVisit {
     pub identity: Identity,
     /// Views averaged into `sum`, when the latest was taken, and the best one's quality.
@@ -316,6 +331,12 @@ pub struct TrackVisit {
     last_view: u64,
     best_quality: f32,
     sum: Vec<f32>,
+}
+
+impl std::fmt::Debug for TrackVisit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TrackVisit {{ {:?}, {} views }}", self.identity, self.views)
+    }
 }
 
 /// The tracks' visits of one stream, beside its gallery.
@@ -401,13 +422,16 @@ impl Visits {
         if descriptor::normalise(&mut self.mean) {
             self.gallery.keep(t.identity.visitor, track, &self.mean);
         }
+        self.mean.iter_mut().for_each(|x| *x = 0.0);
     }
 
     /// Track `track` ended at `now`: its visitor's visit is over. Returns who it was.
     pub fn end(&mut self, track: u64, now: u64, evidence: &Evidence) -> Option<Identity> {
         let t = self.tracks.remove(&track)?;
         self.gallery.ended(t.identity.visitor, now, evidence);
-        self.spare.push(t.sum);
+        let mut sum = t.sum;
+        sum.iter_mut().for_each(|x| *x = 0.0);
+        self.spare.push(sum);
         Some(t.identity)
     }
 
@@ -418,10 +442,12 @@ impl Visits {
             v.views.clear();
         }
         for t in self.tracks.values_mut() {
+            t.sum.iter_mut().for_each(|x| *x = 0.0);
             t.sum.clear();
             t.views = 0;
             t.best_quality = 0.0;
         }
+        self.wipe_scratch();
     }
 
     /// Tracks with a visit now.
@@ -433,6 +459,15 @@ impl Visits {
     pub fn clear(&mut self) {
         self.gallery.clear();
         self.spare.extend(self.tracks.drain().map(|(_, t)| t.sum));
+        self.wipe_scratch();
+    }
+
+    /// Zeroes the descriptors kept only as room to reuse, so that none outlives its visitor.
+    fn wipe_scratch(&mut self) {
+        for s in &mut self.spare {
+            s.iter_mut().for_each(|x| *x = 0.0);
+        }
+        self.mean.iter_mut().for_each(|x| *x = 0.0);
     }
 }
 
@@ -511,9 +546,15 @@ mod tests {
         // The same descriptor on another face of the same frame: not her.
         let twin = g.identify(2, Some(&alice), 0, &s, &[a.visitor]);
         assert_ne!(twin.visitor, a.visitor);
-        // Once she is off the frame (her track missed but not ended), a new track is her.
+        // Once she is off the frame (her track missed but not ended), a new track is her, in
+        // the same visit: the tracker lost her, she did not leave.
         let back = g.identify(3, Some(&alice), S, &s, &[twin.visitor]);
-        assert_eq!(back.visitor, a.visitor);
+        assert_eq!((back.visitor, back.visit, back.continued), (a.visitor, 1, true));
+        // Once that visit has ended, she is back: her second visit.
+        g.ended(a.visitor, 2 * S, &Evidence::default());
+        g.ended(a.visitor, 2 * S, &Evidence::default());
+        let again = g.identify(4, Some(&alice), 3 * S, &s, &[]);
+        assert_eq!((again.visitor, again.visit, again.returning()), (a.visitor, 2, true));
     }
 
     #[test]

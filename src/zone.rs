@@ -136,8 +136,24 @@ pub fn parse(text: &str) -> Result<ZoneSet, ZoneError> {
         if name.is_empty() {
             return Err(err("", 0, "the zone has no name before ':'".into()));
         }
-        if let Some(c) = name.chars().find(|c| c.is_control() || *c == ',') {
-            return Err(err(name, 0, format!("the name may not hold {c:?}")));
+        // Names become field names of the left event's `zones` structure, CSV columns
+        // (zone_<name>_s) and JSON keys: a letter, then letters, digits, '_', '.' or '-'.
+        if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(err(
+                name,
+                0,
+                format!("the name {name:?} must start with a letter (a-z, A-Z)"),
+            ));
+        }
+        if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        {
+            return Err(err(
+                name,
+                0,
+                format!("the name may not hold {c:?} (letters, digits, '_', '.' and '-' only)"),
+            ));
         }
         if zones.iter().any(|z| &*z.name == name) {
             return Err(err(name, 0, format!("the name {name:?} is given to two zones")));
@@ -146,7 +162,8 @@ pub fn parse(text: &str) -> Result<ZoneSet, ZoneError> {
         let body_at = part[..colon + 1].chars().count();
         let mut points = Vec::new();
         let mut pos = body_at;
-        for token in body.split(' ') {
+        // Points apart by any white space (a tab or a line break in a file of zones too).
+        for token in body.split(char::is_whitespace) {
             let at = pos;
             pos += token.chars().count() + 1;
             if token.is_empty() {
@@ -262,17 +279,24 @@ pub struct ZoneChange {
     pub stay: Option<u64>,
 }
 
-/// Time (ns) a person spent in each zone of the current set, by zone index.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// Time (ns) a person spent in each zone of the set they were timed against, by zone index.
+/// The set travels with the times: the names stay those the times were taken under, whatever
+/// the `zones` property is by the time the event is written out.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ZoneTimes {
     pub ns: [u64; MAX_ZONES],
-    /// Zones of the set when the times were read (the entries that mean something).
-    pub zones: u8,
+    pub set: Option<Arc<ZoneSet>>,
 }
 
 impl ZoneTimes {
-    pub fn iter(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
-        self.ns[..self.zones as usize].iter().copied().enumerate()
+    /// Each zone's name and time.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        let zones = self.set.as_deref().map_or(&[][..], |s| &s.zones[..]);
+        zones.iter().zip(self.ns).map(|(z, ns)| (&*z.name, ns))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.as_ref().is_none_or(|s| s.is_empty())
     }
 }
 
@@ -431,7 +455,7 @@ impl Presence {
     /// returned.
     pub fn end(&mut self, id: u64, out: &mut Vec<(u64, ZoneChange)>) -> ZoneTimes {
         let mut times = ZoneTimes {
-            zones: self.set.len() as u8,
+            set: Some(self.set.clone()),
             ..ZoneTimes::default()
         };
         let Some(mut t) = self.tracks.remove(&id) else {
@@ -536,6 +560,12 @@ mod tests {
         assert!(e(":0,0 1,0 1,1").contains("no name"));
         assert!(e("a:0,0 1,0 1,1;;b:0,0 1,0 1,1").contains("zone 2"));
         assert!(e("a:0;0 1,0 1,1").contains("zone"));
+        assert!(e("2nd:0,0 1,0 1,1").contains("must start with a letter"));
+        assert!(e("till one:0,0 1,0 1,1").contains("may not hold ' '"));
+        assert!(e("caisse-é:0,0 1,0 1,1").contains("may not hold 'é'"));
+        // Any white space between points; names with '_', '.' and '-'.
+        let z = parse("till_2.a-b:0,0\t1,0\n1,1").unwrap();
+        assert_eq!((z.name(0), z.zones[0].points.len()), (Some("till_2.a-b"), 3));
     }
 
     #[test]
@@ -592,7 +622,8 @@ mod tests {
         );
         p.update(&mut [face(7, 90.0, 20.0)], 100.0, 100.0, at(5), 1, &mut out);
         let times = p.end(7, &mut out);
-        assert_eq!(times.zones, 2);
+        let names: Vec<&str> = times.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["c", "a"], "the times name the set they were taken under");
         assert_eq!(
             times.ns[1],
             6 * 40_000_000,

@@ -142,6 +142,9 @@ fn steady_state_allocates_nothing() {
     })
     .unwrap();
     let mut stream = Stream::new(analyzer);
+    // Two zones, overlapping: faces go in and out of them every frame, and stay in them.
+    let zones = gstfaceemotion::zone::parse("left:0,0 0.5,0 0.5,1 0,1;all:0,0 1,0 1,1 0,1").unwrap();
+    stream.set_zones(std::sync::Arc::new(zones));
     for (name, params) in [
         ("every face every frame", StreamParams::default()),
         (
@@ -149,6 +152,13 @@ fn steady_state_allocates_nothing() {
             StreamParams {
                 inference_interval: 3,
                 reclassify_interval: 3,
+                ..StreamParams::default()
+            },
+        ),
+        (
+            "zone-inertia=1 (a zone event on every frame a face is on)",
+            StreamParams {
+                zone_inertia: 1,
                 ..StreamParams::default()
             },
         ),
@@ -165,7 +175,8 @@ fn steady_state_allocates_nothing() {
         );
     }
     // People who stay: each becomes a person, is recognised (a descriptor of their first view)
-    // and described again on later, better views, a few times; then the frames cost nothing.
+    // and described again on later, better views, a few times, and is in the zones; then the
+    // frames cost nothing.
     let held: Vec<Vec<u8>> = std::iter::repeat_n(sources[4].clone(), 10).collect();
     let params = StreamParams::default();
     stream.restart();

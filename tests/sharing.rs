@@ -264,21 +264,35 @@ fn branches_removed_and_added_while_others_play_leave_nothing_behind() {
         let bin = gst::parse::bin_from_description(
             &format!(
                 "videotestsrc is-live=true num-buffers=15 ! video/x-raw,width=320,height=240,framerate=30/1 \
-                 ! faceemotion gender-model={hm} ! fakesink sync=false \
+                 ! faceemotion name=own gender-model={hm} ! fakesink sync=false \
                  videotestsrc is-live=true num-buffers=15 ! video/x-raw,width=320,height=240,framerate=30/1 \
-                 ! faceemotion ! fakesink sync=false"
+                 ! faceemotion name=shared ! fakesink sync=false"
             ),
             false,
         )
         .unwrap();
         p.add(&bin).unwrap();
         bin.sync_state_with_parent().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(700));
+        // Removed while running: once both have analysed frames of their own.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let frames = |name: &str| {
+            bin.by_name(name)
+                .unwrap()
+                .property::<gst::Structure>("stats")
+                .get::<u64>("frames")
+                .unwrap()
+        };
+        while frames("own") < 5 || frames("shared") < 5 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: the branches never ran"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         bin.set_state(gst::State::Null).unwrap();
         p.remove(&bin).unwrap();
         drop(bin);
         after.push((threads(), registry::loaded()));
-        let _ = round;
     }
     let msgs: Vec<String> = std::iter::from_fn(|| p.bus().unwrap().pop())
         .filter_map(|m| match m.view() {

@@ -262,7 +262,8 @@ fn zones_hold_on_live_frames_that_are_only_tracked() {
          ! video/x-raw,format=I420,width=1920,height=1080,pixel-aspect-ratio=1/1 \
          ! imagefreeze is-live=true num-buffers=120 ! video/x-raw,framerate=60/1 \
          ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 \
-         ! faceemotion name=fe tiles=8 zones=\"west:0,0 0.5,0 0.5,1 0,1\" ! appsink name=sink sync=false",
+         ! faceemotion name=fe tiles=8 inference-interval=3 zones=\"west:0,0 0.5,0 0.5,1 0,1\" \
+         ! appsink name=sink sync=false",
         group_photo(5).display()
     ));
     assert_eq!(run.frames.len(), 120);

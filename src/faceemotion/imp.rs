@@ -449,7 +449,7 @@ impl FaceEmotion {
         };
         if let Err(e) = analysed {
             if matches!(e, ModelError::Worker(_)) {
-                // Start a new detector thread on the next frame.
+                // The inference pool stopped: load the detector again on the next frame.
                 state.generations[role_index(ModelRole::Detector)] = u64::MAX;
             }
             self.warn_once(
@@ -533,7 +533,7 @@ impl FaceEmotion {
             gst::message::Element::builder(s).src(&*self.obj()).build()
         });
         state.stream.take_events(&mut state.events);
-        let tracks = self.track_structures(&mut state.events, &state.wall, &zones);
+        let tracks = self.track_structures(&mut state.events, &state.wall);
         let n_faces = result.faces.len();
         state.result = result;
         let (detector_work, waited) = state.stream.analyzer_mut().take_detector_times();
@@ -551,12 +551,7 @@ impl FaceEmotion {
     }
 
     /// The track events as structures, counting the people who appeared; empties `events`.
-    fn track_structures(
-        &self,
-        events: &mut Vec<TrackEvent>,
-        wall: &WallClock,
-        zones: &crate::zone::ZoneSet,
-    ) -> Vec<gst::Structure> {
+    fn track_structures(&self, events: &mut Vec<TrackEvent>, wall: &WallClock) -> Vec<gst::Structure> {
         if events.is_empty() {
             return Vec::new();
         }
@@ -565,13 +560,15 @@ impl FaceEmotion {
             let mut stats = lock(&self.stats);
             stats.people += appeared().count() as u64;
             let visits = || appeared().filter_map(|e| e.visit);
+            // A track that goes on with an open visit is neither someone new nor a return.
+            let visits = || visits().filter(|v| !v.continued);
             stats.visitors += visits().filter(|v| !v.returning()).count() as u64;
             stats.returns += visits().filter(|v| v.returning()).count() as u64;
         }
         for e in events.iter() {
             gst::debug!(CAT, imp = self, "person {} {}: {:?}", e.id, e.kind.name(), e.person);
         }
-        events.drain(..).map(|e| meta::track_event(&e, wall, zones)).collect()
+        events.drain(..).map(|e| meta::track_event(&e, wall)).collect()
     }
 
     /// Posts and sends downstream the track events; returns false if downstream refused them.
@@ -670,9 +667,8 @@ impl FaceEmotion {
             };
             state.stream.end();
             state.stream.take_events(&mut state.events);
-            let zones = state.stream.zones().clone();
             (
-                self.track_structures(&mut state.events, &state.wall, &zones),
+                self.track_structures(&mut state.events, &state.wall),
                 lock(&self.settings).post_messages,
             )
         };
@@ -851,8 +847,7 @@ impl BaseTransformImpl for FaceEmotion {
             state.stream.end();
             state.stream.take_events(&mut state.events);
             if lock(&self.settings).post_messages {
-                let zones = state.stream.zones().clone();
-                for s in self.track_structures(&mut state.events, &state.wall, &zones) {
+                for s in self.track_structures(&mut state.events, &state.wall) {
                     let _ = self
                         .obj()
                         .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());

@@ -181,7 +181,7 @@ pub fn frame_message(
 /// known of the person: `emotion` (the dominant one) with `emotion-share` (share of the time in
 /// each), `gender` with `gender-confidence`, `age`; `utc`, the time of day of the frame the
 /// event is about, when known; with recognition on, `visitor`, `visit` and `returning`.
-pub fn track_event(ev: &TrackEvent, wall: &crate::timing::WallClock, zones: &ZoneSet) -> gst::Structure {
+pub fn track_event(ev: &TrackEvent, wall: &crate::timing::WallClock) -> gst::Structure {
     if ev.kind == TrackEventKind::Zone {
         return zone_event(ev, wall);
     }
@@ -214,12 +214,10 @@ pub fn track_event(ev: &TrackEvent, wall: &crate::timing::WallClock, zones: &Zon
             s.set(event::AGE, age as f64);
         }
     }
-    if ev.kind == TrackEventKind::Left && !zones.is_empty() {
+    if ev.kind == TrackEventKind::Left && !ev.zone_times.is_empty() {
         let mut times = gst::Structure::new_empty(event::ZONES);
-        for (i, ns) in ev.zone_times.iter() {
-            if let Some(name) = zones.name(i) {
-                times.set(name, ns as f64 / 1e9);
-            }
+        for (name, ns) in ev.zone_times.iter() {
+            times.set(name, ns as f64 / 1e9);
         }
         s.set(event::ZONES, times);
     }

@@ -182,7 +182,7 @@ th {{ background: #f4f6fa; }}
                  <div class=\"card\"><b id=\"returning\">{returning}</b>came back</div>\n\
                  <div class=\"card\"><b>{per_visitor:.1} s</b>mean time per visitor</div>",
                 visitors.len(),
-                r.people.len(),
+                visitors.iter().map(|v| v.visits).sum::<u32>(),
             )
         } else {
             format!(

@@ -386,7 +386,12 @@ impl Report {
                 }
             };
             let v = &mut out[i];
-            v.visits += 1;
+            // Two tracks of one visit (the tracker lost the face, the gallery knew it again
+            // before the visit ended) carry the same visit number: a visit, not a track.
+            v.visits = match p.visit {
+                Some(n) => v.visits.max(n),
+                None => v.visits + 1,
+            };
             v.first = v.first.min(p.first);
             v.last = v.last.max(p.last);
             v.duration += p.duration;
@@ -615,7 +620,7 @@ impl Report {
                  time per visitor mean {mean:.1} s, per visit mean {:.1} s, median {:.1} s; emotions of all \
                  person-time: {emotions}{busiest}",
                 n(visitors.len(), "visitor", "visitors"),
-                n(self.people.len(), "visit", "visits"),
+                n(visitors.iter().map(|v| v.visits as usize).sum(), "visit", "visits"),
                 self.frames,
                 self.mean_presence(),
                 self.median_presence(),
@@ -725,6 +730,7 @@ mod tests {
         let r = Report::from_records(lines(
             r#"{"event":{"type":"left","id":1,"first":0,"last":1000000000,"duration":2000000000,"frames":2,"emotion_share":{"happy":1.0},"gender":"female","age":30.0,"visitor":1,"visit":1,"returning":false},"timestamp":1000000000}
 {"event":{"type":"left","id":2,"first":1000000000,"last":2000000000,"duration":1000000000,"frames":1,"emotion_share":{"sad":1.0},"gender":"male","visitor":2,"visit":1,"returning":false},"timestamp":2000000000}
+{"event":{"type":"left","id":4,"first":2500000000,"last":3000000000,"duration":500000000,"frames":1,"emotion_share":{"sad":1.0},"gender":"male","visitor":2,"visit":1,"returning":false},"timestamp":3000000000}
 {"event":{"type":"left","id":3,"first":5000000000,"last":6000000000,"duration":2000000000,"frames":2,"emotion_share":{"sad":1.0},"gender":"female","age":32.0,"visitor":1,"visit":2,"returning":true},"timestamp":6000000000}"#,
         ));
         assert!(r.recognised());
@@ -737,6 +743,8 @@ mod tests {
         let share = v[0].emotion_share.unwrap();
         assert!((share[3] - 0.5).abs() < 1e-9 && (share[4] - 0.5).abs() < 1e-9);
         assert_eq!((v[0].gender.as_deref(), v[0].age), (Some("female"), Some(32.0)));
+        // Visitor 2's one visit in two tracks is one visit.
+        assert_eq!((v[1].visits, v[1].duration), (1, 1_500_000_000));
         let csv = r.visitors_csv();
         assert_eq!(csv.lines().count(), 3);
         assert!(
@@ -744,7 +752,7 @@ mod tests {
             "{csv}"
         );
         assert!(
-            r.csv().lines().nth(3).unwrap().starts_with("3,1,"),
+            r.csv().lines().nth(4).unwrap().starts_with("3,1,"),
             "people.csv names the visitor"
         );
         assert!(
