@@ -6,6 +6,7 @@
 //!                                               # also an interleaved A/B against another build
 //!     cargo bench --bench pipeline -- --small-faces   # only the store-camera-distance rows
 //!     cargo bench --bench pipeline -- --visitors      # only the cost of visitor recognition
+//!     cargo bench --bench pipeline -- --ab            # only the A/B (with FACEEMOTION_BASELINE_PLUGIN)
 //!
 //! Footage: the six face-api.js group photos (npm @vladmandic/face-api 1.7.15, 3-5 faces each),
 //! 60 frames each at 1920x1080 and 640x360, H.264, made here on first use. Each pipeline runs in
@@ -332,6 +333,9 @@ fn main() {
     if args.iter().any(|a| a == "--small-faces") {
         return small_faces(&dir, &hd);
     }
+    if args.iter().any(|a| a == "--ab") {
+        return ab_baseline(&hd);
+    }
     if args.iter().any(|a| a == "--visitors") {
         return visitors(&hd);
     }
@@ -513,44 +517,7 @@ fn main() {
     visitors(&hd);
     streams(&cams);
 
-    if let Some(base) = std::env::var_os("FACEEMOTION_BASELINE_PLUGIN") {
-        // A/B against another build, interleaved (old, new, old, new, ...) so that the machine's
-        // drift hits both alike. The same age/gender file for both: the code is compared.
-        let base = PathBuf::from(base);
-        let gender = root().join("models").join(gstfaceemotion::runtime::GENDER_MODEL);
-        println!(
-            "\nA/B against {} (interleaved, {AB_RUNS} pairs, frames/s and ms per frame of element work):",
-            base.display()
-        );
-        for (name, extra) in [
-            ("every face every frame, pipelining", ""),
-            ("every face every frame, pipelining=off", "pipelining=off"),
-        ] {
-            let desc = format!(
-                "{} ! queue ! faceemotion name=fe {extra} gender-model=\"{}\" ! fakesink sync=false",
-                decode(&hd),
-                gender.display()
-            );
-            let (mut old_fps, mut new_fps, mut old_ms, mut new_ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..AB_RUNS {
-                let o = run_child_with(&desc, Some(("fe", "fe")), Some(&base));
-                let n = run_child(&desc, Some(("fe", "fe")));
-                old_fps.push((360.0 - o.before as f64) / o.secs);
-                new_fps.push((360.0 - n.before as f64) / n.secs);
-                old_ms.push(o.element_ns as f64 / 360.0 / 1e6);
-                new_ms.push(n.element_ns as f64 / 360.0 / 1e6);
-            }
-            let med = |v: &mut Vec<f64>| {
-                v.sort_by(|a, b| a.total_cmp(b));
-                v[v.len() / 2]
-            };
-            let (of, nf, om, nm) = (med(&mut old_fps), med(&mut new_fps), med(&mut old_ms), med(&mut new_ms));
-            println!(
-                "- {name}: before {of:.1} frames/s, {om:.2} ms; now {nf:.1} frames/s, {nm:.2} ms: {:+.1} % time per frame",
-                (nm / om - 1.0) * 100.0
-            );
-        }
-    }
+    ab_baseline(&hd);
 
     if soak {
         let loops = SOAK_FRAMES.div_ceil(360);
@@ -908,6 +875,51 @@ fn streams(clip: &Path) {
         },
         live.lat_p99.iter().copied().fold(0.0, f64::max)
     );
+}
+
+/// With FACEEMOTION_BASELINE_PLUGIN: an A/B against another build of the plugin.
+fn ab_baseline(hd: &Path) {
+    if let Some(base) = std::env::var_os("FACEEMOTION_BASELINE_PLUGIN") {
+        // A/B against another build, interleaved (old, new, old, new, ...) so that the machine's
+        // drift hits both alike. The same age/gender file for both: the code is compared.
+        let base = PathBuf::from(base);
+        let gender = root().join("models").join(gstfaceemotion::runtime::GENDER_MODEL);
+        println!(
+            "\nA/B against {} (interleaved, {AB_RUNS} pairs, frames/s and ms per frame of element work):",
+            base.display()
+        );
+        for (name, extra) in [
+            ("every face every frame, pipelining", ""),
+            ("every face every frame, pipelining=off", "pipelining=off"),
+        ] {
+            let desc = format!(
+                "{} ! queue ! faceemotion name=fe {extra} gender-model=\"{}\" ! fakesink sync=false",
+                format!(
+                    "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 name=dec",
+                    hd.display()
+                ),
+                gender.display()
+            );
+            let (mut old_fps, mut new_fps, mut old_ms, mut new_ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..AB_RUNS {
+                let o = run_child_with(&desc, Some(("fe", "fe")), Some(&base));
+                let n = run_child(&desc, Some(("fe", "fe")));
+                old_fps.push((360.0 - o.before as f64) / o.secs);
+                new_fps.push((360.0 - n.before as f64) / n.secs);
+                old_ms.push(o.element_ns as f64 / 360.0 / 1e6);
+                new_ms.push(n.element_ns as f64 / 360.0 / 1e6);
+            }
+            let med = |v: &mut Vec<f64>| {
+                v.sort_by(|a, b| a.total_cmp(b));
+                v[v.len() / 2]
+            };
+            let (of, nf, om, nm) = (med(&mut old_fps), med(&mut new_fps), med(&mut old_ms), med(&mut new_ms));
+            println!(
+                "- {name}: before {of:.1} frames/s, {om:.2} ms; now {nf:.1} frames/s, {nm:.2} ms: {:+.1} % time per frame",
+                (nm / om - 1.0) * 100.0
+            );
+        }
+    }
 }
 
 /// Frames of the soak.

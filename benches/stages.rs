@@ -136,16 +136,39 @@ fn main() {
 
     println!("\n## Models on a 1920x1080 I420 frame (ms, median; threads=0)\n");
     println!("| stage | total | inside ONNX Runtime |\n|---|---|---|");
-    let mut model = Vec::new();
-    let total = median_ms(50, || {
-        analyzer.take_model_time();
-        analyzer.detect(&img, &params).unwrap();
-        model.push(analyzer.take_model_time());
-    });
-    println!(
-        "| detector (full range), preprocessing included | {total:.2} | {:.2} |",
-        stats_ms(&mut model).0
-    );
+    // The whole frame alone (what a frame of only big faces costs once the first search is
+    // done), then the still-frame search: the whole frame and every tile of the grid that
+    // reaches min-face-size (what a first frame, or `analyse` on a photo, costs).
+    let whole = Params {
+        search: gstfaceemotion::scan::Search::Whole,
+        ..params
+    };
+    for (name, p, runs) in [
+        (
+            "detector (full range), the whole frame, preprocessing included",
+            &whole,
+            50,
+        ),
+        (
+            "detector (full range), still-frame search (whole frame and every tile), preprocessing included",
+            &params,
+            15,
+        ),
+    ] {
+        let mut model = Vec::new();
+        let mut detector_runs = 0;
+        let total = median_ms(runs, || {
+            analyzer.take_model_time();
+            analyzer.take_detector_runs();
+            analyzer.detect(&img, p).unwrap();
+            detector_runs = analyzer.take_detector_runs();
+            model.push(analyzer.take_model_time());
+        });
+        println!(
+            "| {name}: {detector_runs} detector run(s) | {total:.2} | {:.2} |",
+            stats_ms(&mut model).0
+        );
+    }
 
     let dets = analyzer.detect(&img, &params).unwrap();
     assert_eq!(dets.len(), 5, "sample5 has five faces");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks: the core's stages, real pipelines on real footage (with a 100,000-frame soak), the report.
-# Prints Markdown tables; the README's figures come from here. Takes about 75 minutes (the soak is
+# Prints Markdown tables; the README's figures come from here. Takes about 90 minutes (the soak is
 # 100,000 frames; the small-face, visitor and 16-stream rows most of the rest). FACEEMOTION_BASELINE_PLUGIN=/path/libgstfaceemotion.so adds an A/B against it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
