@@ -196,6 +196,22 @@ fn comings_and_goings() -> PathBuf {
     )
 }
 
+/// The `faceemotion-track` messages of `p`, in the order they are posted (a sync handler: no
+/// main loop needed).
+fn track_messages(p: &gst::Pipeline) -> std::sync::Arc<std::sync::Mutex<Vec<gst::Structure>>> {
+    let tracks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let t = tracks.clone();
+    p.bus().unwrap().set_sync_handler(move |_, msg| {
+        if let gst::MessageView::Element(m) = msg.view() {
+            if let Some(s) = m.structure().filter(|s| s.name() == "faceemotion-track") {
+                t.lock().unwrap().push(s.to_owned());
+            }
+        }
+        gst::BusSyncReply::Pass
+    });
+    tracks
+}
+
 fn analyse(clip: &std::path::Path, props: &str) -> common::Run {
     common::run_frames(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! faceemotion {props} ! appsink name=sink sync=false",
@@ -325,16 +341,7 @@ fn with_faces_masked_recognition_still_works_and_the_picture_stays_anonymised() 
          ! faceemotion blur=solid draw=false ! appsink name=sink sync=false",
         clip.display()
     ));
-    let tracks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let t = tracks.clone();
-    p.bus().unwrap().set_sync_handler(move |_, msg| {
-        if let gst::MessageView::Element(m) = msg.view() {
-            if let Some(s) = m.structure().filter(|s| s.name() == "faceemotion-track") {
-                t.lock().unwrap().push(s.to_owned());
-            }
-        }
-        gst::BusSyncReply::Pass
-    });
+    let tracks = track_messages(&p);
     p.set_state(gst::State::Playing).unwrap();
     let (mut frames, mut masked) = (Vec::new(), 0);
     while let Some(s) = sink.try_pull_sample(common::STALL) {
@@ -395,16 +402,7 @@ fn recognition_switched_off_while_playing_drops_every_visitor_at_once_and_on_aga
             }
             gst::PadProbeReturn::Ok
         });
-    let tracks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let t = tracks.clone();
-    p.bus().unwrap().set_sync_handler(move |_, msg| {
-        if let gst::MessageView::Element(m) = msg.view() {
-            if let Some(s) = m.structure().filter(|s| s.name() == "faceemotion-track") {
-                t.lock().unwrap().push(s.to_owned());
-            }
-        }
-        gst::BusSyncReply::Pass
-    });
+    let tracks = track_messages(&p);
     p.set_state(gst::State::Playing).unwrap();
     let mut frames = Vec::new();
     while let Some(s) = sink.try_pull_sample(common::STALL) {
