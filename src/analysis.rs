@@ -327,6 +327,8 @@ pub struct Analyzer {
     descriptors: Vec<f32>,
     described: Vec<bool>,
     describe_stats: NetStats,
+    /// Faces given to the descriptor since the last look.
+    described_faces: u64,
 }
 
 fn load_all<T>(paths: &[PathBuf], mut load: impl FnMut(&Path) -> Result<T, ModelError>) -> Result<Vec<T>, ModelError> {
@@ -369,6 +371,7 @@ impl Analyzer {
             descriptors: Vec::new(),
             described: Vec::new(),
             describe_stats: NetStats::default(),
+            described_faces: 0,
         })
     }
 
@@ -488,6 +491,7 @@ impl Analyzer {
             self.described.clear();
             return Ok((&[], &[]));
         }
+        self.described_faces += (batch.len() / (side * side * 3).max(1)) as u64;
         let job = DescribeJob {
             net,
             batch,
@@ -538,6 +542,11 @@ impl Analyzer {
         std::mem::take(&mut self.detector.runs)
     }
 
+    /// Faces given to the descriptor since the last call.
+    pub fn take_described_faces(&mut self) -> u64 {
+        std::mem::take(&mut self.described_faces)
+    }
+
     /// The models that gave NaN or infinite values since the last call, appended to `out`.
     /// Such answers are no answers: the face gets no label from that model, the anchor no face.
     pub fn take_nonfinite(&mut self, out: &mut Vec<NonFinite>) {
@@ -574,8 +583,8 @@ impl Analyzer {
     /// Lays out the detector's inputs for `img` (the whole frame letterboxed, and the tiles and
     /// cells `params.search` asks for, see [`crate::scan`]) and queues the detector job on the pool;
     /// the answer is read with `wait_detection`.
-    /// The ids of `look.refind` that this frame does not look for (more than the cells hold,
-    /// and not in a tile scanned) go to `unlooked`.
+    /// The ids of `look.refind` that this frame does not look for (looked for on the previous
+    /// detector frame, or more than the cells hold) go to `unlooked`, for the tracker to carry.
     pub fn submit_detection(
         &mut self,
         img: &ImageView,
@@ -624,15 +633,8 @@ impl Analyzer {
         }
         // Known faces the whole frame is too coarse for: in a cell each, where they are much
         // larger than in a tile (which is there for faces not known yet).
-        self.cells.clear();
         let most = scan::MAX_MOSAICS * scan::CELLS_PER_SIDE * scan::CELLS_PER_SIDE;
-        for (id, b) in look.refind {
-            if self.cells.len() < most {
-                self.cells.push(scan::cell_crop(b));
-            } else {
-                unlooked.push(*id);
-            }
-        }
+        self.scanner.cells_into(look.refind, most, &mut self.cells, unlooked);
         let threshold = params.threshold.min(scan::CELL_THRESHOLD);
         lb.mosaics(img, &self.cells, scan::CELLS_PER_SIDE, threshold, out)
     }

@@ -11,11 +11,15 @@
 //!   of size) is searched in full.
 //! - **Motion.** The whole frame's letterbox, which the whole-frame pass makes anyway, is
 //!   compared with the previous frame's: a tile where the picture changed (outside the people
-//!   already known, whose motion the tracker follows) is scanned next. A tile that did not change is scanned again only every
-//!   few seconds, so a still scene without faces costs nothing more.
+//!   already known, whose motion the tracker follows) is scanned next, but not again within
+//!   [`DIRTY_RESCAN_NS`] (a person walking moves the picture of the same tile on every frame;
+//!   a face coming in is found within that time). A tile that did not change is scanned again
+//!   only every [`RESCAN_NS`], so a still scene without faces costs next to nothing more.
 //! - **Cells.** Faces the tracker knows that the whole frame is too coarse for are looked for
 //!   again where it expects them: a crop of 2.5 times the face, 96x96, four to a detector input
 //!   (a 2x2 mosaic). That keeps small faces, and their ids, from frame to frame between scans.
+//!   A face looked for in a cell is carried by the tracker on the next detector frame and looked
+//!   for again on the one after: a face moves little in one frame, and the cells cost half.
 //!
 //! GStreamer-free: the analysis asks for a plan per detector frame and lays out the inputs.
 
@@ -43,7 +47,9 @@ pub const CELL_THRESHOLD: f32 = 0.4;
 pub const TILE_THRESHOLD: f32 = 0.6;
 /// A tile whose picture did not change is scanned again after this long (ns of running time),
 /// for faces that came in without the motion being seen.
-pub const RESCAN_NS: u64 = 3_000_000_000;
+pub const RESCAN_NS: u64 = 10_000_000_000;
+/// A tile where the picture changed is scanned again at most this often (ns of running time).
+pub const DIRTY_RESCAN_NS: u64 = 250_000_000;
 /// Grey levels a letterbox pixel must change by to count as motion.
 const MOTION_LEVEL: u16 = 8;
 /// Columns of the finer grid at most (the tiles property's range).
@@ -161,6 +167,9 @@ pub struct Scanner {
     /// The letterbox's size, and the frame rectangle it shows.
     size: usize,
     shown: RectF,
+    /// Track ids looked for in cells on the previous detector frame, and on this one.
+    celled: Vec<u64>,
+    celling: Vec<u64>,
 }
 
 impl Scanner {
@@ -168,6 +177,7 @@ impl Scanner {
     pub fn reset(&mut self) {
         self.scanned.iter_mut().for_each(|s| *s = None);
         self.prev.clear();
+        self.celled.clear();
     }
 
     /// Takes the whole-frame letterbox of this frame (`size` x `size` RGB, showing the frame
@@ -238,9 +248,12 @@ impl Scanner {
         } else {
             // A tile where the picture changed, the longest unscanned first; else one not scanned
             // for a while.
-            let stale = |s: &Option<u64>| s.is_none_or(|t| now.saturating_sub(t) >= RESCAN_NS);
+            let since = |s: &Option<u64>, gap: u64| s.is_none_or(|t| now.saturating_sub(t) >= gap);
+            let stale = |s: &Option<u64>| since(s, RESCAN_NS);
             let oldest = |cands: &mut dyn Iterator<Item = usize>| cands.min_by_key(|&i| self.scanned[i]);
-            let dirty = oldest(&mut (0..self.grid.len()).filter(|&i| self.dirty[i]));
+            let dirty = oldest(
+                &mut (0..self.grid.len()).filter(|&i| self.dirty[i] && since(&self.scanned[i], DIRTY_RESCAN_NS)),
+            );
             dirty.or_else(|| oldest(&mut (0..self.grid.len()).filter(|&i| stale(&self.scanned[i]))))
         };
         for i in 0..self.grid.len() {
@@ -250,6 +263,25 @@ impl Scanner {
                 self.dirty[i] = false;
             }
         }
+    }
+}
+
+impl Scanner {
+    /// The crops of the known faces to look for again (`refind`: track id and expected box, most
+    /// urgent first) into `cells`, at most `most`; the ids not looked for on this frame (looked
+    /// for on the previous detector frame, or beyond what the cells hold) into `unlooked`.
+    pub fn cells_into(&mut self, refind: &[(u64, BBox)], most: usize, cells: &mut Vec<RectF>, unlooked: &mut Vec<u64>) {
+        cells.clear();
+        self.celling.clear();
+        for &(id, b) in refind {
+            if cells.len() < most && !self.celled.contains(&id) {
+                cells.push(cell_crop(&b));
+                self.celling.push(id);
+            } else {
+                unlooked.push(id);
+            }
+        }
+        std::mem::swap(&mut self.celled, &mut self.celling);
     }
 }
 

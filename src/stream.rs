@@ -428,13 +428,7 @@ impl Stream {
             let appearing = self.events[start..]
                 .iter()
                 .any(|e| e.kind == TrackEventKind::Appeared && e.id == f.id);
-            let d = &f.detection;
-            let side = d.bbox.width().max(d.bbox.height());
-            let due = appearing
-                || (ticket.classify
-                    && self
-                        .visits
-                        .view_due(f.id, side, crate::descriptor::view_quality(d), now));
+            let due = appearing || (ticket.classify && self.visits.view_due(f.id, &view_of(&f.detection), now));
             if due {
                 self.to_describe.push((i, appearing));
             }
@@ -473,11 +467,11 @@ impl Stream {
             } else {
                 None
             };
-            let quality = crate::descriptor::view_quality(d);
+            let view = view_of(d);
             let id = out.faces[i].id;
             if !appearing {
                 if let Some(desc) = descriptor {
-                    self.visits.add_view(id, desc, quality, now);
+                    self.visits.add_view(id, desc, view, now);
                 }
                 continue;
             }
@@ -488,7 +482,7 @@ impl Stream {
                     .filter(|f| f.visitor != 0 && f.id != id)
                     .map(|f| f.visitor),
             );
-            let identity = self.visits.begin(id, descriptor, quality, now, &reid, &self.present);
+            let identity = self.visits.begin(id, descriptor, view, now, &reid, &self.present);
             let summary = self
                 .tracker
                 .identify(id, identity.visitor, identity.prior, params.smoothing);
@@ -631,5 +625,13 @@ impl Stream {
             ModelRole::Descriptor => self.visits.forget_descriptors(),
             ModelRole::Detector => {}
         }
+    }
+}
+
+/// A face's view for the descriptor: where it is and what it is worth.
+fn view_of(d: &crate::face::Detection) -> crate::visitor::View {
+    crate::visitor::View {
+        bbox: d.bbox,
+        quality: crate::descriptor::view_quality(d),
     }
 }

@@ -198,7 +198,7 @@ impl Tracker {
     }
 
     /// [`update`](Self::update), where the tracks `unlooked` (ids) were not looked for on this
-    /// frame (small faces beyond what the cells held, outside the tile scanned): unmatched, they
+    /// frame (small faces whose cell comes on the next detector frame): unmatched, they
     /// are not missed but carried on at their speed, as on a frame the detector skipped.
     pub fn update_looked(&mut self, detections: &[Detection], now: FrameTime, smoothing: Smoothing, unlooked: &[u64]) {
         for t in &mut self.tracks {

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use crate::descriptor;
+use crate::face::BBox;
 use crate::person::Evidence;
 
 /// Visitors a gallery holds at most: the oldest gone are forgotten first. Each takes at most
@@ -29,6 +30,32 @@ pub const VIEWS_PER_TRACK: u32 = 3;
 
 /// Time between two views of a track: views a frame apart are the same picture twice.
 pub const VIEW_SPACING_NS: u64 = 1_000_000_000;
+
+/// A later view of a track is another picture of the face only if the face moved or changed
+/// size by this share of its side since the last view, or the view is this much better: a
+/// person standing still gives the same picture a second later, and its descriptor adds nothing.
+pub const NEW_VIEW_SHARE: f32 = 0.1;
+
+/// One view of a face: where it is, and what it is worth for a descriptor
+/// ([`descriptor::view_quality`]).
+#[derive(Debug, Clone, Copy)]
+pub struct View {
+    pub bbox: BBox,
+    pub quality: f32,
+}
+
+impl View {
+    fn side(&self) -> f32 {
+        self.bbox.width().max(self.bbox.height())
+    }
+
+    /// Whether this view shows the face otherwise than `then` did (see [`NEW_VIEW_SHARE`]).
+    fn differs_from(&self, then: &View) -> bool {
+        let (a, b) = (self.bbox.as_array(), then.bbox.as_array());
+        let limit = NEW_VIEW_SHARE * then.side().max(1.0);
+        a.iter().zip(b).any(|(x, y)| (x - y).abs() >= limit) || self.quality >= then.quality * (1.0 + NEW_VIEW_SHARE)
+    }
+}
 
 /// Faces smaller than this (larger side, pixels) give no descriptor: below it the descriptors
 /// of one person scatter as far as those of two (models/README.md).
@@ -326,9 +353,11 @@ impl Gallery {
 /// What a stream knows of each of its tracks' visits: who the track is and its views so far.
 pub struct TrackVisit {
     pub identity: Identity,
-    /// Views averaged into `sum`, when the latest was taken, and the best one's quality.
+    /// Views averaged into `sum`, when the latest was taken and where, and the best one's
+    /// quality.
     views: u32,
     last_view: u64,
+    last: View,
     best_quality: f32,
     sum: Vec<f32>,
 }
@@ -355,17 +384,18 @@ impl Visits {
         self.tracks.get(&track)
     }
 
-    /// Whether track `track`, now seen with view quality `quality` on a face of side `side`,
-    /// is due for another view at running time `now`: identified, fewer views than
-    /// [`VIEWS_PER_TRACK`], the last a while ago, and this one at least as good.
-    pub fn view_due(&self, track: u64, side: f32, quality: f32, now: u64) -> bool {
+    /// Whether track `track`, now seen as `view`, is due for another view at running time
+    /// `now`: identified, fewer views than [`VIEWS_PER_TRACK`], the last a while ago, this one
+    /// at least as good and another picture of the face than the last.
+    pub fn view_due(&self, track: u64, view: &View, now: u64) -> bool {
         let Some(t) = self.tracks.get(&track) else {
             return false;
         };
-        side >= MIN_SIDE
+        view.side() >= MIN_SIDE
             && t.views < VIEWS_PER_TRACK
             && now.saturating_sub(t.last_view) >= VIEW_SPACING_NS
-            && quality >= t.best_quality
+            && view.quality >= t.best_quality
+            && view.differs_from(&t.last)
     }
 
     /// Track `track` counts as a person at `now`: identifies it from its first view.
@@ -373,7 +403,7 @@ impl Visits {
         &mut self,
         track: u64,
         descriptor: Option<&[f32]>,
-        quality: f32,
+        view: View,
         now: u64,
         settings: &ReidSettings,
         present: &[u64],
@@ -394,7 +424,8 @@ impl Visits {
                 identity,
                 views,
                 last_view: now,
-                best_quality: if views > 0 { quality } else { 0.0 },
+                last: view,
+                best_quality: if views > 0 { view.quality } else { 0.0 },
                 sum,
             },
         );
@@ -402,7 +433,7 @@ impl Visits {
     }
 
     /// Another view of track `track`: averaged into its descriptor, which the visitor keeps.
-    pub fn add_view(&mut self, track: u64, descriptor: &[f32], quality: f32, now: u64) {
+    pub fn add_view(&mut self, track: u64, descriptor: &[f32], view: View, now: u64) {
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
         };
@@ -416,7 +447,8 @@ impl Visits {
         }
         t.views += 1;
         t.last_view = now;
-        t.best_quality = t.best_quality.max(quality);
+        t.last = view;
+        t.best_quality = t.best_quality.max(view.quality);
         self.mean.clear();
         self.mean.extend_from_slice(&t.sum);
         if descriptor::normalise(&mut self.mean) {
@@ -605,17 +637,32 @@ mod tests {
         assert!(!g.identify(20_001, Some(&first), 1000 * S, &s, &[]).returning());
     }
 
+    /// A face of side `side` at `x`, of quality `quality`.
+    fn view(x: f32, side: f32, quality: f32) -> View {
+        View {
+            bbox: BBox {
+                x1: x,
+                y1: 0.0,
+                x2: x + side,
+                y2: side,
+            },
+            quality,
+        }
+    }
+
     #[test]
     fn a_visit_keeps_one_descriptor_and_a_visitor_their_latest_visits() {
         let mut v = Visits::default();
         let s = settings();
         let alice = random_unit(1);
-        let id = v.begin(10, Some(&alice), 100.0, 0, &s, &[]);
-        assert!(!v.view_due(10, 100.0, 120.0, S / 2), "too soon");
-        assert!(v.view_due(10, 100.0, 120.0, S));
-        assert!(!v.view_due(10, 30.0, 120.0, S), "too small");
-        assert!(!v.view_due(10, 100.0, 50.0, S), "worse than the first");
-        v.add_view(10, &near(&alice, 7, 0.3), 120.0, S);
+        let id = v.begin(10, Some(&alice), view(0.0, 100.0, 100.0), 0, &s, &[]);
+        assert!(!v.view_due(10, &view(0.0, 100.0, 120.0), S / 2), "too soon");
+        assert!(v.view_due(10, &view(0.0, 100.0, 120.0), S), "better");
+        assert!(v.view_due(10, &view(20.0, 100.0, 100.0), S), "as good, elsewhere");
+        assert!(!v.view_due(10, &view(3.0, 100.0, 100.0), S), "the same picture again");
+        assert!(!v.view_due(10, &view(0.0, 30.0, 120.0), S), "too small");
+        assert!(!v.view_due(10, &view(20.0, 100.0, 50.0), S), "worse than the first");
+        v.add_view(10, &near(&alice, 7, 0.3), view(0.0, 100.0, 120.0), S);
         assert_eq!(
             v.gallery.descriptors(),
             1,
@@ -624,7 +671,14 @@ mod tests {
         v.end(10, 2 * S, &Evidence::default());
         for (k, track) in (11..17).enumerate() {
             let now = (10 + 10 * k as u64) * S;
-            let again = v.begin(track, Some(&near(&alice, track, 0.3)), 100.0, now, &s, &[]);
+            let again = v.begin(
+                track,
+                Some(&near(&alice, track, 0.3)),
+                view(0.0, 100.0, 100.0),
+                now,
+                &s,
+                &[],
+            );
             assert_eq!(again.visitor, id.visitor);
             v.end(track, now + S, &Evidence::default());
         }

@@ -234,6 +234,7 @@ fn a_small_face_walking_across_the_frame_keeps_one_id_and_its_mask() {
         assert!(pixels[cy * 1920 + cx] <= 17, "frame {k}: not masked");
     }
     let with_face = truth.iter().flatten().count();
+    eprintln!("found on {found_on} of {with_face} frames, ids {ids:?}");
     assert!(
         found_on * 10 >= with_face * 9,
         "found on {found_on} of {with_face} frames"

@@ -739,8 +739,9 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                     "Since start: frames, faces, people (tracks counted as people), visitors and returns \
                      (of those people, first visits and visits of a visitor seen before), skipped (late frames only \
                      tracked), processing-time (ns of work in the element, on all its threads, waiting \
-                     excluded), model-time (ns of that inside ONNX Runtime) and detector-runs (the whole \
-                     frame, tiles and mosaics of known faces)",
+                     excluded), model-time (ns of that inside ONNX Runtime), detector-runs (the whole \
+                     frame, tiles and mosaics of known faces) and descriptor-runs (faces described for \
+                     visitor recognition)",
                 )
                 .read_only()
                 .build(),
