@@ -10,11 +10,13 @@
 //!   4K) is 13 px in the tile's input. The first frame (and the first after a flush or a change
 //!   of size) is searched in full.
 //! - **Motion.** The whole frame's letterbox, which the whole-frame pass makes anyway, is
-//!   compared with the previous frame's: a tile where the picture changed (outside the people
-//!   already known, whose motion the tracker follows) is scanned next, but not again within
-//!   [`DIRTY_RESCAN_NS`] (a person walking moves the picture of the same tile on every frame;
-//!   a face coming in is found within that time). A tile that did not change is scanned again
-//!   only every [`RESCAN_NS`], so a still scene without faces costs next to nothing more.
+//!   compared with the previous frame's: a tile where something moves (outside the people
+//!   already known, whose motion the tracker follows) is scanned next. It is also compared with
+//!   the picture each tile had when last scanned: a tile that changed since, slowly (a person
+//!   coming in slowly) or where a known person was (the trail of someone walking, on every
+//!   frame), is scanned again at most every [`DIRTY_RESCAN_NS`]. A tile that did not change is
+//!   scanned again only every [`RESCAN_NS`], so a still scene without faces costs next to
+//!   nothing more.
 //! - **Cells.** Faces the tracker knows that the whole frame is too coarse for are looked for
 //!   again where it expects them: a crop of 2.5 times the face, 96x96, four to a detector input
 //!   (a 2x2 mosaic). That keeps small faces, and their ids, from frame to frame between scans.
@@ -48,8 +50,9 @@ pub const TILE_THRESHOLD: f32 = 0.6;
 /// A tile whose picture did not change is scanned again after this long (ns of running time),
 /// for faces that came in without the motion being seen.
 pub const RESCAN_NS: u64 = 10_000_000_000;
-/// A tile where the picture changed is scanned again at most this often (ns of running time).
-pub const DIRTY_RESCAN_NS: u64 = 250_000_000;
+/// A tile whose picture changed since its scan, but where nothing but the known people moves
+/// now, is scanned again at most this often (ns of running time).
+pub const DIRTY_RESCAN_NS: u64 = 500_000_000;
 /// Grey levels a letterbox pixel must change by to count as motion.
 const MOTION_LEVEL: u16 = 8;
 /// Columns of the finer grid at most (the tiles property's range).
@@ -149,6 +152,18 @@ pub struct Plan {
     pub cells: Vec<RectF>,
 }
 
+/// How a tile's picture changed since it was last scanned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+enum Change {
+    #[default]
+    None,
+    /// Changed, but not from the previous frame to this one: slowly, or where a known person
+    /// was (their trail). Scanned at most every [`DIRTY_RESCAN_NS`].
+    Since,
+    /// Something other than the known people moves there now: scanned next.
+    Moving,
+}
+
 /// A stream's progressive scan: which tiles were scanned when, where the picture changed.
 #[derive(Debug, Clone, Default)]
 pub struct Scanner {
@@ -157,13 +172,18 @@ pub struct Scanner {
     key: (usize, usize, u32),
     /// Running time each tile was last scanned; `None`: not since the start or a reset.
     scanned: Vec<Option<u64>>,
-    /// Whether each tile's picture changed since it was last scanned.
-    dirty: Vec<bool>,
-    /// The previous frame's whole-frame letterbox (grey), to see motion.
+    /// How each tile's picture changed since it was last scanned.
+    dirty: Vec<Change>,
+    /// The whole-frame letterbox (grey) as each tile showed it when last scanned, to see what
+    /// changed since (however slowly: a person coming in slowly changes little from one frame
+    /// to the next); the previous frame's, to see what moves now; and this frame's.
+    reference: Vec<u8>,
     prev: Vec<u8>,
     grey: Vec<u8>,
-    /// Letterbox pixels inside known faces, whose motion does not count.
+    /// Letterbox pixels where a known person is, whose changes do not count; and near them,
+    /// where motion from one frame to the next is theirs (see [`near_rect`]).
     faces: Vec<bool>,
+    near: Vec<bool>,
     /// The letterbox's size, and the frame rectangle it shows.
     size: usize,
     shown: RectF,
@@ -176,56 +196,80 @@ impl Scanner {
     /// Starts over: the next frame is searched in full (a flush, a new picture size).
     pub fn reset(&mut self) {
         self.scanned.iter_mut().for_each(|s| *s = None);
-        self.prev.clear();
+        self.reference.clear();
         self.celled.clear();
     }
 
     /// Takes the whole-frame letterbox of this frame (`size` x `size` RGB, showing the frame
-    /// rectangle `shown`) and marks the tiles where the picture changed since the last frame,
-    /// outside `known` faces (whose own motion the tracker follows).
+    /// rectangle `shown`) and marks the tiles where the picture changed since they were last
+    /// scanned, outside `known` faces (whose own motion the tracker follows).
     pub fn observe(&mut self, rgb: &[u8], size: usize, shown: RectF, known: &[BBox]) {
+        std::mem::swap(&mut self.prev, &mut self.grey);
         self.grey.clear();
         self.grey.extend(
             rgb.chunks_exact(3)
                 .map(|p| ((p[0] as u16 + 2 * p[1] as u16 + p[2] as u16) / 4) as u8),
         );
-        let comparable = self.prev.len() == self.grey.len() && self.size == size && self.shown == shown;
-        if comparable && !self.grid.is_empty() {
-            let to_px =
-                |x: f32, origin: f32, extent: f32| ((x - origin) / extent * size as f32).clamp(0.0, size as f32);
-            let px = |r: &RectF| {
-                (
-                    to_px(r.x, shown.x, shown.w) as usize,
-                    to_px(r.y, shown.y, shown.h) as usize,
-                    to_px(r.x + r.w, shown.x, shown.w).ceil() as usize,
-                    to_px(r.y + r.h, shown.y, shown.h).ceil() as usize,
-                )
-            };
-            self.faces.clear();
-            self.faces.resize(size * size, false);
-            for b in known {
-                let (x0, y0, x1, y1) = px(&padded_rect(b));
-                for y in y0..y1.min(size) {
-                    self.faces[y * size + x0.min(size)..y * size + x1.min(size)].fill(true);
+        let comparable = self.reference.len() == self.grey.len()
+            && self.prev.len() == self.grey.len()
+            && self.size == size
+            && self.shown == shown;
+        (self.size, self.shown) = (size, shown);
+        if !comparable {
+            self.reference.clone_from(&self.grey);
+            return;
+        }
+        if !self.grid.is_empty() {
+            let px = |r: &RectF| letterbox_px(r, size, shown);
+            for (mask, around) in [
+                (&mut self.faces, padded_rect as fn(&BBox) -> RectF),
+                (&mut self.near, near_rect),
+            ] {
+                mask.clear();
+                mask.resize(size * size, false);
+                for b in known {
+                    let (x0, y0, x1, y1) = px(&around(b));
+                    for y in y0..y1.min(size) {
+                        mask[y * size + x0.min(size)..y * size + x1.min(size)].fill(true);
+                    }
                 }
             }
+            let grey = &self.grey;
+            let differs = |tile: &RectF, then: &[u8], faces: &[bool]| {
+                let (x0, y0, x1, y1) = px(tile);
+                (y0..y1.min(size)).any(|y| {
+                    let r = y * size + x0.min(size)..y * size + x1.min(size);
+                    grey[r.clone()]
+                        .iter()
+                        .zip(&then[r.clone()])
+                        .zip(&faces[r])
+                        .any(|((&a, &b), &face)| !face && (a as u16).abs_diff(b as u16) >= MOTION_LEVEL)
+                })
+            };
             for (tile, dirty) in self.grid.iter().zip(self.dirty.iter_mut()) {
-                if *dirty {
+                if *dirty == Change::Moving {
                     continue;
                 }
-                let (x0, y0, x1, y1) = px(tile);
-                *dirty = (y0..y1.min(size)).any(|y| {
-                    let r = y * size + x0.min(size)..y * size + x1.min(size);
-                    let (now, prev, faces) = (&self.grey[r.clone()], &self.prev[r.clone()], &self.faces[r]);
-                    now.iter()
-                        .zip(prev)
-                        .zip(faces)
-                        .any(|((&a, &b), &face)| !face && (a as u16).abs_diff(b as u16) >= MOTION_LEVEL)
-                });
+                if differs(tile, &self.prev, &self.near) {
+                    *dirty = Change::Moving;
+                } else if *dirty == Change::None && differs(tile, &self.reference, &self.faces) {
+                    *dirty = Change::Since;
+                }
             }
         }
-        std::mem::swap(&mut self.prev, &mut self.grey);
-        (self.size, self.shown) = (size, shown);
+    }
+
+    /// The picture of tile `i` as this frame shows it becomes its reference.
+    fn remember(&mut self, i: usize) {
+        if self.reference.len() != self.grey.len() || self.size == 0 {
+            return;
+        }
+        let size = self.size;
+        let (x0, y0, x1, y1) = letterbox_px(&self.grid[i], size, self.shown);
+        for y in y0..y1.min(size) {
+            let r = y * size + x0.min(size)..y * size + x1.min(size);
+            self.reference[r.clone()].copy_from_slice(&self.grey[r]);
+        }
     }
 
     /// The tiles to scan on this frame (at `now`, running time), into `out`.
@@ -237,7 +281,7 @@ impl Scanner {
             self.scanned.clear();
             self.scanned.resize(self.grid.len(), None);
             self.dirty.clear();
-            self.dirty.resize(self.grid.len(), false);
+            self.dirty.resize(self.grid.len(), Change::None);
         }
         if self.grid.is_empty() {
             return;
@@ -246,21 +290,23 @@ impl Scanner {
         let pick = if full {
             None
         } else {
-            // A tile where the picture changed, the longest unscanned first; else one not scanned
-            // for a while.
-            let since = |s: &Option<u64>, gap: u64| s.is_none_or(|t| now.saturating_sub(t) >= gap);
-            let stale = |s: &Option<u64>| since(s, RESCAN_NS);
+            // A tile where something moves, the longest unscanned first; else one that changed
+            // since its scan a while ago; else one not scanned for long.
+            let since = |i: usize, gap: u64| self.scanned[i].is_none_or(|t| now.saturating_sub(t) >= gap);
             let oldest = |cands: &mut dyn Iterator<Item = usize>| cands.min_by_key(|&i| self.scanned[i]);
-            let dirty = oldest(
-                &mut (0..self.grid.len()).filter(|&i| self.dirty[i] && since(&self.scanned[i], DIRTY_RESCAN_NS)),
-            );
-            dirty.or_else(|| oldest(&mut (0..self.grid.len()).filter(|&i| stale(&self.scanned[i]))))
+            let n = self.grid.len();
+            oldest(&mut (0..n).filter(|&i| self.dirty[i] == Change::Moving))
+                .or_else(|| {
+                    oldest(&mut (0..n).filter(|&i| self.dirty[i] == Change::Since && since(i, DIRTY_RESCAN_NS)))
+                })
+                .or_else(|| oldest(&mut (0..n).filter(|&i| since(i, RESCAN_NS))))
         };
         for i in 0..self.grid.len() {
             if full || pick == Some(i) {
                 out.push(self.grid[i]);
                 self.scanned[i] = Some(now);
-                self.dirty[i] = false;
+                self.dirty[i] = Change::None;
+                self.remember(i);
             }
         }
     }
@@ -285,6 +331,18 @@ impl Scanner {
     }
 }
 
+/// The letterbox pixels (x0, y0, x1, y1, clamped to the letterbox) of frame rectangle `r`, for a
+/// `size` letterbox showing the frame rectangle `shown`.
+fn letterbox_px(r: &RectF, size: usize, shown: RectF) -> (usize, usize, usize, usize) {
+    let to_px = |x: f32, origin: f32, extent: f32| ((x - origin) / extent * size as f32).clamp(0.0, size as f32);
+    (
+        to_px(r.x, shown.x, shown.w) as usize,
+        to_px(r.y, shown.y, shown.h) as usize,
+        to_px(r.x + r.w, shown.x, shown.w).ceil() as usize,
+        to_px(r.y + r.h, shown.y, shown.h).ceil() as usize,
+    )
+}
+
 /// Where a known person's own motion shows in the letterbox: the face and, around and below
 /// it, the head and the body that move with it (the tracker follows them; a scan would only
 /// find the same face again).
@@ -295,6 +353,20 @@ fn padded_rect(b: &BBox) -> RectF {
         y: b.y1 - s,
         w: b.width() + 3.0 * s,
         h: b.height() + 5.0 * s,
+    }
+}
+
+/// Around a known person, where motion from one frame to the next is theirs: [`padded_rect`]
+/// and as far again as four faces to each side (arms, a bag, a coat, and the box a frame
+/// behind). A new face coming in there is still seen, as a change since the tile's scan.
+fn near_rect(b: &BBox) -> RectF {
+    let s = b.width().max(b.height());
+    let p = padded_rect(b);
+    RectF {
+        x: p.x - 2.5 * s,
+        y: p.y - s,
+        w: p.w + 5.0 * s,
+        h: p.h + s,
     }
 }
 
@@ -353,7 +425,7 @@ mod tests {
         assert_eq!(tiles.len(), 15, "first frame: every tile");
         // A still picture: nothing more until the rescan time.
         let frame = 40_000_000;
-        for k in 1..10 {
+        for k in 1..15 {
             s.observe(&still, 192, whole(192), &[]);
             s.tiles_into(1920, 1080, 5, false, k * frame, &mut tiles);
             assert!(tiles.is_empty(), "frame {k}: {tiles:?}");
@@ -366,7 +438,7 @@ mod tests {
             }
         }
         s.observe(&moved, 192, whole(192), &[]);
-        s.tiles_into(1920, 1080, 5, false, 10 * frame, &mut tiles);
+        s.tiles_into(1920, 1080, 5, false, 15 * frame, &mut tiles);
         assert_eq!(tiles.len(), 1);
         let t = tiles[0];
         // Letterbox pixel (185, 145) is frame pixel (1850, 1030).
@@ -374,23 +446,32 @@ mod tests {
             t.x <= 1850.0 && t.x + t.w > 1850.0 && t.y <= 1030.0 && t.y + t.h > 1030.0,
             "{t:?}"
         );
+        // A known person walks on from there: where they were differs from the tile's scan, but
+        // nothing else moves, so the tile waits (a person walking changes the same tile every
+        // frame).
+        let person = BBox {
+            x1: 1750.0,
+            y1: 950.0,
+            x2: 1950.0,
+            y2: 1120.0,
+        };
+        let mut s3 = s.clone();
+        s3.observe(&still, 192, whole(192), &[person]);
+        s3.tiles_into(1920, 1080, 5, false, 16 * frame, &mut tiles);
+        assert!(tiles.is_empty(), "{tiles:?}");
+        s3.observe(&still, 192, whole(192), &[]);
+        s3.tiles_into(1920, 1080, 5, false, 17 * frame, &mut tiles);
+        assert!(tiles.is_empty(), "the trail waits: {tiles:?}");
+        s3.observe(&still, 192, whole(192), &[]);
+        s3.tiles_into(1920, 1080, 5, false, 15 * frame + DIRTY_RESCAN_NS, &mut tiles);
+        assert_eq!(tiles, [t], "then it is scanned again");
         // The same change inside a known face's box is the tracker's business, not a scan's.
         let mut s2 = s.clone();
-        s2.observe(
-            &still,
-            192,
-            whole(192),
-            &[BBox {
-                x1: 1750.0,
-                y1: 950.0,
-                x2: 1950.0,
-                y2: 1120.0,
-            }],
-        );
-        s2.tiles_into(1920, 1080, 5, false, 11 * frame, &mut tiles);
+        s2.observe(&still, 192, whole(192), &[person]);
+        s2.tiles_into(1920, 1080, 5, false, 30 * frame, &mut tiles);
         assert!(tiles.is_empty(), "{tiles:?}");
         // After the rescan time every tile comes again, one a frame.
-        let later = RESCAN_NS + 12 * frame;
+        let later = RESCAN_NS + 16 * frame;
         s.observe(&moved, 192, whole(192), &[]);
         let mut seen = Vec::new();
         for k in 0..15 {
@@ -401,6 +482,31 @@ mod tests {
         let mut grid = Vec::new();
         grid_into(1920, 1080, 5, &mut grid);
         assert!(grid.iter().all(|g| seen.contains(g)), "every tile rescanned");
+        // A change too slow to see from one frame to the next is seen against the picture the
+        // tile had when scanned: two grey levels a frame (letterbox pixels 20-40, 60-80: the
+        // frame's top left), over four frames.
+        let mut slow = moved.clone();
+        let mut t0 = later + 15 * frame;
+        s.observe(&slow, 192, whole(192), &[]);
+        s.tiles_into(1920, 1080, 5, false, t0, &mut tiles);
+        assert!(tiles.is_empty(), "{tiles:?}");
+        let mut found = false;
+        for k in 1..=5 {
+            for y in 60..80 {
+                for x in 20..40 {
+                    slow[(y * 192 + x) * 3..][..3].iter_mut().for_each(|v| *v += 2);
+                }
+            }
+            t0 += DIRTY_RESCAN_NS;
+            s.observe(&slow, 192, whole(192), &[]);
+            s.tiles_into(1920, 1080, 5, false, t0, &mut tiles);
+            if !tiles.is_empty() {
+                assert!(k >= 4, "frame {k}: {tiles:?}");
+                found = true;
+                break;
+            }
+        }
+        assert!(found, "a slow change is scanned");
         // A reset (a flush) searches in full again.
         s.reset();
         s.tiles_into(1920, 1080, 5, false, later + 20 * frame, &mut tiles);
