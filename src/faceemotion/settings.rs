@@ -605,9 +605,10 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .nick("Detection tiles")
                 .blurb(
                     "Where the detector looks. 0: automatic, down to min-face-size: the whole frame on every \
-                     frame, one tile of a finer grid in turn (where the picture changed first; the whole \
-                     grid on the first frame), and the small faces already known looked for again where \
-                     they are expected, four to a detector run. 1: the whole frame only (faces of about 7 % \
+                     frame, at most one tile of a finer grid (where something moves first, where the picture \
+                     changed since its scan at most every 0.5 s, each every 10 s; the whole grid on the first \
+                     frame), and the small faces already known looked for again where they are expected, four \
+                     to a detector run, each every other frame. 1: the whole frame only (faces of about 7 % \
                      of its larger side and up). N: the whole frame and every tile of an N-column grid on \
                      every frame, one detector run each",
                 )
