@@ -7,6 +7,7 @@
 //!     cargo bench --bench pipeline -- --small-faces   # only the store-camera-distance rows
 //!     cargo bench --bench pipeline -- --visitors      # only the cost of visitor recognition
 //!     cargo bench --bench pipeline -- --ab            # only the A/B (with FACEEMOTION_BASELINE_PLUGIN)
+//!     FACEEMOTION_AB_RUNS=N ...                       # N pairs in each A/B (5; the visitor A/B 3N)
 //!
 //! Footage: the six face-api.js group photos (npm @vladmandic/face-api 1.7.15, 3-5 faces each),
 //! 60 frames each at 1920x1080 and 640x360, H.264, made here on first use. Each pipeline runs in
@@ -157,7 +158,7 @@ fn child(desc: &str, probe_in: Option<&str>, probe_out: Option<&str>) {
                 s.get::<u64>("processing-time").unwrap(),
                 s.get::<u64>("model-time").unwrap(),
                 s.get::<u64>("detector-runs").unwrap_or(0),
-                s.get::<u64>("descriptor-runs").unwrap_or(0)
+                s.get::<u64>("faces-described").unwrap_or(0)
             )
         })
         .unwrap_or_else(|| "0:0:0:0".into());
@@ -187,7 +188,7 @@ struct Run {
     element_ns: u64,
     model_ns: u64,
     detector_runs: u64,
-    descriptor_runs: u64,
+    faces_described: u64,
     frames: usize,
     /// Frames through the element before the clock started (prerolling).
     before: usize,
@@ -233,7 +234,7 @@ fn run_child_with(desc: &str, probe: Option<(&str, &str)>, plugin: Option<&Path>
         element_ns: at(0),
         model_ns: at(1),
         detector_runs: at(2),
-        descriptor_runs: at(3),
+        faces_described: at(3),
         frames: f[1].parse().unwrap(),
         before: f.get(7).and_then(|v| v.parse().ok()).unwrap_or(0),
         secs: f[2].parse().unwrap(),
@@ -662,7 +663,7 @@ fn visitors(bench_clip: &Path) {
     for _ in 0..pairs {
         let a = run_child(&desc("reid-window=0"), Some(("fe", "fe")));
         let b = run_child(&desc(""), Some(("fe", "fe")));
-        described = b.descriptor_runs;
+        described = b.faces_described;
         let (am, bm) = (a.element_ns as f64 / 360.0 / 1e6, b.element_ns as f64 / 360.0 / 1e6);
         off.push((am, (360.0 - a.before as f64) / a.secs));
         on.push((bm, (360.0 - b.before as f64) / b.secs));

@@ -61,6 +61,10 @@ pub struct Look<'a> {
     pub now: u64,
     pub known: &'a [BBox],
     pub refind: &'a [(u64, BBox)],
+    /// Whether a face too small for the whole frame looked for in a cell may wait for the
+    /// detector frame after next: the detector runs on every frame (at a longer interval, waiting would leave a small face
+    /// unlooked for twice the interval).
+    pub alternate: bool,
 }
 
 /// How a frame becomes faces: per-frame knobs, cheap to change at any time.
@@ -634,7 +638,9 @@ impl Analyzer {
         // Known faces the whole frame is too coarse for: in a cell each, where they are much
         // larger than in a tile (which is there for faces not known yet).
         let most = scan::MAX_MOSAICS * scan::CELLS_PER_SIDE * scan::CELLS_PER_SIDE;
-        self.scanner.cells_into(look.refind, most, &mut self.cells, unlooked);
+        let alternate = look.alternate.then(|| scan::whole_frame_reach(w, h, size));
+        self.scanner
+            .cells_into(look.refind, most, alternate, &mut self.cells, unlooked);
         let threshold = params.threshold.min(scan::CELL_THRESHOLD);
         lb.mosaics(img, &self.cells, scan::CELLS_PER_SIDE, threshold, out)
     }

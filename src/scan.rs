@@ -5,23 +5,25 @@
 //! 192x192 shows a 1080p face of 130 pixels or more. Smaller faces are searched for in three
 //! ways, each frame:
 //!
-//! - **Progressive scan.** One tile of a finer grid, chosen so that the smallest face to find
+//! - **Progressive scan.** At most one tile of a finer grid, chosen so that the smallest face to find
 //!   (`min-face-size`, by default 3 % of the frame's height: 32 px at 1080p, 21 at 720p, 64 at
 //!   4K) is 13 px in the tile's input. The first frame (and the first after a flush or a change
 //!   of size) is searched in full.
 //! - **Motion.** The whole frame's letterbox, which the whole-frame pass makes anyway, is
 //!   compared with the previous frame's: a tile where something moves (outside the people
 //!   already known, whose motion the tracker follows) is scanned next. It is also compared with
-//!   the picture each tile had when last scanned: a tile that changed since, slowly (a person
-//!   coming in slowly) or where a known person was (the trail of someone walking, on every
-//!   frame), is scanned again at most every [`DIRTY_RESCAN_NS`]. A tile that did not change is
+//!   the picture each tile had when last scanned: a tile that changed since (slowly, such as a
+//!   person coming in slowly or beside a known one; or where a known person is or was, such as
+//!   the trail of someone walking, on every frame) is scanned again at most every
+//!   [`DIRTY_RESCAN_NS`]; after a tile where something moved, such a tile goes first. A tile that did not change is
 //!   scanned again only every [`RESCAN_NS`], so a still scene without faces costs next to
 //!   nothing more.
 //! - **Cells.** Faces the tracker knows that the whole frame is too coarse for are looked for
 //!   again where it expects them: a crop of 2.5 times the face, 96x96, four to a detector input
 //!   (a 2x2 mosaic). That keeps small faces, and their ids, from frame to frame between scans.
-//!   A face looked for in a cell is carried by the tracker on the next detector frame and looked
-//!   for again on the one after: a face moves little in one frame, and the cells cost half.
+//!   Where the detector runs on every frame, a face too small for the whole frame looked for in
+//!   a cell is carried by the tracker on the next frame and looked for again on the one after: a
+//!   face moves little in one frame, and the cells cost half.
 //!
 //! GStreamer-free: the analysis asks for a plan per detector frame and lays out the inputs.
 
@@ -180,10 +182,15 @@ pub struct Scanner {
     reference: Vec<u8>,
     prev: Vec<u8>,
     grey: Vec<u8>,
-    /// Letterbox pixels where a known person is, whose changes do not count; and near them,
-    /// where motion from one frame to the next is theirs (see [`near_rect`]).
-    faces: Vec<bool>,
+    /// Letterbox pixels of the known faces, whose own changes (an expression, a turn of the
+    /// head) do not count; and around the known people, where motion from one frame to the
+    /// next is theirs (see [`near_rect`]).
+    own: Vec<bool>,
     near: Vec<bool>,
+    /// Whether the latest tile scanned was one where something moved: the next one that
+    /// changed since its scan, or is due again, goes first, so that a tile where something
+    /// moves on every frame (a screen, leaves in the wind) does not keep the others waiting.
+    moved_last: bool,
     /// The letterbox's size, and the frame rectangle it shows.
     size: usize,
     shown: RectF,
@@ -201,8 +208,9 @@ impl Scanner {
     }
 
     /// Takes the whole-frame letterbox of this frame (`size` x `size` RGB, showing the frame
-    /// rectangle `shown`) and marks the tiles where the picture changed since they were last
-    /// scanned, outside `known` faces (whose own motion the tracker follows).
+    /// rectangle `shown`) and marks the tiles where something other than the `known` faces and
+    /// the people around them moves, and those whose picture changed since they were last
+    /// scanned (outside the known faces).
     pub fn observe(&mut self, rgb: &[u8], size: usize, shown: RectF, known: &[BBox]) {
         std::mem::swap(&mut self.prev, &mut self.grey);
         self.grey.clear();
@@ -222,7 +230,7 @@ impl Scanner {
         if !self.grid.is_empty() {
             let px = |r: &RectF| letterbox_px(r, size, shown);
             for (mask, around) in [
-                (&mut self.faces, padded_rect as fn(&BBox) -> RectF),
+                (&mut self.own, own_rect as fn(&BBox) -> RectF),
                 (&mut self.near, near_rect),
             ] {
                 mask.clear();
@@ -252,7 +260,7 @@ impl Scanner {
                 }
                 if differs(tile, &self.prev, &self.near) {
                     *dirty = Change::Moving;
-                } else if *dirty == Change::None && differs(tile, &self.reference, &self.faces) {
+                } else if *dirty == Change::None && differs(tile, &self.reference, &self.own) {
                     *dirty = Change::Since;
                 }
             }
@@ -291,15 +299,21 @@ impl Scanner {
             None
         } else {
             // A tile where something moves, the longest unscanned first; else one that changed
-            // since its scan a while ago; else one not scanned for long.
+            // since its scan a while ago; else one not scanned for long. Right after a tile
+            // where something moved, the others first.
             let since = |i: usize, gap: u64| self.scanned[i].is_none_or(|t| now.saturating_sub(t) >= gap);
             let oldest = |cands: &mut dyn Iterator<Item = usize>| cands.min_by_key(|&i| self.scanned[i]);
             let n = self.grid.len();
-            oldest(&mut (0..n).filter(|&i| self.dirty[i] == Change::Moving))
-                .or_else(|| {
-                    oldest(&mut (0..n).filter(|&i| self.dirty[i] == Change::Since && since(i, DIRTY_RESCAN_NS)))
-                })
-                .or_else(|| oldest(&mut (0..n).filter(|&i| since(i, RESCAN_NS))))
+            let moving = oldest(&mut (0..n).filter(|&i| self.dirty[i] == Change::Moving));
+            let due = oldest(&mut (0..n).filter(|&i| self.dirty[i] == Change::Since && since(i, DIRTY_RESCAN_NS)))
+                .or_else(|| oldest(&mut (0..n).filter(|&i| since(i, RESCAN_NS))));
+            let pick = if self.moved_last {
+                due.or(moving)
+            } else {
+                moving.or(due)
+            };
+            self.moved_last = pick.is_some() && pick == moving;
+            pick
         };
         for i in 0..self.grid.len() {
             if full || pick == Some(i) {
@@ -314,13 +328,25 @@ impl Scanner {
 
 impl Scanner {
     /// The crops of the known faces to look for again (`refind`: track id and expected box, most
-    /// urgent first) into `cells`, at most `most`; the ids not looked for on this frame (looked
-    /// for on the previous detector frame, or beyond what the cells hold) into `unlooked`.
-    pub fn cells_into(&mut self, refind: &[(u64, BBox)], most: usize, cells: &mut Vec<RectF>, unlooked: &mut Vec<u64>) {
+    /// urgent first) into `cells`, at most `most`; the ids not looked for on this frame into
+    /// `unlooked`: those beyond what the cells hold and, with `alternate`, those smaller than
+    /// `reach` (that the whole frame does not see) looked for on the previous detector frame.
+    /// Faces the whole frame sees too are looked for on every frame: their box is the finer
+    /// input's when that is much surer, and a box that changed input every other frame would
+    /// jump.
+    pub fn cells_into(
+        &mut self,
+        refind: &[(u64, BBox)],
+        most: usize,
+        alternate: Option<f32>,
+        cells: &mut Vec<RectF>,
+        unlooked: &mut Vec<u64>,
+    ) {
         cells.clear();
         self.celling.clear();
         for &(id, b) in refind {
-            if cells.len() < most && !self.celled.contains(&id) {
+            let waits = alternate.is_some_and(|reach| b.width().max(b.height()) < reach) && self.celled.contains(&id);
+            if cells.len() < most && !waits {
                 cells.push(cell_crop(&b));
                 self.celling.push(id);
             } else {
@@ -356,9 +382,21 @@ fn padded_rect(b: &BBox) -> RectF {
     }
 }
 
+/// A known face and a little around it: its own changes are the tracker's business.
+fn own_rect(b: &BBox) -> RectF {
+    let s = b.width().max(b.height());
+    RectF {
+        x: b.x1 - 0.5 * s,
+        y: b.y1 - 0.5 * s,
+        w: b.width() + s,
+        h: b.height() + s,
+    }
+}
+
 /// Around a known person, where motion from one frame to the next is theirs: [`padded_rect`]
-/// and as far again as four faces to each side (arms, a bag, a coat, and the box a frame
-/// behind). A new face coming in there is still seen, as a change since the tile's scan.
+/// and beyond it, four faces to each side in all (arms, a bag, a coat, and the box a frame
+/// behind). A new face coming in there is still seen, as a change since the tile's scan (only
+/// the known faces themselves are left out of that).
 fn near_rect(b: &BBox) -> RectF {
     let s = b.width().max(b.height());
     let p = padded_rect(b);
@@ -403,6 +441,71 @@ mod tests {
         // Faces the whole frame sees need no grid; a tiny minimum is held to the widest grid.
         assert_eq!(columns_for(1920, 1080, 192, 200.0), 1);
         assert_eq!(columns_for(1920, 1080, 192, 4.0), MAX_COLUMNS);
+    }
+
+    #[test]
+    fn a_tile_moving_on_every_frame_does_not_keep_the_others_waiting() {
+        let mut s = Scanner::default();
+        let mut tiles = Vec::new();
+        let mut pic = vec![100u8; 192 * 192 * 3];
+        s.observe(&pic, 192, whole(192), &[]);
+        s.tiles_into(1920, 1080, 5, false, 0, &mut tiles);
+        let mut slow_seen = false;
+        for k in 1..=12u64 {
+            // A screen at the bottom right flickers on every frame; the top left brightens
+            // slowly.
+            for y in 140..150 {
+                for x in 180..190 {
+                    pic[(y * 192 + x) * 3..][..3].fill(if k % 2 == 0 { 100 } else { 200 });
+                }
+            }
+            for y in 60..80 {
+                for x in 20..40 {
+                    pic[(y * 192 + x) * 3..][..3].iter_mut().for_each(|v| *v += 2);
+                }
+            }
+            s.observe(&pic, 192, whole(192), &[]);
+            s.tiles_into(1920, 1080, 5, false, k * DIRTY_RESCAN_NS, &mut tiles);
+            assert_eq!(tiles.len(), 1, "frame {k}");
+            slow_seen |= tiles[0].x < 100.0 && tiles[0].y < 300.0;
+        }
+        assert!(slow_seen, "the slowly changing tile was scanned");
+    }
+
+    #[test]
+    fn a_face_in_a_cell_waits_a_frame_where_the_detector_runs_on_every_frame() {
+        let b = |x: f32| BBox {
+            x1: x,
+            y1: 100.0,
+            x2: x + 30.0,
+            y2: 130.0,
+        };
+        let refind = [(1, b(0.0)), (2, b(100.0)), (3, b(200.0))];
+        let mut s = Scanner::default();
+        let (mut cells, mut unlooked) = (Vec::new(), Vec::new());
+        let mut look = |s: &mut Scanner, alternate: bool| {
+            unlooked.clear();
+            s.cells_into(&refind, 2, alternate.then_some(40.0), &mut cells, &mut unlooked);
+            (cells.len(), unlooked.clone())
+        };
+        // Two cells: faces 1 and 2, then 3 (1 and 2 wait), then 1 and 2 again.
+        assert_eq!(look(&mut s, true), (2, vec![3]));
+        assert_eq!(look(&mut s, true), (1, vec![1, 2]));
+        assert_eq!(look(&mut s, true), (2, vec![3]));
+        // At a longer detector interval no face waits.
+        assert_eq!(look(&mut s, false), (2, vec![3]));
+        assert_eq!(look(&mut s, false), (2, vec![3]));
+        // A reset forgets who waits.
+        look(&mut s, true);
+        s.reset();
+        assert_eq!(look(&mut s, true), (2, vec![3]));
+        // Faces the whole frame sees too (30 px against a reach of 20) never wait.
+        let mut s = Scanner::default();
+        for _ in 0..3 {
+            unlooked.clear();
+            s.cells_into(&refind, 2, Some(20.0), &mut cells, &mut unlooked);
+            assert_eq!((cells.len(), &unlooked[..]), (2, &[3][..]));
+        }
     }
 
     /// What a 1080p frame's 192 letterbox shows.

@@ -210,6 +210,7 @@ impl Stream {
                 now: time.clock,
                 known: &self.known,
                 refind: &self.refind,
+                alternate: params.inference_interval <= 1,
             };
             let mut ids = self.spare_ids.pop().unwrap_or_default();
             match self.analyzer.submit_detection(img, &params.analysis, &look, &mut ids) {

@@ -198,7 +198,8 @@ impl Tracker {
     }
 
     /// [`update`](Self::update), where the tracks `unlooked` (ids) were not looked for on this
-    /// frame (small faces whose cell comes on the next detector frame): unmatched, they
+    /// frame (small faces whose cell comes on the next detector frame, or beyond what the cells
+    /// held): unmatched, they
     /// are not missed but carried on at their speed, as on a frame the detector skipped.
     pub fn update_looked(&mut self, detections: &[Detection], now: FrameTime, smoothing: Smoothing, unlooked: &[u64]) {
         for t in &mut self.tracks {

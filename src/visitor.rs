@@ -386,7 +386,8 @@ impl Visits {
 
     /// Whether track `track`, now seen as `view`, is due for another view at running time
     /// `now`: identified, fewer views than [`VIEWS_PER_TRACK`], the last a while ago, this one
-    /// at least as good and another picture of the face than the last.
+    /// at least as good and another picture of the face than the last view described (any, while
+    /// the track has none: its first face was too small, or the model gave no answer).
     pub fn view_due(&self, track: u64, view: &View, now: u64) -> bool {
         let Some(t) = self.tracks.get(&track) else {
             return false;
@@ -395,7 +396,7 @@ impl Visits {
             && t.views < VIEWS_PER_TRACK
             && now.saturating_sub(t.last_view) >= VIEW_SPACING_NS
             && view.quality >= t.best_quality
-            && view.differs_from(&t.last)
+            && (t.views == 0 || view.differs_from(&t.last))
     }
 
     /// Track `track` counts as a person at `now`: identifies it from its first view.
@@ -662,6 +663,10 @@ mod tests {
         assert!(!v.view_due(10, &view(3.0, 100.0, 100.0), S), "the same picture again");
         assert!(!v.view_due(10, &view(0.0, 30.0, 120.0), S), "too small");
         assert!(!v.view_due(10, &view(20.0, 100.0, 50.0), S), "worse than the first");
+        // A track without a descriptor yet (its first face too small) takes the next view
+        // however like the first it is.
+        v.begin(20, None, view(0.0, 38.0, 38.0), 0, &s, &[]);
+        assert!(v.view_due(20, &view(1.0, 41.0, 40.0), S));
         v.add_view(10, &near(&alice, 7, 0.3), view(0.0, 100.0, 120.0), S);
         assert_eq!(
             v.gallery.descriptors(),

@@ -234,6 +234,10 @@ fn a_person_who_comes_back_within_the_window_is_the_same_visitor() {
     );
     // His returns start from what his first visit learnt: a man throughout.
     assert!(v.iter().all(|v| v.gender.as_deref() == Some("male")), "{v:?}");
+    // The descriptor ran a few times a visit (at most three views), not on every frame.
+    let stats = run.stats.expect("stats");
+    let described = stats.get::<u64>("faces-described").unwrap();
+    assert!((4..=12).contains(&described), "{described} faces described: {stats}");
 }
 
 #[test]
@@ -322,6 +326,9 @@ fn recognition_off_gives_what_the_element_gave_without_it() {
             .collect::<Vec<_>>()
     };
     assert_eq!(events(&on), events(&off));
+    let described = |r: &common::Run| r.stats.as_ref().unwrap().get::<u64>("faces-described").unwrap();
+    assert_eq!(described(&off), 0, "recognition off describes no face");
+    assert!(described(&on) > 0);
     for s in &off.tracks {
         for k in ["visitor", "visit", "returning"] {
             assert!(!s.has_field(k), "{s}");
@@ -365,6 +372,7 @@ fn with_faces_masked_recognition_still_works_and_the_picture_stays_anonymised() 
         pts: Vec::new(),
         tracks: tracks.lock().unwrap().clone(),
         events: Vec::new(),
+        stats: None,
     };
     let v = visits(&run);
     let summary: Vec<_> = v.iter().map(|v| (v.visitor, v.visit)).collect();

@@ -111,7 +111,7 @@ struct Finished {
     busy: Duration,
     model: Duration,
     detector_runs: u64,
-    descriptor_runs: u64,
+    faces_described: u64,
 }
 
 impl Finished {
@@ -127,7 +127,7 @@ impl Finished {
             busy: Default::default(),
             model: Default::default(),
             detector_runs: 0,
-            descriptor_runs: 0,
+            faces_described: 0,
         }
     }
 }
@@ -147,7 +147,7 @@ struct Counts {
     busy: Duration,
     model: Duration,
     detector_runs: u64,
-    descriptor_runs: u64,
+    faces_described: u64,
 }
 
 /// Counters since start, for the `stats` property.
@@ -163,7 +163,7 @@ struct Stats {
     processing: Duration,
     model: Duration,
     detector_runs: u64,
-    descriptor_runs: u64,
+    faces_described: u64,
 }
 
 /// What the latency query told of upstream: live or not, and its minimum latency.
@@ -551,7 +551,7 @@ impl FaceEmotion {
             busy: (busy + started.elapsed()).saturating_sub(waited) + detector_work,
             model: state.stream.analyzer_mut().take_model_time(),
             detector_runs: state.stream.analyzer_mut().take_detector_runs(),
-            descriptor_runs: state.stream.analyzer_mut().take_described_faces(),
+            faces_described: state.stream.analyzer_mut().take_described_faces(),
         }
     }
 
@@ -602,7 +602,7 @@ impl FaceEmotion {
             busy: f.busy,
             model: f.model,
             detector_runs: f.detector_runs,
-            descriptor_runs: f.descriptor_runs,
+            faces_described: f.faces_described,
         };
         (f.buffer, counts)
     }
@@ -616,7 +616,7 @@ impl FaceEmotion {
         st.model += c.model;
         st.processing += c.busy;
         st.detector_runs += c.detector_runs;
-        st.descriptor_runs += c.descriptor_runs;
+        st.faces_described += c.faces_described;
     }
 
     /// Finishes the held frame, if any, and sends it downstream.
@@ -722,7 +722,7 @@ impl ObjectImpl for FaceEmotion {
                 .field("processing-time", st.processing.as_nanos() as u64)
                 .field("model-time", st.model.as_nanos() as u64)
                 .field("detector-runs", st.detector_runs)
-                .field("descriptor-runs", st.descriptor_runs)
+                .field("faces-described", st.faces_described)
                 .build()
                 .to_value();
         }

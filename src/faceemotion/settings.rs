@@ -741,8 +741,8 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                      (of those people, first visits and visits of a visitor seen before), skipped (late frames only \
                      tracked), processing-time (ns of work in the element, on all its threads, waiting \
                      excluded), model-time (ns of that inside ONNX Runtime), detector-runs (the whole \
-                     frame, tiles and mosaics of known faces) and descriptor-runs (faces described for \
-                     visitor recognition)",
+                     frame, tiles and mosaics of known faces) and faces-described (faces given to the \
+                     descriptor of visitor recognition)",
                 )
                 .read_only()
                 .build(),

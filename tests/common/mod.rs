@@ -275,6 +275,8 @@ pub struct Run {
     pub tracks: Vec<gst::Structure>,
     /// The `faceemotion-track` and `faceemotion-zone` messages together, in order.
     pub events: Vec<gst::Structure>,
+    /// The first `faceemotion`'s `stats` at the end of the stream.
+    pub stats: Option<gst::Structure>,
 }
 
 pub fn run_frames(desc: &str) -> Run {
@@ -315,6 +317,12 @@ pub fn run_frames(desc: &str) -> Run {
     }
     assert!(errors.lock().unwrap().is_empty(), "{:?}", errors.lock().unwrap());
     assert!(sink.is_eos(), "the pipeline stalled before its end");
+    let stats = p
+        .iterate_recurse()
+        .into_iter()
+        .flatten()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "faceemotion"))
+        .map(|e| e.property::<gst::Structure>("stats"));
     p.set_state(gst::State::Null).unwrap();
     let tracks = tracks.lock().unwrap().clone();
     let events = events.lock().unwrap().clone();
@@ -323,5 +331,6 @@ pub fn run_frames(desc: &str) -> Run {
         pts,
         tracks,
         events,
+        stats,
     }
 }
