@@ -51,6 +51,20 @@ impl Default for StreamParams {
     }
 }
 
+/// How many frames back the tracker's knowledge a detection starts from is (see
+/// [`Stream::looks`]).
+const LOOK_BACK: u64 = 2;
+
+/// What the tracker knew after one finished frame.
+#[derive(Debug, Default)]
+struct LookBack {
+    frame: Option<u64>,
+    /// The tracker's next id then: tracks from it on are not in the lists.
+    next_id: u64,
+    known: Vec<BBox>,
+    refind: Vec<(u64, BBox)>,
+}
+
 /// What [`Stream::begin`] started for a frame, to be given to [`Stream::finish`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket {
@@ -59,6 +73,10 @@ pub struct Ticket {
     /// Whether the classifiers may run on this frame (not on a frame skipped for being late).
     classify: bool,
     time: FrameTime,
+    /// The frame's number since the stream started.
+    frame: u64,
+    /// Tracks from this id on were not known to the frame's detection when it started.
+    unseen_from: u64,
 }
 
 impl Ticket {
@@ -96,18 +114,19 @@ pub struct Stream {
     /// The smoothing of the last finished frame, for the summaries of tracks that end between
     /// frames.
     smoothing: Smoothing,
-    /// Frames begun and not yet finished (pipelining holds one).
-    in_flight: u32,
     /// This stream's place among the streams analysed together (see [`set_phase`]), so that
     /// with an inference interval their detector frames fall on different frames and the load
     /// is even.
     ///
     /// [`set_phase`]: Stream::set_phase
     phase: u32,
-    /// What the tracker knows when a detection starts: every face, and the small ones to look
-    /// for again in cells.
-    known: Vec<BBox>,
-    refind: Vec<(u64, BBox)>,
+    /// What the tracker knew after each of the last two finished frames, for the detection of
+    /// the frame two later: every face, and the small ones to look for again in cells (where
+    /// they are expected two frames on). Two frames back whether or not a frame is held
+    /// (pipelining), so that the search, and so the results, are the same in every mode.
+    looks: [LookBack; 2],
+    /// Frames begun since the start.
+    begun: u64,
     /// Per detector job in flight, the tracks it does not look for; and lists to reuse.
     unlooked: Vec<(u64, Vec<u64>)>,
     spare_ids: Vec<Vec<u64>>,
@@ -141,10 +160,9 @@ impl Stream {
             gender_due: Vec::new(),
             answers: Vec::new(),
             smoothing: Smoothing::default(),
-            in_flight: 0,
             phase: 0,
-            known: Vec::new(),
-            refind: Vec::new(),
+            looks: Default::default(),
+            begun: 0,
             unlooked: Vec::new(),
             spare_ids: Vec::new(),
             visits: Visits::default(),
@@ -200,16 +218,17 @@ impl Stream {
         let due = self
             .since_detection
             .is_none_or(|n| n + 1 >= params.inference_interval.max(1));
+        let frame = self.begun;
+        self.begun += 1;
+        let back = frame
+            .checked_sub(LOOK_BACK)
+            .and_then(|f| self.looks.iter().find(|l| l.frame == Some(f)));
+        let unseen_from = back.map_or(0, |l| l.next_id);
         let detection = if due && !skip {
-            self.known.clear();
-            self.tracker.known_boxes_into(&mut self.known);
-            let size = self.analyzer.detector_kind().input_size();
-            let reach = crate::scan::whole_frame_reach(img.width, img.height, size) * 1.25;
-            self.tracker.refind_into(reach, self.in_flight + 1, &mut self.refind);
             let look = Look {
                 now: time.clock,
-                known: &self.known,
-                refind: &self.refind,
+                known: back.map_or(&[][..], |l| &l.known),
+                refind: back.map_or(&[][..], |l| &l.refind),
                 alternate: params.inference_interval <= 1,
             };
             let mut ids = self.spare_ids.pop().unwrap_or_default();
@@ -226,7 +245,6 @@ impl Stream {
         } else {
             None
         };
-        self.in_flight += 1;
         self.since_detection = match (detection, self.since_detection) {
             // After the first detection, each stream's next comes at its own phase.
             (Some(_), None) => Some(self.phase % params.inference_interval.max(1)),
@@ -237,6 +255,8 @@ impl Stream {
             detection,
             classify: !skip,
             time,
+            frame,
+            unseen_from,
         })
     }
 
@@ -252,7 +272,6 @@ impl Stream {
     ) -> Result<(), ModelError> {
         out.faces.clear();
         out.masks.clear();
-        self.in_flight = self.in_flight.saturating_sub(1);
         self.smoothing = params.smoothing;
         self.tracker.settings = params.tracking;
         let mut result = Ok(());
@@ -262,7 +281,7 @@ impl Stream {
                 Ok(dets) => {
                     let unlooked = unlooked.as_deref().unwrap_or(&[]);
                     self.tracker
-                        .update_looked(dets, ticket.time, params.smoothing, unlooked);
+                        .update_looked(dets, ticket.time, params.smoothing, unlooked, ticket.unseen_from);
                     true
                 }
                 Err(e) => {
@@ -277,6 +296,14 @@ impl Stream {
         }
         self.tracker.faces_into(&mut out.faces);
         self.tracker.known_boxes_into(&mut out.masks);
+        let slot = &mut self.looks[(ticket.frame % LOOK_BACK) as usize];
+        slot.frame = Some(ticket.frame);
+        slot.next_id = self.tracker.next_id();
+        slot.known.clear();
+        self.tracker.known_boxes_into(&mut slot.known);
+        let size = self.analyzer.detector_kind().input_size();
+        let reach = crate::scan::whole_frame_reach(img.width, img.height, size) * 1.25;
+        self.tracker.refind_into(reach, LOOK_BACK as u32, &mut slot.refind);
         let gender_interval = match params.gender_interval {
             0 => params.reclassify_interval,
             n => n,
@@ -546,7 +573,6 @@ impl Stream {
     /// Gives up on a begun frame (dropped by a flush): its detector job, if any, is collected
     /// so that no answer is left waiting.
     pub fn abandon(&mut self, ticket: Ticket) {
-        self.in_flight = self.in_flight.saturating_sub(1);
         if let Some(seq) = ticket.detection {
             if let Some(ids) = self.take_unlooked(seq) {
                 self.spare_ids.push(ids);
@@ -568,6 +594,7 @@ impl Stream {
         self.end_tracks();
         self.since_detection = None;
         self.analyzer.restart_scan();
+        self.looks.iter_mut().for_each(|l| l.frame = None);
     }
 
     /// The stream ended: every open track ends, so that the last people are counted, and the

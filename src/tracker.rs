@@ -194,14 +194,23 @@ impl Tracker {
 
     /// A frame the detector ran on: continue, start and end tracks.
     pub fn update(&mut self, detections: &[Detection], now: FrameTime, smoothing: Smoothing) {
-        self.update_looked(detections, now, smoothing, &[]);
+        self.update_looked(detections, now, smoothing, &[], u64::MAX);
     }
 
     /// [`update`](Self::update), where the tracks `unlooked` (ids) were not looked for on this
     /// frame (small faces whose cell comes on the next detector frame, or beyond what the cells
     /// held): unmatched, they
-    /// are not missed but carried on at their speed, as on a frame the detector skipped.
-    pub fn update_looked(&mut self, detections: &[Detection], now: FrameTime, smoothing: Smoothing, unlooked: &[u64]) {
+    /// are not missed but carried on at their speed, as on a frame the detector skipped. So are
+    /// the tracks from `unseen_from` on (ids the detection did not know of when it started)
+    /// that a tile or a cell found last: only a cell could have looked for them.
+    pub fn update_looked(
+        &mut self,
+        detections: &[Detection],
+        now: FrameTime,
+        smoothing: Smoothing,
+        unlooked: &[u64],
+        unseen_from: u64,
+    ) {
         for t in &mut self.tracks {
             t.frames_since_seen += 1;
             t.since_classified = t.since_classified.map(|n| n + 1);
@@ -275,7 +284,8 @@ impl Tracker {
             if track_used[ti] {
                 continue;
             }
-            if unlooked.contains(&t.face.id) {
+            let unseen = t.face.id >= unseen_from && t.face.detection.pass != Pass::Whole;
+            if unseen || unlooked.contains(&t.face.id) {
                 t.carry(1.0);
             } else {
                 t.missed = true;
@@ -464,6 +474,11 @@ impl Tracker {
     }
 
     /// Whether track `id` is tracked now.
+    /// The id the next new track gets: every track known now has a smaller one.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     pub fn has(&self, id: u64) -> bool {
         self.tracks.iter().any(|t| t.face.id == id)
     }

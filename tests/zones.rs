@@ -234,10 +234,12 @@ fn a_face_on_an_edge_does_not_flap() {
         assert!(seen >= 85, "her face on {seen} of 90 frames");
         zone_events(&run)
     };
-    // Without inertia she goes in and out of both halves on every frame...
+    // Without inertia she goes in and out of both halves (her face is small for the whole
+    // frame at 720p: the detector looks for it in a cell every other frame, and the tracker
+    // carries it in between, so her box jumps on about every other frame)...
     let every_frame = flaps(1);
     assert!(
-        every_frame.len() > 40,
+        every_frame.len() > 20,
         "the test must be able to fail: {} events",
         every_frame.len()
     );
