@@ -52,9 +52,10 @@ impl ModelConfig {
     }
 }
 
-/// What the tracker knows when a frame's detection starts: every face it expects on the frame
-/// (whose own motion is no reason to scan), and those the whole frame is too coarse for (track
-/// id and expected box), to be looked for again in cells, most urgent first. Times in running
+/// What the tracker knows when a frame's detection starts (two frames back, see
+/// [`crate::stream`]): every face, where it expects it on the frame (whose own motion is no
+/// reason to scan), and those the whole frame is too coarse for (track id and expected box), to
+/// be looked for again in cells, most urgent first. Times in running
 /// time (ns).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Look<'a> {

@@ -394,8 +394,8 @@ fn own_rect(b: &BBox) -> RectF {
 }
 
 /// Around a known person, where motion from one frame to the next is theirs: [`padded_rect`]
-/// and beyond it, four faces to each side in all (arms, a bag, a coat, and the box a frame
-/// behind). A new face coming in there is still seen, as a change since the tile's scan (only
+/// and beyond it, four faces to each side in all (arms, a bag, a coat, and a box that is only
+/// where the tracker expected the face). A new face coming in there is still seen, as a change since the tile's scan (only
 /// the known faces themselves are left out of that).
 fn near_rect(b: &BBox) -> RectF {
     let s = b.width().max(b.height());

@@ -51,8 +51,7 @@ impl Default for StreamParams {
     }
 }
 
-/// How many frames back the tracker's knowledge a detection starts from is (see
-/// [`Stream::looks`]).
+/// Detections start from what the tracker knew this many frames back (see [`Stream::looks`]).
 const LOOK_BACK: u64 = 2;
 
 /// What the tracker knew after one finished frame.
@@ -73,7 +72,7 @@ pub struct Ticket {
     /// Whether the classifiers may run on this frame (not on a frame skipped for being late).
     classify: bool,
     time: FrameTime,
-    /// The frame's number since the stream started.
+    /// The frame's number since the `Stream` was made (a restart does not reset it).
     frame: u64,
     /// Tracks from this id on were not known to the frame's detection when it started.
     unseen_from: u64,
@@ -124,8 +123,8 @@ pub struct Stream {
     /// the frame two later: every face, and the small ones to look for again in cells (where
     /// they are expected two frames on). Two frames back whether or not a frame is held
     /// (pipelining), so that the search, and so the results, are the same in every mode.
-    looks: [LookBack; 2],
-    /// Frames begun since the start.
+    looks: [LookBack; LOOK_BACK as usize],
+    /// Frames begun since the `Stream` was made.
     begun: u64,
     /// Per detector job in flight, the tracks it does not look for; and lists to reuse.
     unlooked: Vec<(u64, Vec<u64>)>,
@@ -219,10 +218,14 @@ impl Stream {
             .since_detection
             .is_none_or(|n| n + 1 >= params.inference_interval.max(1));
         let frame = self.begun;
-        self.begun += 1;
-        let back = frame
-            .checked_sub(LOOK_BACK)
-            .and_then(|f| self.looks.iter().find(|l| l.frame == Some(f)));
+        // The latest finished frame at least two back: that one in every mode (a frame that
+        // was dropped leaves an older one).
+        let back = frame.checked_sub(LOOK_BACK).and_then(|f| {
+            self.looks
+                .iter()
+                .filter(|l| l.frame.is_some_and(|g| g <= f))
+                .max_by_key(|l| l.frame)
+        });
         let unseen_from = back.map_or(0, |l| l.next_id);
         let detection = if due && !skip {
             let look = Look {
@@ -251,6 +254,7 @@ impl Stream {
             (Some(_), Some(_)) => Some(0),
             (None, n) => n.map(|n| n.saturating_add(1)),
         };
+        self.begun += 1;
         Ok(Ticket {
             detection,
             classify: !skip,
@@ -300,10 +304,13 @@ impl Stream {
         slot.frame = Some(ticket.frame);
         slot.next_id = self.tracker.next_id();
         slot.known.clear();
-        self.tracker.known_boxes_into(&mut slot.known);
-        let size = self.analyzer.detector_kind().input_size();
-        let reach = crate::scan::whole_frame_reach(img.width, img.height, size) * 1.25;
-        self.tracker.refind_into(reach, LOOK_BACK as u32, &mut slot.refind);
+        self.tracker.expected_boxes_into(LOOK_BACK as u32, &mut slot.known);
+        slot.refind.clear();
+        if params.analysis.search == crate::scan::Search::Auto {
+            let size = self.analyzer.detector_kind().input_size();
+            let reach = crate::scan::whole_frame_reach(img.width, img.height, size) * 1.25;
+            self.tracker.refind_into(reach, LOOK_BACK as u32, &mut slot.refind);
+        }
         let gender_interval = match params.gender_interval {
             0 => params.reclassify_interval,
             n => n,
@@ -601,6 +608,7 @@ impl Stream {
     /// visitors are forgotten.
     pub fn end(&mut self) {
         self.end_tracks();
+        self.looks.iter_mut().for_each(|l| l.frame = None);
     }
 
     fn end_tracks(&mut self) {

@@ -202,7 +202,8 @@ impl Tracker {
     /// held): unmatched, they
     /// are not missed but carried on at their speed, as on a frame the detector skipped. So are
     /// the tracks from `unseen_from` on (ids the detection did not know of when it started)
-    /// that a tile or a cell found last: only a cell could have looked for them.
+    /// that a tile or a cell found last: no cell looked for them, and a tile only if it was
+    /// scanned (a false face a tile found once is carried a frame more before it is missed).
     pub fn update_looked(
         &mut self,
         detections: &[Detection],
@@ -354,6 +355,18 @@ impl Tracker {
         out.extend(self.visible().map(|t| t.face.clone()));
     }
 
+    /// [`known_boxes_into`](Self::known_boxes_into), each box moved on at its speed to where it
+    /// is expected `ahead` frames later.
+    pub fn expected_boxes_into(&self, ahead: u32, out: &mut Vec<BBox>) {
+        out.extend(self.tracks.iter().filter(|t| t.face.bbox().area() > 0.0).map(|t| {
+            let mut v = t.face.bbox().as_array();
+            for (vk, dk) in v.iter_mut().zip(t.velocity) {
+                *vk += dk * ahead as f32;
+            }
+            BBox::from_array(v)
+        }));
+    }
+
     /// Every face the tracker knows on this frame, reported or not (missed by the latest
     /// detection round but not yet timed out): what a privacy mask must cover. Appended to `out`.
     pub fn known_boxes_into(&self, out: &mut Vec<BBox>) {
@@ -473,12 +486,12 @@ impl Tracker {
         }
     }
 
-    /// Whether track `id` is tracked now.
     /// The id the next new track gets: every track known now has a smaller one.
     pub fn next_id(&self) -> u64 {
         self.next_id
     }
 
+    /// Whether track `id` is tracked now.
     pub fn has(&self, id: u64) -> bool {
         self.tracks.iter().any(|t| t.face.id == id)
     }
@@ -566,6 +579,29 @@ mod tests {
     fn finish(t: &mut Tracker, frame: u64) {
         let mut faces = t.faces();
         t.finish_frame(&mut faces, &[], &[], &[], at(frame), Smoothing::default());
+    }
+
+    #[test]
+    fn a_track_the_detection_did_not_know_of_is_carried_not_missed() {
+        let tile = |x: f32| Detection {
+            pass: Pass::Tile,
+            ..det(x, 0.0, 30.0)
+        };
+        // Found by a tile on frame 0 (track 1), then not found on frame 1 by a detection that
+        // started before track 1 existed (unseen from id 1): carried, still reported.
+        let mut t = Tracker::new();
+        t.update_looked(&[tile(0.0)], at(0), Smoothing::default(), &[], 1);
+        t.update_looked(&[], at(1), Smoothing::default(), &[], 1);
+        assert!(!t.tracks[0].missed);
+        assert_eq!(t.faces().len(), 1);
+        // A detection that knew of it and did not find it: missed.
+        t.update_looked(&[], at(2), Smoothing::default(), &[], 2);
+        assert!(t.tracks[0].missed);
+        // One the whole frame found is missed whenever the whole frame misses it.
+        let mut t = Tracker::new();
+        t.update_looked(&[det(0.0, 0.0, 100.0)], at(0), Smoothing::default(), &[], 1);
+        t.update_looked(&[], at(1), Smoothing::default(), &[], 1);
+        assert!(t.tracks[0].missed);
     }
 
     #[test]
