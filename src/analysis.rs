@@ -63,8 +63,8 @@ pub struct Look<'a> {
     pub known: &'a [BBox],
     pub refind: &'a [(u64, BBox)],
     /// Whether a face too small for the whole frame looked for in a cell may wait for the
-    /// detector frame after next: the detector runs on every frame (at a longer interval, waiting would leave a small face
-    /// unlooked for twice the interval).
+    /// detector frame after next: the detector runs on every frame (at a longer interval,
+    /// waiting would leave a small face unlooked for twice the interval).
     pub alternate: bool,
 }
 
@@ -484,11 +484,13 @@ impl Analyzer {
         let mut batch = std::mem::take(&mut self.describe_batch);
         batch.clear();
         let side = net.side();
+        let mut n = 0;
         for d in faces {
             if let Err(e) = self.aligner.push(img, d, side, &mut batch) {
                 self.describe_batch = batch;
                 return Err(e);
             }
+            n += 1;
         }
         if batch.is_empty() {
             self.describe_batch = batch;
@@ -496,7 +498,7 @@ impl Analyzer {
             self.described.clear();
             return Ok((&[], &[]));
         }
-        self.described_faces += (batch.len() / (side * side * 3).max(1)) as u64;
+        self.described_faces += n;
         let job = DescribeJob {
             net,
             batch,

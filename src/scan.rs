@@ -155,7 +155,7 @@ pub struct Plan {
 }
 
 /// How a tile's picture changed since it was last scanned.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 enum Change {
     #[default]
     None,

@@ -304,9 +304,10 @@ impl Stream {
         slot.frame = Some(ticket.frame);
         slot.next_id = self.tracker.next_id();
         slot.known.clear();
-        self.tracker.expected_boxes_into(LOOK_BACK as u32, &mut slot.known);
         slot.refind.clear();
+        // Only the automatic search looks at them.
         if params.analysis.search == crate::scan::Search::Auto {
+            self.tracker.expected_boxes_into(LOOK_BACK as u32, &mut slot.known);
             let size = self.analyzer.detector_kind().input_size();
             let reach = crate::scan::whole_frame_reach(img.width, img.height, size) * 1.25;
             self.tracker.refind_into(reach, LOOK_BACK as u32, &mut slot.refind);
@@ -463,7 +464,8 @@ impl Stream {
             let appearing = self.events[start..]
                 .iter()
                 .any(|e| e.kind == TrackEventKind::Appeared && e.id == f.id);
-            let due = appearing || (ticket.classify && self.visits.view_due(f.id, &view_of(&f.detection), now));
+            let due = appearing
+                || (ticket.classify && self.visits.view_due(f.id, &crate::visitor::View::of(&f.detection), now));
             if due {
                 self.to_describe.push((i, appearing));
             }
@@ -502,7 +504,7 @@ impl Stream {
             } else {
                 None
             };
-            let view = view_of(d);
+            let view = crate::visitor::View::of(d);
             let id = out.faces[i].id;
             if !appearing {
                 if let Some(desc) = descriptor {
@@ -661,13 +663,5 @@ impl Stream {
             ModelRole::Descriptor => self.visits.forget_descriptors(),
             ModelRole::Detector => {}
         }
-    }
-}
-
-/// A face's view for the descriptor: where it is and what it is worth.
-fn view_of(d: &crate::face::Detection) -> crate::visitor::View {
-    crate::visitor::View {
-        bbox: d.bbox,
-        quality: crate::descriptor::view_quality(d),
     }
 }

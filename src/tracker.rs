@@ -116,13 +116,17 @@ struct Track {
 
 impl Track {
     /// Moves the face `frames` frames along at its speed.
-    fn carry(&mut self, frames: f32) {
-        let b = &mut self.face.detection.bbox;
-        let mut v = b.as_array();
+    /// Where the face is expected `frames` frames on, at its speed.
+    fn expected_box(&self, frames: f32) -> BBox {
+        let mut v = self.face.bbox().as_array();
         for (vk, dk) in v.iter_mut().zip(self.velocity) {
             *vk += dk * frames;
         }
-        *b = BBox::from_array(v);
+        BBox::from_array(v)
+    }
+
+    fn carry(&mut self, frames: f32) {
+        self.face.detection.bbox = self.expected_box(frames);
         for kp in &mut self.face.detection.keypoints {
             kp.0 += (self.velocity[0] + self.velocity[2]) / 2.0 * frames;
             kp.1 += (self.velocity[1] + self.velocity[3]) / 2.0 * frames;
@@ -358,13 +362,12 @@ impl Tracker {
     /// [`known_boxes_into`](Self::known_boxes_into), each box moved on at its speed to where it
     /// is expected `ahead` frames later.
     pub fn expected_boxes_into(&self, ahead: u32, out: &mut Vec<BBox>) {
-        out.extend(self.tracks.iter().filter(|t| t.face.bbox().area() > 0.0).map(|t| {
-            let mut v = t.face.bbox().as_array();
-            for (vk, dk) in v.iter_mut().zip(t.velocity) {
-                *vk += dk * ahead as f32;
-            }
-            BBox::from_array(v)
-        }));
+        out.extend(
+            self.tracks
+                .iter()
+                .filter(|t| t.face.bbox().area() > 0.0)
+                .map(|t| t.expected_box(ahead as f32)),
+        );
     }
 
     /// Every face the tracker knows on this frame, reported or not (missed by the latest
@@ -393,11 +396,7 @@ impl Tracker {
         out.clear();
         out.extend(order.iter().map(|&(_, i)| {
             let t = &self.tracks[i];
-            let mut v = t.face.bbox().as_array();
-            for (vk, dk) in v.iter_mut().zip(t.velocity) {
-                *vk += dk * ahead as f32;
-            }
-            (t.face.id, BBox::from_array(v))
+            (t.face.id, t.expected_box(ahead as f32))
         }));
         self.order = order;
     }

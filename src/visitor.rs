@@ -45,6 +45,14 @@ pub struct View {
 }
 
 impl View {
+    /// A detected face's view.
+    pub fn of(d: &crate::face::Detection) -> Self {
+        Self {
+            bbox: d.bbox,
+            quality: descriptor::view_quality(d),
+        }
+    }
+
     fn side(&self) -> f32 {
         self.bbox.width().max(self.bbox.height())
     }
