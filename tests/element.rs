@@ -299,11 +299,17 @@ fn overlay_changes_pixels_only_when_drawing() {
 }
 
 /// A frame someone else still holds (a decoder's reference picture) must come back to them as
-/// it was: drawing works on a copy; with `draw=false` the frame is only read, and the buffer
-/// that carries the metadata shares its memory instead of copying the pixels.
+/// it was: drawing works on a copy, which keeps the frame's timestamps and metadata; with
+/// `draw=false`, or with nothing to draw (no face), the frame is only read, and the buffer that
+/// carries the metadata shares its memory instead of copying the pixels.
 #[test]
 fn frames_held_elsewhere_are_never_written() {
-    let (caps, buf) = astronaut("I420");
+    let (caps, mut buf) = astronaut("I420");
+    {
+        let b = buf.make_mut();
+        b.set_pts(gst::ClockTime::from_mseconds(40));
+        b.set_duration(gst::ClockTime::from_mseconds(40));
+    }
     let before = buf.map_readable().unwrap().to_vec();
     for draw in ["false", "true"] {
         let held = buf.copy();
@@ -316,7 +322,23 @@ fn frames_held_elsewhere_are_never_written() {
         );
         let shared = out.peek_memory(0).as_ptr() == held.peek_memory(0).as_ptr();
         assert_eq!(shared, draw == "false", "draw={draw}: memory shared {shared}");
+        assert_eq!(
+            (out.pts(), out.duration()),
+            (held.pts(), held.duration()),
+            "draw={draw}"
+        );
+        let drawn = out.map_readable().unwrap().as_slice() != before.as_slice();
+        assert_eq!(drawn, draw == "true", "draw={draw}: pixels changed {drawn}");
     }
+    let (caps, none) = decode(&data("coffee.png"), "video/x-raw,format=I420");
+    let held = none.copy();
+    let out = run_one(&[("draw", "true")], &caps, held.clone());
+    assert!(roi_faces(&out).is_empty());
+    assert_eq!(
+        out.peek_memory(0).as_ptr(),
+        held.peek_memory(0).as_ptr(),
+        "nothing drawn, nothing copied"
+    );
 }
 
 #[test]

@@ -36,6 +36,7 @@ struct State {
     names: ModelNames,
     painter: Painter,
     masker: Masker,
+    copies: frame::Copies,
     info: Option<gst_video::VideoInfo>,
     format: Option<PixelFormat>,
     yuv: YuvMatrix,
@@ -377,8 +378,10 @@ impl FaceEmotion {
         start.or(state.tag_start).map(|s| s.saturating_add(ts))
     }
 
-    /// Maps the frame (for writing when it is drawn on or masked) and starts its analysis
-    /// (the detector, on its own thread).
+    /// Maps the frame for reading and starts its analysis (the detector, on the inference
+    /// pool). It is mapped for writing only when it is drawn on or masked, at its finish: a
+    /// frame the decoder still holds is then copied once it leaves, not held as a copy while
+    /// the next one is analysed.
     fn begin_frame(
         &self,
         state: &mut State,
@@ -393,8 +396,7 @@ impl FaceEmotion {
         let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
-        let write = per_frame.draw || per_frame.mask.is_on();
-        let frame = match Mapped::map(buf, info, write) {
+        let frame = match Mapped::map(buf, info, false, &mut state.copies) {
             Ok(f) => f,
             Err(_) => {
                 let m = gst::message::Error::builder(gst::CoreError::Failed, "could not map the buffer")
@@ -476,10 +478,15 @@ impl FaceEmotion {
                 "no label is given where the model's answer is not a number",
             );
         }
-        // A frame must be masked even if masking was turned on after it was mapped for reading.
-        if per_frame.mask.is_on() && matches!(frame, Mapped::Readable(_)) {
+        let zones = state.stream.zones().clone();
+        let draw_zones = per_frame.draw_zones && !zones.is_empty();
+        let wants_drawing = per_frame.draw && (!result.faces.is_empty() || draw_zones);
+        let wants_mask = per_frame.mask.is_on() && !result.masks.is_empty();
+        // Mapped for writing only now that the analysis has read it, and only when there is
+        // something to draw or mask (a frame without faces or zones is not copied).
+        if (wants_drawing || wants_mask) && matches!(frame, Mapped::Readable(_)) {
             if let Some(info) = state.info.as_ref() {
-                frame = match Mapped::map(frame.into_buffer(), info, true) {
+                frame = match Mapped::map(frame.into_buffer(), info, true, &mut state.copies) {
                     Ok(f) => f,
                     Err(buf) => Mapped::Readable(
                         gst_video::VideoFrame::from_buffer_readable(buf, info).unwrap_or_else(|_| unreachable!()),
@@ -487,10 +494,6 @@ impl FaceEmotion {
                 };
             }
         }
-        let zones = state.stream.zones().clone();
-        let draw_zones = per_frame.draw_zones && !zones.is_empty();
-        let wants_drawing = per_frame.draw && (!result.faces.is_empty() || draw_zones);
-        let wants_mask = per_frame.mask.is_on() && !result.masks.is_empty();
         if wants_drawing || wants_mask {
             match frame.view_mut(format, yuv) {
                 Some(Ok(mut img)) => {
@@ -823,6 +826,7 @@ impl BaseTransformImpl for FaceEmotion {
             stream,
             painter: Painter::new(),
             masker: Masker::new(),
+            copies: frame::Copies::default(),
             info: None,
             format: None,
             yuv: YuvMatrix::BT601,
