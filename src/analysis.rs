@@ -111,7 +111,7 @@ enum Work {
 /// whether each is one (finite).
 struct DescribeJob {
     net: Describer,
-    batch: Vec<f32>,
+    batch: Vec<u8>,
     out: Vec<f32>,
     finite: Vec<bool>,
     stats: NetStats,
@@ -328,7 +328,7 @@ pub struct Analyzer {
     describer: Option<Describer>,
     aligner: Aligner,
     /// The descriptor's batch, outputs and counts, handed back by its last job.
-    describe_batch: Vec<f32>,
+    describe_batch: Vec<u8>,
     descriptors: Vec<f32>,
     described: Vec<bool>,
     describe_stats: NetStats,
@@ -463,7 +463,7 @@ impl Analyzer {
     /// Zeroes the descriptor's last batch (face crops) and answers, once the caller has taken
     /// what it needs: no face's descriptor outlives its use in a buffer kept only for its room.
     pub fn wipe_descriptors(&mut self) {
-        self.describe_batch.iter_mut().for_each(|x| *x = 0.0);
+        self.describe_batch.iter_mut().for_each(|x| *x = 0);
         self.descriptors.iter_mut().for_each(|x| *x = 0.0);
         self.aligner.wipe();
     }

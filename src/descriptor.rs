@@ -96,12 +96,12 @@ impl Describer {
         self.side() * self.side() * 3
     }
 
-    /// Descriptors of each face of `batch` (RGB crops of [`side`](Self::side) squared, as
-    /// floats 0..255), unit length, `dims` values each, in `out`; `finite[i]` says whether face
+    /// Descriptors of each face of `batch` (8-bit RGB crops of [`side`](Self::side) squared,
+    /// made the model's floats 0..255 in the session's own input buffer), unit length, `dims` values each, in `out`; `finite[i]` says whether face
     /// i got one (a model answering NaN gives none).
     pub fn describe(
         &self,
-        batch: &[f32],
+        batch: &[u8],
         out: &mut Vec<f32>,
         finite: &mut Vec<bool>,
         stats: &mut NetStats,
@@ -119,7 +119,8 @@ impl Describer {
         let per_run = per_face * info.max_batch.min(batch.len() / per_face).max(1);
         for chunk in batch.chunks(per_run) {
             let faces = chunk.len() / per_face;
-            let ran = model.run_staged(chunk, [faces, info.side, info.side, 3]).and_then(|o| {
+            let fill = |buf: &mut Vec<f32>| buf.extend(chunk.iter().map(|&v| v as f32));
+            let ran = model.run_filled(fill, [faces, info.side, info.side, 3]).and_then(|o| {
                 let (_, d) = o["descriptor"].try_extract_tensor::<f32>()?;
                 if d.len() < faces * info.dims {
                     return Err(ort::Error::new(format!(
@@ -227,14 +228,9 @@ impl Aligner {
         self.crop.iter_mut().for_each(|x| *x = 0);
     }
 
-    /// Appends face `d`'s `side` x `side` RGB crop from `img` to `batch` as floats 0..255.
-    pub fn push(
-        &mut self,
-        img: &ImageView,
-        d: &Detection,
-        side: usize,
-        batch: &mut Vec<f32>,
-    ) -> Result<(), ModelError> {
+    /// Appends face `d`'s `side` x `side` RGB crop from `img` to `batch` (8 bits: a quarter of
+    /// the floats' memory while the job waits for the pool).
+    pub fn push(&mut self, img: &ImageView, d: &Detection, side: usize, batch: &mut Vec<u8>) -> Result<(), ModelError> {
         let image_err = |e: crate::resample::ResampleError| ModelError::Image(e.to_string());
         let (cx, cy, square_side, angle) = square(d);
         if angle.abs() < LEVEL_ENOUGH {
@@ -266,7 +262,7 @@ impl Aligner {
             self.crop.resize(side * side * 3, 0);
             turn(&self.around, n, side, angle, &mut self.crop);
         }
-        batch.extend(self.crop.iter().map(|&v| v as f32));
+        batch.extend_from_slice(&self.crop);
         Ok(())
     }
 }

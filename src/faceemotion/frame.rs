@@ -68,8 +68,11 @@ pub enum Mapped {
 /// Buffers for copies of the frames the element draws on or masks but does not own alone (a
 /// decoder's reference picture): made once and lent again. Copies allocated afresh for each
 /// frame left every streaming thread's heap holding several frames' worth, stream after stream.
-/// What the pool holds is what is in flight at most (a frame held for pipelining, those
-/// downstream still holds); it is given back at stop or a change of size.
+/// The pool holds what is in flight, up to [`POOLED_COPIES`]: beyond that (a long queue
+/// downstream) a frame is copied by GStreamer as before, so that a spike does not stay held.
+/// It is given back at stop or a change of size.
+pub const POOLED_COPIES: u32 = 4;
+
 #[derive(Default)]
 pub struct Copies {
     pool: Option<(gst::BufferPool, usize)>,
@@ -86,12 +89,13 @@ impl Copies {
             self.stop();
             let pool = gst::BufferPool::new();
             let mut config = pool.config();
-            config.set_params(None, u32::try_from(size).ok()?, 0, 0);
+            config.set_params(None, u32::try_from(size).ok()?, 0, POOLED_COPIES);
             pool.set_config(config).ok()?;
             pool.set_active(true).ok()?;
             self.pool = Some((pool, size));
         }
-        let mut out = self.pool.as_ref()?.0.acquire_buffer(None).ok()?;
+        let now = gst::BufferPoolAcquireParams::with_flags(gst::BufferPoolAcquireFlags::DONTWAIT);
+        let mut out = self.pool.as_ref()?.0.acquire_buffer(Some(&now)).ok()?;
         {
             let o = out.get_mut()?;
             o.copy_from_slice(0, &map).ok()?;
