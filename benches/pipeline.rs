@@ -8,6 +8,8 @@
 //!     cargo bench --bench pipeline -- --visitors      # only the cost of visitor recognition
 //!     cargo bench --bench pipeline -- --ab            # only the A/B (with FACEEMOTION_BASELINE_PLUGIN)
 //!     FACEEMOTION_AB_RUNS=N ...                       # N pairs in each A/B (5; the visitor A/B 3N)
+//!     cargo bench --bench pipeline -- --streams       # only the cameras-in-one-process table
+//!     FACEEMOTION_STREAMS_EXTRA="tiles=1" ...         # that table with more element properties
 //!
 //! Footage: the six face-api.js group photos (npm @vladmandic/face-api 1.7.15, 3-5 faces each),
 //! 60 frames each at 1920x1080 and 640x360, H.264, made here on first use. Each pipeline runs in
@@ -710,7 +712,10 @@ fn child_streams(clip: &str, n: usize, analysis: bool, sync: bool) {
     let branches: Vec<String> = (0..n)
         .map(|i| {
             let fe = if analysis {
-                format!("! faceemotion name=fe{i} inference-interval=3 reclassify-interval=3 gender-interval=30 ")
+                format!(
+                    "! faceemotion name=fe{i} inference-interval=3 reclassify-interval=3 gender-interval=30 {} ",
+                    streams_extra()
+                )
             } else {
                 String::new()
             };
@@ -780,6 +785,12 @@ fn child_streams(clip: &str, n: usize, analysis: bool, sync: bool) {
     );
 }
 
+/// Properties added to every faceemotion of the streams benchmark (`FACEEMOTION_STREAMS_EXTRA`,
+/// such as `tiles=1`), to give its table with something other than the defaults.
+fn streams_extra() -> String {
+    std::env::var("FACEEMOTION_STREAMS_EXTRA").unwrap_or_default()
+}
+
 struct StreamsRun {
     secs: f64,
     cpu: f64,
@@ -822,7 +833,11 @@ fn streams(clip: &Path) {
     println!(
         "\nCameras in one process: N streams of a 1080p 25 frames/s clip (300 frames, 3-5 faces a frame), \
          single-threaded decoding, faceemotion inference-interval=3 reclassify-interval=3 gender-interval=30, \
-         fakesink sync=false; median of {RUNS} runs (memory: the largest):\n"
+         fakesink sync=false; median of {RUNS} runs (memory: the largest){}:\n",
+        match streams_extra() {
+            e if e.is_empty() => String::new(),
+            e => format!("; with {e}"),
+        }
     );
     println!(
         "| N | decode only: frames/s, CPU s, peak MiB | with faceemotion: frames/s, CPU s, peak MiB, threads | time against decode only | analysis memory per stream | per-stream latency median / p99 of the medians (ms), worst p99 |"
