@@ -150,6 +150,9 @@ impl Describer {
             }
         }
         stats.busy += model.take_busy();
+        // The session is shared by the process and outlives the stream: the faces it was given
+        // do not stay in its input buffer.
+        model.wipe_staging();
         if result.is_err() {
             out.clear();
             finite.clear();

@@ -362,6 +362,11 @@ impl Model {
         self.run_filled(|staging| staging.extend_from_slice(data), shape)
     }
 
+    /// Zeroes the staging buffer (a batch of face crops must not stay in a shared session).
+    pub fn wipe_staging(&mut self) {
+        self.staging.iter_mut().for_each(|x| *x = 0.0);
+    }
+
     /// [`run_staged`](Self::run_staged) with the input made by `fill` straight into the staging
     /// buffer (the detector's 8-bit letterbox into floats).
     pub fn run_filled(

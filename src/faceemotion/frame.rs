@@ -65,80 +65,11 @@ pub enum Mapped {
     Readable(gst_video::VideoFrame<gst_video::video_frame::Readable>),
 }
 
-/// Buffers for copies of the frames the element draws on or masks but does not own alone (a
-/// decoder's reference picture): made once and lent again. Copies allocated afresh for each
-/// frame left every streaming thread's heap holding several frames' worth, stream after stream.
-/// The pool holds what is in flight, up to [`POOLED_COPIES`]: beyond that (a long queue
-/// downstream) a frame is copied by GStreamer as before, so that a spike does not stay held.
-/// It is given back at stop or a change of size.
-pub const POOLED_COPIES: u32 = 4;
-
-#[derive(Default)]
-pub struct Copies {
-    pool: Option<(gst::BufferPool, usize)>,
-}
-
-impl Copies {
-    /// A copy of `src` (memory, flags, timestamps, metadata, its video layout included) in a
-    /// buffer of the pool; `None` if no pool buffer could be had, for the caller to let
-    /// GStreamer copy it.
-    fn copy(&mut self, src: &gst::Buffer) -> Option<gst::Buffer> {
-        let map = src.map_readable().ok()?;
-        let size = map.size();
-        if self.pool.as_ref().map(|(_, s)| *s) != Some(size) {
-            self.stop();
-            let pool = gst::BufferPool::new();
-            let mut config = pool.config();
-            config.set_params(None, u32::try_from(size).ok()?, 0, POOLED_COPIES);
-            pool.set_config(config).ok()?;
-            pool.set_active(true).ok()?;
-            self.pool = Some((pool, size));
-        }
-        let now = gst::BufferPoolAcquireParams::with_flags(gst::BufferPoolAcquireFlags::DONTWAIT);
-        let mut out = self.pool.as_ref()?.0.acquire_buffer(Some(&now)).ok()?;
-        {
-            let o = out.get_mut()?;
-            o.copy_from_slice(0, &map).ok()?;
-            src.copy_into(
-                o,
-                gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS | gst::BufferCopyFlags::META,
-                ..,
-            )
-            .ok()?;
-        }
-        Some(out)
-    }
-
-    /// Gives the pool's buffers back (those still downstream are freed when they return).
-    pub fn stop(&mut self) {
-        if let Some((pool, _)) = self.pool.take() {
-            let _ = pool.set_active(false);
-        }
-    }
-}
-
-impl Drop for Copies {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 impl Mapped {
-    /// Maps `buf` for the analysis, for writing with `write`: a frame another element still
-    /// holds is copied first (into `copies`), what in-place transforms do.
-    pub fn map(
-        buf: gst::Buffer,
-        info: &gst_video::VideoInfo,
-        write: bool,
-        copies: &mut Copies,
-    ) -> Result<Self, gst::Buffer> {
+    pub fn map(buf: gst::Buffer, info: &gst_video::VideoInfo, write: bool) -> Result<Self, gst::Buffer> {
         if write {
-            let mut buf = if buf.is_writable() && buf.is_all_memory_writable() {
-                buf
-            } else {
-                copies.copy(&buf).unwrap_or(buf)
-            };
-            // Copies (through GStreamer) only if the pool had no buffer.
+            let mut buf = buf;
+            // Copies only if another element still holds a reference (what in-place transforms do).
             buf.make_mut();
             gst_video::VideoFrame::from_buffer_writable(buf, info).map(Mapped::Writable)
         } else {

@@ -36,7 +36,6 @@ struct State {
     names: ModelNames,
     painter: Painter,
     masker: Masker,
-    copies: frame::Copies,
     info: Option<gst_video::VideoInfo>,
     format: Option<PixelFormat>,
     yuv: YuvMatrix,
@@ -396,7 +395,7 @@ impl FaceEmotion {
         let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
-        let frame = match Mapped::map(buf, info, false, &mut state.copies) {
+        let frame = match Mapped::map(buf, info, false) {
             Ok(f) => f,
             Err(_) => {
                 let m = gst::message::Error::builder(gst::CoreError::Failed, "could not map the buffer")
@@ -486,7 +485,7 @@ impl FaceEmotion {
         // something to draw or mask (a frame without faces or zones is not copied).
         if (wants_drawing || wants_mask) && matches!(frame, Mapped::Readable(_)) {
             if let Some(info) = state.info.as_ref() {
-                frame = match Mapped::map(frame.into_buffer(), info, true, &mut state.copies) {
+                frame = match Mapped::map(frame.into_buffer(), info, true) {
                     Ok(f) => f,
                     Err(buf) => Mapped::Readable(
                         gst_video::VideoFrame::from_buffer_readable(buf, info).unwrap_or_else(|_| unreachable!()),
@@ -508,7 +507,15 @@ impl FaceEmotion {
                     }
                 }
                 Some(Err(e)) => self.warn_once(&mut state.outbox, e.to_string(), "the frame was not drawn on"),
-                None => {}
+                None => self.warn_once(
+                    &mut state.outbox,
+                    "the frame could not be mapped for writing".into(),
+                    if wants_mask {
+                        "it was passed on UNMASKED"
+                    } else {
+                        "the frame was not drawn on"
+                    },
+                ),
             }
         }
         let (width, height) = frame.size();
@@ -826,7 +833,6 @@ impl BaseTransformImpl for FaceEmotion {
             stream,
             painter: Painter::new(),
             masker: Masker::new(),
-            copies: frame::Copies::default(),
             info: None,
             format: None,
             yuv: YuvMatrix::BT601,
