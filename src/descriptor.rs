@@ -97,8 +97,9 @@ impl Describer {
     }
 
     /// Descriptors of each face of `batch` (8-bit RGB crops of [`side`](Self::side) squared,
-    /// made the model's floats 0..255 in the session's own input buffer), unit length, `dims` values each, in `out`; `finite[i]` says whether face
-    /// i got one (a model answering NaN gives none).
+    /// made the model's floats 0..255 in the session's own input buffer), unit length, `dims`
+    /// values each, in `out`; `finite[i]` says whether face i got one (a model answering NaN
+    /// gives none).
     pub fn describe(
         &self,
         batch: &[u8],

@@ -66,15 +66,14 @@ pub enum Mapped {
 }
 
 impl Mapped {
-    pub fn map(buf: gst::Buffer, info: &gst_video::VideoInfo, write: bool) -> Result<Self, gst::Buffer> {
-        if write {
-            let mut buf = buf;
-            // Copies only if another element still holds a reference (what in-place transforms do).
-            buf.make_mut();
-            gst_video::VideoFrame::from_buffer_writable(buf, info).map(Mapped::Writable)
-        } else {
-            gst_video::VideoFrame::from_buffer_readable(buf, info).map(Mapped::Readable)
-        }
+    pub fn readable(buf: gst::Buffer, info: &gst_video::VideoInfo) -> Result<Self, gst::Buffer> {
+        gst_video::VideoFrame::from_buffer_readable(buf, info).map(Mapped::Readable)
+    }
+
+    /// Copies only if another element still holds a reference (what in-place transforms do).
+    pub fn writable(mut buf: gst::Buffer, info: &gst_video::VideoInfo) -> Result<Self, gst::Buffer> {
+        buf.make_mut();
+        gst_video::VideoFrame::from_buffer_writable(buf, info).map(Mapped::Writable)
     }
 
     pub fn into_buffer(self) -> gst::Buffer {

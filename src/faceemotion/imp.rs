@@ -395,7 +395,7 @@ impl FaceEmotion {
         let (Some(info), Some(format)) = (state.info.as_ref(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
-        let frame = match Mapped::map(buf, info, false) {
+        let frame = match Mapped::readable(buf, info) {
             Ok(f) => f,
             Err(_) => {
                 let m = gst::message::Error::builder(gst::CoreError::Failed, "could not map the buffer")
@@ -485,7 +485,7 @@ impl FaceEmotion {
         // something to draw or mask (a frame without faces or zones is not copied).
         if (wants_drawing || wants_mask) && matches!(frame, Mapped::Readable(_)) {
             if let Some(info) = state.info.as_ref() {
-                frame = match Mapped::map(frame.into_buffer(), info, true) {
+                frame = match Mapped::writable(frame.into_buffer(), info) {
                     Ok(f) => f,
                     Err(buf) => Mapped::Readable(
                         gst_video::VideoFrame::from_buffer_readable(buf, info).unwrap_or_else(|_| unreachable!()),
