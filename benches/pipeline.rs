@@ -730,7 +730,7 @@ fn child_streams(clip: &str, n: usize, analysis: bool, sync: bool) {
         .unwrap();
     let lat: Vec<Arc<Mutex<Vec<Duration>>>> = (0..n).map(|_| Default::default()).collect();
     let frames = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    for i in 0..n {
+    for (i, l) in lat.iter().enumerate() {
         let Some(fe) = pipeline.by_name(&format!("fe{i}")) else {
             continue;
         };
@@ -742,7 +742,7 @@ fn child_streams(clip: &str, n: usize, analysis: bool, sync: bool) {
                 s.lock().unwrap().push_back(Instant::now());
                 gst::PadProbeReturn::Ok
             });
-        let (l, f) = (lat[i].clone(), frames.clone());
+        let (l, f) = (l.clone(), frames.clone());
         fe.static_pad("src")
             .unwrap()
             .add_probe(gst::PadProbeType::BUFFER, move |_, _| {

@@ -552,7 +552,7 @@ fn run_bound<'s>(
         let o = match bindings.outputs.iter().position(|(b, _)| *b == batch) {
             Some(o) => o,
             None => {
-                let options = output_tensors(&session, batch)?;
+                let options = output_tensors(session, batch)?;
                 bindings.outputs.push((batch, options));
                 bindings.outputs.len() - 1
             }

@@ -271,12 +271,8 @@ impl Tracker {
                 let (mx, my) = ((measured[0] + measured[2]) / 2.0, (measured[1] + measured[3]) / 2.0);
                 measured = [mx, my, mx, my];
             }
-            for k in 0..4 {
-                t.velocity[k] = if t.hits == 1 {
-                    measured[k]
-                } else {
-                    0.5 * t.velocity[k] + 0.5 * measured[k]
-                };
+            for (v, m) in t.velocity.iter_mut().zip(measured) {
+                *v = if t.hits == 1 { m } else { 0.5 * *v + 0.5 * m };
             }
             t.face.detection = d;
             t.seen_box = d.bbox;

@@ -155,3 +155,53 @@ fn a_refused_held_frame_is_reported_and_not_counted() {
     assert!(warning.contains("held frame"), "{warning}");
     assert_eq!(stats.get::<u64>("frames").unwrap(), 0, "{stats}");
 }
+
+/// A source with a fixed number of buffers (a v4l2 m2m decoder on a small ARM box) sizes its
+/// pool from the allocation query's answer plus the one it is filling. The element holds a
+/// frame while the next one is analysed, so it must ask for that one: otherwise the source
+/// waits for a buffer that the element gives back only when the next frame comes.
+#[test]
+fn a_source_with_a_fixed_pool_never_runs_short_for_the_held_frame() {
+    let (caps, picture) = astronaut_at(0);
+    let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+    let picture = picture.map_readable().unwrap().to_vec();
+    assert_eq!(picture.len(), info.size());
+    for (mode, held) in [("on", 1), ("off", 0)] {
+        let mut h = harness(mode);
+        let mut q = gst::query::Allocation::new(Some(&caps), true);
+        assert!(h.srcpad().unwrap().peer_query(&mut q), "{mode}: allocation query not answered");
+        let asked = q.allocation_pools().map(|(_, _, min, _)| min).max().unwrap_or(0);
+        assert_eq!(asked, held, "{mode}: buffers asked for");
+        let pool = gst_video::VideoBufferPool::new();
+        let mut config = pool.config();
+        config.set_params(Some(&caps), info.size() as u32, asked + 1, asked + 1);
+        pool.set_config(config).unwrap();
+        pool.set_active(true).unwrap();
+        // Without waiting: a source that ran out fails here instead of hanging the test.
+        let now = gst::BufferPoolAcquireParams::with_flags(gst::BufferPoolAcquireFlags::DONTWAIT);
+        let mut out = Vec::new();
+        for i in 0..6u64 {
+            let mut b = pool
+                .acquire_buffer(Some(&now))
+                .unwrap_or_else(|e| panic!("{mode}: frame {i}: the source's pool ran out ({e:?})"));
+            {
+                let b = b.get_mut().unwrap();
+                b.copy_from_slice(0, &picture).unwrap();
+                b.set_pts(gst::ClockTime::from_mseconds(40 * i));
+                b.set_duration(gst::ClockTime::from_mseconds(40));
+            }
+            h.push(b).unwrap();
+            while let Some(b) = h.try_pull() {
+                // What downstream keeps is its own business; here it looks and lets go.
+                out.push((pts_ms(&b), roi_faces(&b).len()));
+            }
+        }
+        assert!(h.push_event(gst::event::Eos::new()));
+        while let Some(b) = h.try_pull() {
+            out.push((pts_ms(&b), roi_faces(&b).len()));
+        }
+        let want: Vec<_> = (0..6).map(|i| (40 * i, 1)).collect();
+        assert_eq!(out, want, "{mode}: every frame out, in order, with its face");
+        pool.set_active(false).unwrap();
+    }
+}

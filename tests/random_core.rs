@@ -203,7 +203,7 @@ proptest! {
         x0 in 0.0f32..0.45, y0 in 0.0f32..0.45, x1 in 0.55f32..1.0, y1 in 0.55f32..1.0,
         start in 0usize..4, reverse in any::<bool>(), px in 0.0f32..1.0, py in 0.0f32..1.0,
     ) {
-        let mut corners = vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)];
+        let mut corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)];
         corners.rotate_left(start);
         if reverse {
             corners.reverse();

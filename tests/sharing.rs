@@ -20,9 +20,10 @@ fn models(file: &str) -> String {
 }
 
 /// Each frame's faces, as (box, id, emotion label and confidence, gender label and confidence).
-type Frames = Vec<Vec<((u32, u32, u32, u32), i32, String, String)>>;
+type Frames = Vec<Vec<Summary>>;
+type Summary = ((u32, u32, u32, u32), i32, String, String);
 
-fn summary(faces: &[RoiFace]) -> Vec<((u32, u32, u32, u32), i32, String, String)> {
+fn summary(faces: &[RoiFace]) -> Vec<Summary> {
     faces
         .iter()
         .map(|f| {

@@ -15,8 +15,11 @@ fn now_ns() -> u64 {
         .as_nanos() as u64
 }
 
+/// A track event: its kind, and the times it gives.
+type EventTimes = (String, u64, u64);
+
 /// The frame messages' (stream time, utc) and the track events' utc of a pipeline.
-fn times(desc: &str) -> (Vec<(u64, u64)>, Vec<(String, u64, u64)>) {
+fn times(desc: &str) -> (Vec<(u64, u64)>, Vec<EventTimes>) {
     init();
     let p = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
     let bus = p.bus().unwrap();

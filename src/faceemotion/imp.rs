@@ -429,10 +429,57 @@ impl FaceEmotion {
     }
 
     /// Waits for the frame's faces, classifies them, masks and draws, and attaches the metadata.
+    /// Masks and draws on the frame. It is mapped for writing only now that the analysis has
+    /// read it, and only when there is something to draw or mask (a frame without faces or
+    /// zones is not copied). `drawing` is `None` for a frame that is only masked, else the
+    /// zones to draw with the faces.
+    fn paint(
+        &self,
+        state: &mut State,
+        per_frame: &FrameSettings,
+        frame: Mapped,
+        (format, yuv): (PixelFormat, YuvMatrix),
+        result: &FrameResult,
+        drawing: Option<Option<&crate::zone::ZoneSet>>,
+    ) -> gst::Buffer {
+        let masking = per_frame.mask.is_on() && !result.masks.is_empty();
+        let unmapped = if masking {
+            "it was passed on UNMASKED"
+        } else {
+            "the frame was not drawn on"
+        };
+        let writable = match (frame, state.info.as_ref()) {
+            (Mapped::Readable(f), Some(info)) => Mapped::writable(f.into_buffer(), info),
+            (frame, _) => Ok(frame),
+        };
+        let mut frame = match writable {
+            Ok(frame) => frame,
+            Err(buf) => {
+                self.warn_once(&mut state.outbox, "the frame could not be mapped for writing".into(), unmapped);
+                return buf;
+            }
+        };
+        match frame.view_mut(format, yuv) {
+            Some(Ok(mut img)) => {
+                if masking {
+                    state.masker.mask(&mut img, &result.masks, &per_frame.mask);
+                }
+                if let Some(zones) = drawing {
+                    if let Err(e) = state.painter.draw_with_zones(&mut img, &result.faces, zones) {
+                        self.warn_once(&mut state.outbox, e.to_string(), "the overlay was not drawn");
+                    }
+                }
+            }
+            Some(Err(e)) => self.warn_once(&mut state.outbox, e.to_string(), "the frame was not drawn on"),
+            None => self.warn_once(&mut state.outbox, "the frame could not be mapped for writing".into(), unmapped),
+        }
+        frame.into_buffer()
+    }
+
     fn finish_frame(&self, state: &mut State, per_frame: &FrameSettings, p: Pending) -> Finished {
         let started = std::time::Instant::now();
         let Pending {
-            mut frame,
+            frame,
             format,
             yuv,
             ticket,
@@ -481,45 +528,13 @@ impl FaceEmotion {
         let draw_zones = per_frame.draw_zones && !zones.is_empty();
         let wants_drawing = per_frame.draw && (!result.faces.is_empty() || draw_zones);
         let wants_mask = per_frame.mask.is_on() && !result.masks.is_empty();
-        // Mapped for writing only now that the analysis has read it, and only when there is
-        // something to draw or mask (a frame without faces or zones is not copied).
-        if (wants_drawing || wants_mask) && matches!(frame, Mapped::Readable(_)) {
-            if let Some(info) = state.info.as_ref() {
-                frame = match Mapped::writable(frame.into_buffer(), info) {
-                    Ok(f) => f,
-                    Err(buf) => Mapped::Readable(
-                        gst_video::VideoFrame::from_buffer_readable(buf, info).unwrap_or_else(|_| unreachable!()),
-                    ),
-                };
-            }
-        }
-        if wants_drawing || wants_mask {
-            match frame.view_mut(format, yuv) {
-                Some(Ok(mut img)) => {
-                    if wants_mask {
-                        state.masker.mask(&mut img, &result.masks, &per_frame.mask);
-                    }
-                    if wants_drawing {
-                        let zones = draw_zones.then_some(&*zones);
-                        if let Err(e) = state.painter.draw_with_zones(&mut img, &result.faces, zones) {
-                            self.warn_once(&mut state.outbox, e.to_string(), "the overlay was not drawn");
-                        }
-                    }
-                }
-                Some(Err(e)) => self.warn_once(&mut state.outbox, e.to_string(), "the frame was not drawn on"),
-                None => self.warn_once(
-                    &mut state.outbox,
-                    "the frame could not be mapped for writing".into(),
-                    if wants_mask {
-                        "it was passed on UNMASKED"
-                    } else {
-                        "the frame was not drawn on"
-                    },
-                ),
-            }
-        }
         let (width, height) = frame.size();
-        let mut buffer = frame.into_buffer();
+        let mut buffer = if wants_drawing || wants_mask {
+            let drawing = wants_drawing.then_some(draw_zones.then_some(&*zones));
+            self.paint(state, per_frame, frame, (format, yuv), &result, drawing)
+        } else {
+            frame.into_buffer()
+        };
         gst::log!(CAT, imp = self, "pts {:?}: {} faces", buffer.pts(), result.faces.len());
         for f in &result.faces {
             gst::trace!(CAT, imp = self, "face {:?}", f);
@@ -775,6 +790,37 @@ impl BaseTransformImpl for FaceEmotion {
     const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    /// With pipelining, a frame stays in the element while the next one is analysed: one
+    /// buffer more than downstream asks for. A decoder with a fixed number of output buffers
+    /// (a v4l2 m2m decoder) sizes its pool from this answer, and without the extra one it would
+    /// wait for a buffer the element only gives back when the next frame comes. When nobody
+    /// downstream answers (fakesink, appsink), the element answers for itself.
+    fn propose_allocation(
+        &self,
+        decide_query: Option<&gst::query::Allocation>,
+        query: &mut gst::query::Allocation,
+    ) -> Result<(), gst::LoggableError> {
+        let answered = self.parent_propose_allocation(decide_query, query);
+        let held = u32::from(lock(&self.settings).pipelining != Pipelining::Off);
+        if held == 0 {
+            return answered;
+        }
+        let pools: Vec<_> = query.allocation_pools().collect();
+        if pools.is_empty() {
+            let size = query
+                .caps()
+                .and_then(|c| gst_video::VideoInfo::from_caps(c).ok())
+                .map_or(0, |i| i.size() as u32);
+            query.add_allocation_pool(None::<&gst::BufferPool>, size, held, 0);
+        }
+        for (i, (pool, size, min, max)) in pools.into_iter().enumerate() {
+            let max = if max == 0 { 0 } else { max.saturating_add(held) };
+            query.set_nth_allocation_pool(i as u32, pool.as_ref(), size, min.saturating_add(held), max);
+        }
+        gst::debug!(CAT, imp = self, "allocation: {} buffer(s) more for the held frame", held);
+        Ok(())
+    }
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let (config, generations, refused) = {
