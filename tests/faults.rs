@@ -127,17 +127,26 @@ fn set_while_playing(changes: &[(&str, String)], frames: usize) -> Changed {
         .downcast::<gst_app::AppSink>()
         .unwrap();
     let bus = pipeline.bus().unwrap();
+    // Set from the streaming thread just before the element sees its 5th frame: a reader on
+    // this thread could fall behind a pipeline running ahead and set it after the last frame.
+    let changes: Vec<(String, String)> = changes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let (el, seen) = (fe.clone(), std::sync::atomic::AtomicUsize::new(0));
+    fe.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == 5 {
+                for (k, v) in &changes {
+                    el.set_property_from_str(k, v);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut n = 0;
     let mut last = Vec::new();
     while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) {
         n += 1;
         last = roi_faces(s.buffer().unwrap());
-        if n == 5 {
-            for (k, v) in changes {
-                fe.set_property_from_str(k, v);
-            }
-        }
     }
     let ended = sink.is_eos();
     let mut warnings = Vec::new();

@@ -15,6 +15,8 @@ struct Live {
     unmasked: Vec<usize>,
     skipped: u64,
     frames: usize,
+    /// The element's time per analysed frame (ms): what "a few frames behind" is measured in.
+    analysis_ms: f64,
 }
 
 /// The five-person group photo as a live 1080p source at 60 frames/s (`imagefreeze
@@ -69,7 +71,10 @@ fn run_live(props: &str, frames: usize) -> Live {
         n += 1;
     }
     assert!(sink.is_eos(), "the live pipeline stalled");
-    let skipped = fe.property::<gst::Structure>("stats").get::<u64>("skipped").unwrap();
+    let stats = fe.property::<gst::Structure>("stats");
+    let skipped = stats.get::<u64>("skipped").unwrap();
+    let analysed = (n as u64).saturating_sub(skipped).max(1);
+    let analysis_ms = stats.get::<u64>("processing-time").unwrap() as f64 / 1e6 / analysed as f64;
     p.set_state(gst::State::Null).unwrap();
     let lateness = lateness.lock().unwrap().clone();
     Live {
@@ -77,6 +82,7 @@ fn run_live(props: &str, frames: usize) -> Live {
         unmasked,
         skipped,
         frames: n,
+        analysis_ms,
     }
 }
 
@@ -103,13 +109,17 @@ fn a_live_source_faster_than_the_analysis_never_falls_behind() {
         run.skipped,
         max_ms(&run.lateness[run.lateness.len() / 2..])
     );
-    // Bounded: in the second half of the run no frame is more than a few analysed frames (each
-    // about a quarter of a second here) behind.
+    // Bounded: in the second half of the run no frame is more than a few analysed frames
+    // behind, in this machine's time per analysed frame (a slow or loaded machine analyses more
+    // slowly, and is allowed to be that much more behind; a backlog grows without bound).
     let second_half = &run.lateness[run.lateness.len() / 2..];
+    let bound = (4.0 * run.analysis_ms).max(1000.0);
     assert!(
-        max_ms(second_half) < 1000.0,
-        "up to {:.0} ms behind in the second half ({} of {frames} frames only tracked)",
+        max_ms(second_half) < bound,
+        "up to {:.0} ms behind in the second half, over {bound:.0} ms ({:.0} ms an analysed frame; \
+         {} of {frames} frames only tracked)",
         max_ms(second_half),
+        run.analysis_ms,
         run.skipped
     );
 
@@ -127,8 +137,8 @@ fn a_live_source_faster_than_the_analysis_never_falls_behind() {
 }
 
 /// A delay that every frame has before the element is not the element falling behind: here a
-/// 200 ms stage in front of it that does not report its latency makes every frame, the first
-/// included, twice as late as `max-lateness` allows (100 ms, leaving room for a loaded machine's
+/// 600 ms stage in front of it that does not report its latency makes every frame, the first
+/// included, twice as late as `max-lateness` allows (300 ms, leaving room for a loaded machine's
 /// jitter), and yet nothing is skipped: lateness counts from the least seen since the start.
 #[test]
 fn a_constant_delay_upstream_skips_nothing() {
@@ -137,7 +147,7 @@ fn a_constant_delay_upstream_skips_nothing() {
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale add-borders=true \
          ! video/x-raw,format=I420,width=960,height=540,pixel-aspect-ratio=1/1 \
          ! imagefreeze is-live=true num-buffers={frames} ! video/x-raw,framerate=30/1 \
-         ! identity sleep-time=200000 ! faceemotion name=fe max-lateness=100 draw=false \
+         ! identity sleep-time=600000 ! faceemotion name=fe max-lateness=300 draw=false \
          ! appsink name=sink sync=false",
         group_photo(5).display()
     );

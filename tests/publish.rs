@@ -243,7 +243,7 @@ fn every_record_reaches_a_real_broker_in_order() {
 /// reconnects, and what arrived plus what was dropped (and counted) is what was sent.
 #[test]
 fn the_broker_stops_and_comes_back_and_nothing_is_lost_silently() {
-    let mut broker = Mosquitto::start();
+    let broker = Mosquitto::start();
     let sub = Subscriber::start(broker.port, "test/outage");
     init();
     // 30 ms a frame: the 180 frames take about 6 s, long enough for an outage in the middle.
@@ -254,18 +254,27 @@ fn the_broker_stops_and_comes_back_and_nothing_is_lost_silently() {
     .replace("! faceemotion !", "! identity sleep-time=30000 ! faceemotion !");
     let (p, sink) = with_appsink(&desc);
     let publish = p.by_name("publish").unwrap();
+    // Stopped and started on the streaming thread, before the publisher sees frames 40 and 110:
+    // the stream waits for the broker to be gone (or back), wherever the reader is.
+    let broker = std::sync::Mutex::new(broker);
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    publish
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            match seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 {
+                40 => broker.lock().unwrap().stop(),
+                110 => broker.lock().unwrap().resume(),
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        });
     p.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
     let mut warnings = Vec::new();
     let bus = p.bus().unwrap();
     while let Some(_s) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) {
         frames += 1;
-        if frames == 40 {
-            broker.stop();
-        }
-        if frames == 110 {
-            broker.resume();
-        }
         while let Some(m) = bus.pop() {
             match m.view() {
                 gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
@@ -294,18 +303,23 @@ fn the_broker_stops_and_comes_back_and_nothing_is_lost_silently() {
     assert!(warnings.iter().any(|w| w.contains("dropped")), "{warnings:?}");
 }
 
+/// While the stream plays (it fails a frame), and when it ends before the connection has
+/// given up: the error comes before the EOS, which an application would take for success.
 #[test]
 fn an_unreachable_broker_is_an_error_that_says_what_to_do() {
-    let port = common::services::free_port();
-    let (_, err) = run_pipeline(&format!(
-        "videotestsrc num-buffers=100 ! video/x-raw,framerate=20/1 ! identity sleep-time=20000 \
-         ! faceemotionpublish method=mqtt address=127.0.0.1:{port} add-empty-results=true max-connect-attempts=2 ! fakesink"
-    ));
-    let err = err.expect("an error");
-    assert!(
-        err.contains(&format!("127.0.0.1:{port}")) && err.contains("2 attempt") && err.contains("mosquitto"),
-        "{err}"
-    );
+    for (frames, sleep_us) in [(100, 20000), (3, 0)] {
+        let port = common::services::free_port();
+        let (_, err) = run_pipeline(&format!(
+            "videotestsrc num-buffers={frames} ! video/x-raw,framerate=20/1 ! identity sleep-time={sleep_us} \
+             ! faceemotionpublish method=mqtt address=127.0.0.1:{port} add-empty-results=true max-connect-attempts=2 \
+             drain-timeout=60000 ! fakesink"
+        ));
+        let err = err.unwrap_or_else(|| panic!("{frames} frames: an error, not an EOS"));
+        assert!(
+            err.contains(&format!("127.0.0.1:{port}")) && err.contains("2 attempt") && err.contains("mosquitto"),
+            "{frames} frames: {err}"
+        );
+    }
 }
 
 /// Errors are posted with no lock of the element held: a bus sync handler reading the stats on
@@ -408,18 +422,27 @@ fn at_eos_every_record_is_delivered_and_the_counts_always_add_up() {
             (samples, bad)
         })
     };
+    // Stopped on the streaming thread before the publisher sees frame 170, so that the last
+    // frames' records certainly wait for it; back 1.5 s later, after the stream has ended.
+    let (b, seen) = (broker.clone(), std::sync::atomic::AtomicUsize::new(0));
+    publish
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == 170 {
+                b.lock().unwrap().stop();
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(1500));
+                    b.lock().unwrap().resume();
+                });
+            }
+            gst::PadProbeReturn::Ok
+        });
     p.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
     while let Some(_s) = sink.try_pull_sample(STALL) {
         frames += 1;
-        if frames == 170 {
-            broker.lock().unwrap().stop();
-            let b = broker.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(1500));
-                b.lock().unwrap().resume();
-            });
-        }
     }
     assert!(sink.is_eos(), "the pipeline stalled");
     let at_eos = publish.property::<gst::Structure>("stats");

@@ -193,19 +193,25 @@ fn a_model_changed_on_one_element_changes_only_that_one() {
         .iter()
         .map(|n| p.by_name(n).unwrap().downcast().unwrap())
         .collect();
-    p.set_state(gst::State::Playing).unwrap();
     let hm = models("hm_gender.onnx");
+    // Set from b's streaming thread just before it sees its 61st frame (a reader could fall
+    // behind a branch running ahead).
+    let (el, seen) = (b.clone(), std::sync::atomic::AtomicUsize::new(0));
+    b.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 60 {
+                el.set_property("gender-model", &hm);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    p.set_state(gst::State::Playing).unwrap();
     let readers: Vec<_> = sinks
         .into_iter()
-        .enumerate()
-        .map(|(k, sink)| {
-            let (b, hm) = (b.clone(), hm.clone());
+        .map(|sink| {
             std::thread::spawn(move || {
                 let mut names = Vec::new();
                 while let Some(s) = sink.try_pull_sample(STALL) {
-                    if k == 1 && names.len() == 60 {
-                        b.set_property("gender-model", &hm);
-                    }
                     let faces = roi_faces(s.buffer().unwrap());
                     names.push(
                         faces

@@ -172,6 +172,16 @@ impl FaceEmotionPublish {
         Ok(())
     }
 
+    /// The notices not yet said, with no lock held while they are posted.
+    fn report_pending(&self) {
+        let notices = lock(&self.state)
+            .as_mut()
+            .map(|s| s.output.take_notices())
+            .unwrap_or_default();
+        // At the end of the stream a failed output has nothing more to stop: its error is said.
+        let _ = self.report(notices);
+    }
+
     fn stream_time(&self, buf: &gst::BufferRef) -> Option<u64> {
         let segment = self.obj().segment();
         let pts = buf.pts()?;
@@ -190,14 +200,21 @@ impl FaceEmotionPublish {
     /// delivered, so that an application that reads the stats at EOS, or stays in PLAYING after
     /// it, sees every record delivered. The state is not held meanwhile: the properties stay
     /// readable and the output keeps working.
+    ///
+    /// What the output noticed meanwhile (a broker that refused the connection) is said before
+    /// the EOS goes on: an application that takes EOS for success must see the error first.
     fn drain(&self) {
         let drain = lock(&self.state).as_ref().and_then(|s| s.output.drain());
-        let Some(drain) = drain else { return };
+        let Some(drain) = drain else {
+            self.report_pending();
+            return;
+        };
         let wait = self.drain_timeout();
         let stats = drain.wait(wait);
         if let Some(state) = lock(&self.state).as_ref() {
             *lock(&self.last_stats) = state.output.stats();
         }
+        self.report_pending();
         if stats.queued > 0 {
             gst::element_imp_warning!(
                 self,
