@@ -363,7 +363,12 @@ fn connection(
     let mut eos = [false, false];
     // Why the connection is ending, once known; the branches are then being closed.
     let mut ending: Option<(End, Instant)> = None;
+    // How long the closing branches may go without analysing a frame before the last segments
+    // are given up. Counted from the last progress, not from the end: the analysed branch can
+    // be seconds of video behind the original one (its queue holds 5 s), and a slow machine
+    // takes longer than that to catch up.
     let close_wait = Duration::from_secs(20);
+    let mut analysed = None;
     let stall = Duration::from_secs(args.stall_timeout);
     let begin_end = |ending: &mut Option<(End, Instant)>, end: End, tail: &Option<gst::Bin>, log: &mut Log| {
         if ending.is_none() {
@@ -442,9 +447,14 @@ fn connection(
                 begin_end(&mut ending, end, &tail, log);
             }
         }
-        if let Some((_, since)) = &ending {
-            if tail.is_none() {
-                break;
+        if let Some((_, since)) = &mut ending {
+            let Some(t) = &tail else { break };
+            let frames = t
+                .by_name("fe")
+                .and_then(|fe| fe.property::<gst::Structure>("stats").get::<u64>("frames").ok());
+            if frames.is_some() && frames != analysed {
+                analysed = frames;
+                *since = Instant::now();
             }
             if since.elapsed() > close_wait {
                 log.say("the segments did not close in time: the last ones may be incomplete");
