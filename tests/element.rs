@@ -158,13 +158,22 @@ fn odd_sizes_and_padded_strides_work() {
         )
         .unwrap();
     }
-    let out = run_one(&[], &caps, padded);
-    let faces = roi_faces(&out);
-    assert_eq!(faces.len(), 1);
-    assert_near(faces[0].rect, (174.0, 70.0, 280.0, 175.0), 4.0);
-    // The overlay stayed out of the padding.
-    let m = out.map_readable().unwrap();
-    assert!(m.chunks_exact(stride).all(|r| r[512 * 3..].iter().all(|&v| v == 0xAB)));
+    // Held elsewhere as well (drawn on the element's copy, which must keep the layout), then
+    // the element's alone (drawn in place).
+    let held = padded.copy_deep().unwrap();
+    let copied = run_one(&[], &caps, padded.clone());
+    assert_ne!(copied.peek_memory(0).as_ptr(), padded.peek_memory(0).as_ptr(), "copied");
+    for (out, how) in [(copied, "copied"), (run_one(&[], &caps, padded), "in place")] {
+        let faces = roi_faces(&out);
+        assert_eq!(faces.len(), 1, "{how}");
+        assert_near(faces[0].rect, (174.0, 70.0, 280.0, 175.0), 4.0);
+        let layout = out.meta::<gst_video::VideoMeta>().map(|m| m.stride()[0]);
+        assert_eq!(layout, Some(stride as i32), "{how}: the layout came along");
+        // The overlay was drawn, and stayed out of the padding.
+        let m = out.map_readable().unwrap();
+        assert!(m.chunks_exact(stride).all(|r| r[512 * 3..].iter().all(|&v| v == 0xAB)), "{how}");
+        assert_ne!(m.as_slice(), held.map_readable().unwrap().as_slice(), "{how}: drawn on");
+    }
 }
 
 #[test]
@@ -339,6 +348,39 @@ fn frames_held_elsewhere_are_never_written() {
         held.peek_memory(0).as_ptr(),
         "nothing drawn, nothing copied"
     );
+}
+
+/// The copies of frames held elsewhere are made in one block that comes back when downstream
+/// lets the copy go, and is taken again by the next copy; a copy downstream still holds is
+/// never written over (the next copy gets a block of its own).
+#[test]
+fn a_copy_downstream_lets_go_is_reused_and_one_it_keeps_is_never_written() {
+    init();
+    let (caps, held) = astronaut("I420");
+    let mut h = gst_check::Harness::new("faceemotion");
+    h.element().unwrap().set_property_from_str("pipelining", "off");
+    h.set_src_caps(caps);
+    let mut push = |pts: u64| {
+        let mut b = held.copy();
+        b.make_mut().set_pts(gst::ClockTime::from_mseconds(pts));
+        // `b` shares the test's memory: not the element's to draw on.
+        h.push(b).unwrap();
+        let out = h.pull().unwrap();
+        assert_eq!(roi_faces(&out).len(), 1);
+        assert_ne!(out.peek_memory(0).as_ptr(), held.peek_memory(0).as_ptr(), "copied");
+        out
+    };
+    let first = push(0);
+    let (first_at, first_pixels) = (first.peek_memory(0).as_ptr(), first.map_readable().unwrap().to_vec());
+    drop(first);
+    let kept = push(40);
+    assert_eq!(kept.peek_memory(0).as_ptr(), first_at, "the block let go is taken again");
+    let third = push(80);
+    assert_ne!(third.peek_memory(0).as_ptr(), first_at, "a block still held is not taken");
+    // Drawn on, and the same drawing on the same picture: the kept copy was not written over.
+    assert_ne!(first_pixels, held.map_readable().unwrap().as_slice());
+    assert_eq!(kept.map_readable().unwrap().as_slice(), first_pixels.as_slice());
+    assert_eq!(kept.pts(), Some(gst::ClockTime::from_mseconds(40)));
 }
 
 #[test]

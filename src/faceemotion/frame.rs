@@ -1,6 +1,9 @@
 //! Frame adapters: GStreamer's mapped video frames as the core's views, in their own format.
 
+use std::sync::{Arc, Mutex, Weak};
+
 use gst_video::prelude::*;
+use memmap2::MmapMut;
 
 use crate::image::{ImageError, ImageView, ImageViewMut, PixelFormat, YuvMatrix};
 
@@ -70,8 +73,14 @@ impl Mapped {
         gst_video::VideoFrame::from_buffer_readable(buf, info).map(Mapped::Readable)
     }
 
-    /// Copies only if another element still holds a reference (what in-place transforms do).
-    pub fn writable(mut buf: gst::Buffer, info: &gst_video::VideoInfo) -> Result<Self, gst::Buffer> {
+    /// Copies only if another element still holds the frame (what in-place transforms do),
+    /// into a block of [`Spare`].
+    pub fn writable(mut buf: gst::Buffer, info: &gst_video::VideoInfo, spare: &Spare) -> Result<Self, gst::Buffer> {
+        if !buf.is_writable() {
+            if let Some(copy) = spare.copy(&buf) {
+                buf = copy;
+            }
+        }
         buf.make_mut();
         gst_video::VideoFrame::from_buffer_writable(buf, info).map(Mapped::Writable)
     }
@@ -135,6 +144,91 @@ impl Mapped {
             &strides[..n],
             yuv,
         ))
+    }
+}
+
+/// Memory for the copies of frames the element draws on but does not hold alone (a decoder's
+/// reference pictures). Copies from the heap, made on one streaming thread and freed on
+/// another frame after frame, left each thread's heap holding a few frames' worth (glibc
+/// raises its threshold for mapping a block of its own once such a block is freed): most of a
+/// stream's memory with many cameras. Here a copy is an anonymous mapping; when downstream
+/// frees it, it comes back as the one spare block, which the next copy takes, so that a stream
+/// holds the copies in flight and one block more, and a block beyond that goes back to the
+/// system at once.
+#[derive(Clone, Default)]
+pub struct Spare(Arc<Mutex<Option<MmapMut>>>);
+
+impl Spare {
+    /// A copy of `src` (its bytes, flags, times and metas, the video layout included);
+    /// `None` when it cannot be made, for GStreamer's own copy to be used.
+    fn copy(&self, src: &gst::Buffer) -> Option<gst::Buffer> {
+        let bytes = src.map_readable().ok()?;
+        let len = bytes.len();
+        let reused = self.take(len);
+        let mut memory = match reused {
+            Some(m) => m,
+            None => MmapMut::map_anon(len.max(1)).ok()?,
+        };
+        memory[..len].copy_from_slice(&bytes);
+        drop(bytes);
+        let block = Block {
+            memory: Some(memory),
+            home: Arc::downgrade(&self.0),
+        };
+        let mut copy = gst::Buffer::from_mut_slice(block);
+        {
+            let dest = copy.get_mut()?;
+            dest.set_size(len);
+            let flags = gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS | gst::BufferCopyFlags::META;
+            src.copy_into(dest, flags, ..).ok()?;
+            // The layout must come along: a padded frame drawn on as if packed is drawn wrong.
+            if let (Some(m), None) = (src.meta::<gst_video::VideoMeta>(), dest.meta::<gst_video::VideoMeta>()) {
+                gst_video::VideoMeta::add_full(
+                    dest,
+                    m.video_frame_flags(),
+                    m.format(),
+                    m.width(),
+                    m.height(),
+                    m.offset(),
+                    m.stride(),
+                )
+                .ok()?;
+            }
+        }
+        Some(copy)
+    }
+
+    /// The spare block, if there is one of the size (frames of another size drop it).
+    fn take(&self, len: usize) -> Option<MmapMut> {
+        let mut spare = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match spare.take() {
+            Some(m) if m.len() == len.max(1) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// A copy's memory, which goes back to its stream's [`Spare`] when the frame is freed, unless
+/// the stream has stopped or already has a spare block.
+struct Block {
+    memory: Option<MmapMut>,
+    home: Weak<Mutex<Option<MmapMut>>>,
+}
+
+impl AsMut<[u8]> for Block {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.memory.as_mut().map_or(&mut [], |m| &mut m[..])
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.upgrade() {
+            let mut spare = home.lock().unwrap_or_else(|e| e.into_inner());
+            if spare.is_none() {
+                *spare = self.memory.take();
+            }
+        }
     }
 }
 

@@ -36,6 +36,8 @@ struct State {
     names: ModelNames,
     painter: Painter,
     masker: Masker,
+    /// Memory for copies of frames held elsewhere that are drawn on.
+    spare: frame::Spare,
     info: Option<gst_video::VideoInfo>,
     format: Option<PixelFormat>,
     yuv: YuvMatrix,
@@ -449,7 +451,7 @@ impl FaceEmotion {
             "the frame was not drawn on"
         };
         let writable = match (frame, state.info.as_ref()) {
-            (Mapped::Readable(f), Some(info)) => Mapped::writable(f.into_buffer(), info),
+            (Mapped::Readable(f), Some(info)) => Mapped::writable(f.into_buffer(), info, &state.spare),
             (frame, _) => Ok(frame),
         };
         let mut frame = match writable {
@@ -879,6 +881,7 @@ impl BaseTransformImpl for FaceEmotion {
             stream,
             painter: Painter::new(),
             masker: Masker::new(),
+            spare: frame::Spare::default(),
             info: None,
             format: None,
             yuv: YuvMatrix::BT601,
