@@ -73,10 +73,11 @@ impl Mapped {
         gst_video::VideoFrame::from_buffer_readable(buf, info).map(Mapped::Readable)
     }
 
-    /// Copies only if another element still holds the frame (what in-place transforms do),
+    /// Copies only if another element still holds the frame or its memory (what in-place
+    /// transforms do),
     /// into a block of [`Spare`].
     pub fn writable(mut buf: gst::Buffer, info: &gst_video::VideoInfo, spare: &Spare) -> Result<Self, gst::Buffer> {
-        if !buf.is_writable() {
+        if !buf.is_writable() || !buf.is_all_memory_writable() {
             if let Some(copy) = spare.copy(&buf) {
                 buf = copy;
             }
