@@ -171,7 +171,10 @@ fn odd_sizes_and_padded_strides_work() {
         assert_eq!(layout, Some(stride as i32), "{how}: the layout came along");
         // The overlay was drawn, and stayed out of the padding.
         let m = out.map_readable().unwrap();
-        assert!(m.chunks_exact(stride).all(|r| r[512 * 3..].iter().all(|&v| v == 0xAB)), "{how}");
+        assert!(
+            m.chunks_exact(stride).all(|r| r[512 * 3..].iter().all(|&v| v == 0xAB)),
+            "{how}"
+        );
         assert_ne!(m.as_slice(), held.map_readable().unwrap().as_slice(), "{how}: drawn on");
     }
 }
@@ -384,7 +387,10 @@ fn a_copy_downstream_keeps_is_never_written_over() {
     let kept = push(40);
     let kept_at = pixels_at(&kept);
     let later: Vec<_> = (0..3).map(|i| push(80 + 40 * i)).collect();
-    assert!(later.iter().all(|b| pixels_at(b) != kept_at), "a block still held is not taken");
+    assert!(
+        later.iter().all(|b| pixels_at(b) != kept_at),
+        "a block still held is not taken"
+    );
     // Drawn on, and the same drawing on the same picture: the kept copy was not written over.
     assert_ne!(first_pixels, held.map_readable().unwrap().as_slice());
     assert_eq!(kept.map_readable().unwrap().as_slice(), first_pixels.as_slice());

@@ -169,7 +169,10 @@ fn a_source_with_a_fixed_pool_never_runs_short_for_the_held_frame() {
     for (mode, held) in [("on", 1), ("off", 0)] {
         let mut h = harness(mode);
         let mut q = gst::query::Allocation::new(Some(&caps), true);
-        assert!(h.srcpad().unwrap().peer_query(&mut q), "{mode}: allocation query not answered");
+        assert!(
+            h.srcpad().unwrap().peer_query(&mut q),
+            "{mode}: allocation query not answered"
+        );
         let asked = q.allocation_pools().map(|(_, _, min, _)| min).max().unwrap_or(0);
         assert_eq!(asked, held, "{mode}: buffers asked for");
         let pool = gst_video::VideoBufferPool::new();

@@ -457,7 +457,11 @@ impl FaceEmotion {
         let mut frame = match writable {
             Ok(frame) => frame,
             Err(buf) => {
-                self.warn_once(&mut state.outbox, "the frame could not be mapped for writing".into(), unmapped);
+                self.warn_once(
+                    &mut state.outbox,
+                    "the frame could not be mapped for writing".into(),
+                    unmapped,
+                );
                 return buf;
             }
         };
@@ -473,7 +477,11 @@ impl FaceEmotion {
                 }
             }
             Some(Err(e)) => self.warn_once(&mut state.outbox, e.to_string(), "the frame was not drawn on"),
-            None => self.warn_once(&mut state.outbox, "the frame could not be mapped for writing".into(), unmapped),
+            None => self.warn_once(
+                &mut state.outbox,
+                "the frame could not be mapped for writing".into(),
+                unmapped,
+            ),
         }
         frame.into_buffer()
     }
@@ -820,7 +828,12 @@ impl BaseTransformImpl for FaceEmotion {
             let max = if max == 0 { 0 } else { max.saturating_add(held) };
             query.set_nth_allocation_pool(i as u32, pool.as_ref(), size, min.saturating_add(held), max);
         }
-        gst::debug!(CAT, imp = self, "allocation: {} buffer(s) more for the held frame", held);
+        gst::debug!(
+            CAT,
+            imp = self,
+            "allocation: {} buffer(s) more for the held frame",
+            held
+        );
         Ok(())
     }
 
