@@ -74,8 +74,7 @@ impl Mapped {
     }
 
     /// Copies only if another element still holds the frame or its memory (what in-place
-    /// transforms do),
-    /// into a block of [`Spare`].
+    /// transforms do), into a block of [`Spare`].
     pub fn writable(mut buf: gst::Buffer, info: &gst_video::VideoInfo, spare: &Spare) -> Result<Self, gst::Buffer> {
         if !buf.is_writable() || !buf.is_all_memory_writable() {
             if let Some(copy) = spare.copy(&buf) {

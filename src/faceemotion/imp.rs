@@ -445,10 +445,13 @@ impl FaceEmotion {
         drawing: Option<Option<&crate::zone::ZoneSet>>,
     ) -> gst::Buffer {
         let masking = per_frame.mask.is_on() && !result.masks.is_empty();
-        let unmapped = if masking {
-            "it was passed on UNMASKED"
-        } else {
-            "the frame was not drawn on"
+        let unmappable = |out: &mut Outbox| {
+            let consequence = if masking {
+                "it was passed on UNMASKED"
+            } else {
+                "the frame was not drawn on"
+            };
+            self.warn_once(out, "the frame could not be mapped for writing".into(), consequence);
         };
         let writable = match (frame, state.info.as_ref()) {
             (Mapped::Readable(f), Some(info)) => Mapped::writable(f.into_buffer(), info, &state.spare),
@@ -457,11 +460,7 @@ impl FaceEmotion {
         let mut frame = match writable {
             Ok(frame) => frame,
             Err(buf) => {
-                self.warn_once(
-                    &mut state.outbox,
-                    "the frame could not be mapped for writing".into(),
-                    unmapped,
-                );
+                unmappable(&mut state.outbox);
                 return buf;
             }
         };
@@ -477,11 +476,7 @@ impl FaceEmotion {
                 }
             }
             Some(Err(e)) => self.warn_once(&mut state.outbox, e.to_string(), "the frame was not drawn on"),
-            None => self.warn_once(
-                &mut state.outbox,
-                "the frame could not be mapped for writing".into(),
-                unmapped,
-            ),
+            None => unmappable(&mut state.outbox),
         }
         frame.into_buffer()
     }
