@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
-use crate::classifier::{CropKind, EmotionClassifier, GenderClassifier, NetStats};
+use crate::classifier::{Batch, CropKind, EmotionClassifier, GenderClassifier, NetStats};
 use crate::descriptor::{Aligner, Describer};
 use crate::detector::{self, letterbox_region, Detector, DetectorKind, Letterboxer, Prepared};
 use crate::face::{BBox, Detection, EmotionScores, Face, GenderScores};
 use crate::image::ImageView;
-use crate::pool::{Pool, Task};
+use crate::pool::{Gate, Pool, Task};
 pub use crate::resample::crop_region;
 use crate::resample::{Border, RectF, Resampler};
 use crate::runtime::{ModelError, ModelRole};
@@ -135,7 +135,7 @@ struct NetJob<C, O> {
     /// Which network of the ensemble.
     index: usize,
     net: C,
-    batch: Vec<f32>,
+    batch: Batch,
     out: Vec<O>,
     stats: NetStats,
     result: Result<(), ModelError>,
@@ -148,6 +148,7 @@ impl Task for Work {
                 let started = std::time::Instant::now();
                 j.result = j.detector.infer(&j.prepared, &mut j.scratch, &mut j.dets);
                 j.work_time = started.elapsed();
+                j.prepared.release(USUAL_RUNS);
             }
             Work::Emotion(j) => j.result = j.net.classify(&j.batch, &mut j.out, &mut j.stats),
             Work::Gender(j) => j.result = j.net.classify(&j.batch, &mut j.out, &mut j.stats),
@@ -159,6 +160,7 @@ impl Task for Work {
         let e = Err(ModelError::Worker("a model run failed".into()));
         match self {
             Work::Detect(j) => {
+                j.prepared.release(USUAL_RUNS);
                 j.dets.clear();
                 j.result = e;
             }
@@ -196,6 +198,22 @@ fn pool(threads: usize) -> &'static Pool<Work> {
 /// Workers of the process's inference pool, once it has started.
 pub fn pool_workers() -> Option<usize> {
     POOL.get().map(|p| p.workers())
+}
+
+/// Faces to a descriptor job at most. Their crops (224x224 RGB each) wait for the pool in the
+/// stream's memory, and at the start every stream sees all its faces appear at once; few frames
+/// have more appearing faces than this, and each job beyond the first waits for the pool again.
+const DESCRIBE_BATCH: usize = 4;
+
+/// The most detector inputs a frame has outside a full search: the whole frame, a tile and the
+/// mosaics of known faces. A frame with more (the whole grid of tiles) is a large job, let in by
+/// [`large_jobs`].
+const USUAL_RUNS: usize = 2 + scan::MAX_MOSAICS;
+
+/// Room for the process's large detector jobs: two per worker keeps the workers fed.
+fn large_jobs() -> &'static Gate {
+    static GATE: OnceLock<Gate> = OnceLock::new();
+    GATE.get_or_init(|| Gate::new(2 * pool_workers().unwrap_or(1).max(1)))
 }
 
 /// Detector jobs of a stream that can be waiting at once: two in use (pipelining), the rest is
@@ -311,9 +329,9 @@ pub struct Analyzer {
     resampler: Resampler,
     shrink: crate::resample::GreyShrinker,
     crop_rgb: Vec<u8>,
-    /// Model inputs of the faces to classify, one batch per network: the emotion networks',
-    /// then the gender networks'.
-    batches: Vec<Vec<f32>>,
+    /// The faces to classify as each network takes them (see [`Batch`]), one batch per
+    /// network: the emotion networks', then the gender networks'.
+    batches: Vec<Batch>,
     /// Which faces went into the emotion and the gender batches.
     picked: [Vec<usize>; 2],
     emotion_out: Vec<Vec<Option<EmotionScores>>>,
@@ -327,8 +345,11 @@ pub struct Analyzer {
     dets: Vec<Detection>,
     describer: Option<Describer>,
     aligner: Aligner,
-    /// The descriptor's batch, outputs and counts, handed back by its last job.
+    /// The descriptor's batch, outputs and counts, handed back by its last job; the frame's
+    /// descriptors, gathered from its jobs.
     describe_batch: Vec<u8>,
+    describe_out: Vec<f32>,
+    describe_finite: Vec<bool>,
     descriptors: Vec<f32>,
     described: Vec<bool>,
     describe_stats: NetStats,
@@ -362,7 +383,7 @@ impl Analyzer {
             resampler: Resampler::new(),
             shrink: Default::default(),
             crop_rgb: Vec::new(),
-            batches: vec![Vec::new(); nets],
+            batches: vec![Batch::default(); nets],
             picked: [Vec::new(), Vec::new()],
             emotion_out: Vec::new(),
             gender_out: Vec::new(),
@@ -373,6 +394,8 @@ impl Analyzer {
             describer,
             aligner: Aligner::default(),
             describe_batch: Vec::new(),
+            describe_out: Vec::new(),
+            describe_finite: Vec::new(),
             descriptors: Vec::new(),
             described: Vec::new(),
             describe_stats: NetStats::default(),
@@ -434,7 +457,7 @@ impl Analyzer {
         }
         self.config = next;
         let nets = self.emotion.len() + self.gender.len();
-        self.batches.resize(nets, Vec::new());
+        self.batches.resize(nets, Batch::default());
         self.net_stats = vec![NetStats::default(); nets];
         Ok(())
     }
@@ -460,15 +483,19 @@ impl Analyzer {
         self.describer.as_ref().map_or(0, |d| d.dims())
     }
 
-    /// Zeroes the descriptor's last batch (face crops) and answers, once the caller has taken
-    /// what it needs: no face's descriptor outlives its use in a buffer kept only for its room.
+    /// Zeroes the descriptor's batches (face crops) and answers, all of their room, once the
+    /// caller has taken what it needs: no face's crop or descriptor outlives its use in a buffer
+    /// kept only for its room (a frame's jobs reuse one batch, and each leaves the one before's
+    /// faces beyond its own length).
     pub fn wipe_descriptors(&mut self) {
-        self.describe_batch.iter_mut().for_each(|x| *x = 0);
-        self.descriptors.iter_mut().for_each(|x| *x = 0.0);
+        crate::runtime::wipe(&mut self.describe_batch);
+        crate::runtime::wipe(&mut self.descriptors);
+        crate::runtime::wipe(&mut self.describe_out);
         self.aligner.wipe();
     }
 
-    /// Descriptors of `faces` (as a pool job, waited for): for face i, `dims` values from
+    /// Descriptors of `faces` (as pool jobs of at most [`DESCRIBE_BATCH`] faces, each waited
+    /// for): for face i, `dims` values from
     /// `i * dims` of the returned slice, and whether it got one (big enough faces only are
     /// asked for by the caller; a model answering NaN gives none).
     pub fn describe<'a>(
@@ -476,51 +503,58 @@ impl Analyzer {
         img: &ImageView,
         faces: impl Iterator<Item = &'a Detection>,
     ) -> Result<(&[f32], &[bool]), ModelError> {
+        self.descriptors.clear();
+        self.described.clear();
         let Some(net) = self.describer.clone() else {
-            self.descriptors.clear();
-            self.described.clear();
             return Ok((&[], &[]));
         };
-        let mut batch = std::mem::take(&mut self.describe_batch);
-        batch.clear();
         let side = net.side();
-        let mut n = 0;
-        for d in faces {
-            if let Err(e) = self.aligner.push(img, d, side, &mut batch) {
-                self.describe_batch = batch;
+        let mut faces = faces.peekable();
+        // A few faces to a job: the crops wait for the pool in the stream's memory, and a
+        // frame where many faces appear at once would otherwise keep room for all of them.
+        while faces.peek().is_some() {
+            let mut batch = std::mem::take(&mut self.describe_batch);
+            batch.clear();
+            let mut n = 0;
+            for d in faces.by_ref().take(DESCRIBE_BATCH) {
+                if let Err(e) = self.aligner.push(img, d, side, &mut batch) {
+                    self.describe_batch = batch;
+                    self.descriptors.clear();
+                    self.described.clear();
+                    return Err(e);
+                }
+                n += 1;
+            }
+            self.described_faces += n;
+            let job = DescribeJob {
+                net: net.clone(),
+                batch,
+                out: std::mem::take(&mut self.describe_out),
+                finite: std::mem::take(&mut self.describe_finite),
+                stats: NetStats::default(),
+                result: Ok(()),
+            };
+            self.pool.submit(Work::Describe(job), &self.net_reply_to);
+            let result = loop {
+                let reply = self
+                    .net_replies
+                    .recv()
+                    .map_err(|_| ModelError::Worker("the inference pool stopped".into()))?;
+                if let Work::Describe(j) = reply {
+                    self.descriptors.extend_from_slice(&j.out);
+                    self.described.extend_from_slice(&j.finite);
+                    (self.describe_batch, self.describe_out, self.describe_finite) = (j.batch, j.out, j.finite);
+                    self.describe_stats.busy += j.stats.busy;
+                    self.describe_stats.nonfinite += j.stats.nonfinite;
+                    break j.result;
+                }
+            };
+            if let Err(e) = result {
+                self.descriptors.clear();
+                self.described.clear();
                 return Err(e);
             }
-            n += 1;
         }
-        if batch.is_empty() {
-            self.describe_batch = batch;
-            self.descriptors.clear();
-            self.described.clear();
-            return Ok((&[], &[]));
-        }
-        self.described_faces += n;
-        let job = DescribeJob {
-            net,
-            batch,
-            out: std::mem::take(&mut self.descriptors),
-            finite: std::mem::take(&mut self.described),
-            stats: NetStats::default(),
-            result: Ok(()),
-        };
-        self.pool.submit(Work::Describe(job), &self.net_reply_to);
-        let result = loop {
-            let reply = self
-                .net_replies
-                .recv()
-                .map_err(|_| ModelError::Worker("the inference pool stopped".into()))?;
-            if let Work::Describe(j) = reply {
-                (self.describe_batch, self.descriptors, self.described) = (j.batch, j.out, j.finite);
-                self.describe_stats.busy += j.stats.busy;
-                self.describe_stats.nonfinite += j.stats.nonfinite;
-                break j.result;
-            }
-        };
-        result?;
         Ok((&self.descriptors, &self.described))
     }
 
@@ -603,6 +637,7 @@ impl Analyzer {
         unlooked.clear();
         let laid = self.lay_out(img, params, look, &mut prepared, unlooked);
         if let Err(e) = laid {
+            prepared.release(USUAL_RUNS);
             self.detector.spare.push(prepared);
             return Err(e);
         }
@@ -630,6 +665,12 @@ impl Analyzer {
                     .observe(lb.whole_rgb(), size, letterbox_region(w, h), look.known);
                 self.scanner.tiles_into(w, h, cols, false, look.now, &mut self.tiles);
             }
+        }
+        // The automatic search's full pass (the first frame, after a flush): a large job now and
+        // then, whose memory goes once it has run. With `tiles=N` every frame is that large: its
+        // inputs keep their memory, and take no ticket (a stream would hold one on every frame).
+        if params.search == Search::Auto && self.tiles.len() > 1 {
+            out.ticket = Some(large_jobs().enter());
         }
         let tile_threshold = params.threshold.max(scan::TILE_THRESHOLD);
         for &t in &self.tiles {

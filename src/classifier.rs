@@ -42,19 +42,57 @@ impl CropKind {
     }
 
     /// Appends one grey 64x64 face to a Grey64 batch.
-    pub fn push_grey(grey: &[u8], batch: &mut Vec<f32>) {
-        batch.extend(grey.iter().map(|&g| (g as f32 / 255.0 - 0.5) * 2.0));
+    pub fn push_grey(grey: &[u8], batch: &mut Batch) {
+        batch.grey.extend(grey.iter().map(|&g| (g as f32 / 255.0 - 0.5) * 2.0));
     }
 
     /// Appends one face (an RGB crop of `size()` squared pixels) to a batch as model input.
-    pub fn push_input(self, rgb: &[u8], batch: &mut Vec<f32>) {
+    pub fn push_input(self, rgb: &[u8], batch: &mut Batch) {
         match self {
-            CropKind::Grey64 => batch.extend(rgb.chunks_exact(3).map(|p| {
+            CropKind::Grey64 => batch.grey.extend(rgb.chunks_exact(3).map(|p| {
                 // OpenCV's BGR2GRAY weights, then the (g / 255 - 0.5) * 2 the model was trained with.
                 let g = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
                 (g / 255.0 - 0.5) * 2.0
             })),
-            CropKind::Rgb112 => batch.extend(rgb.iter().map(|&v| v as f32)),
+            // The network takes the 0..255 values as they are: the floats are made on the
+            // pool's worker, straight into the session's input.
+            CropKind::Rgb112 => batch.rgb.extend_from_slice(rgb),
+        }
+    }
+}
+
+/// One network's faces, waiting for the pool: the 112 RGB crops in 8 bits (a quarter of the
+/// floats' memory, and the same values), the 64 grey ones in floats (a grey computed in floats
+/// from a 64 RGB crop, which 8 bits would round; under half an RGB crop's bytes even so).
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    rgb: Vec<u8>,
+    grey: Vec<f32>,
+}
+
+impl Batch {
+    pub fn clear(&mut self) {
+        self.rgb.clear();
+        self.grey.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rgb.is_empty() && self.grey.is_empty()
+    }
+
+    /// Input values held for a network taking `kind`.
+    fn len(&self, kind: CropKind) -> usize {
+        match kind {
+            CropKind::Grey64 => self.grey.len(),
+            CropKind::Rgb112 => self.rgb.len(),
+        }
+    }
+
+    /// Appends the input values `range` of a network taking `kind` to `out`, as floats.
+    fn fill(&self, kind: CropKind, range: std::ops::Range<usize>, out: &mut Vec<f32>) {
+        match kind {
+            CropKind::Grey64 => out.extend_from_slice(&self.grey[range]),
+            CropKind::Rgb112 => out.extend(self.rgb[range].iter().map(|&v| v as f32)),
         }
     }
 }
@@ -139,7 +177,7 @@ fn check_net(
 fn run_net<T>(
     shared: &Shared<T>,
     info: NetInfo,
-    batch: &[f32],
+    batch: &Batch,
     stats: &mut NetStats,
     mut read: impl FnMut(&ort::session::SessionOutputs, usize) -> Result<(), ort::Error>,
 ) -> Result<(), ModelError> {
@@ -153,10 +191,13 @@ fn run_net<T>(
     };
     let mut model = shared.lease()?;
     let mut result = Ok(());
-    for chunk in batch.chunks(per_face * info.max_batch.min(batch.len() / per_face).max(1)) {
-        let faces = chunk.len() / per_face;
+    let total = batch.len(info.crop) / per_face;
+    let step = info.max_batch.min(total).max(1);
+    for start in (0..total).step_by(step) {
+        let faces = step.min(total - start);
+        let range = start * per_face..(start + faces) * per_face;
         let ran = model
-            .run_staged(chunk, [faces, n, n, c])
+            .run_filled(|staging| batch.fill(info.crop, range, staging), [faces, n, n, c])
             .and_then(|outputs| read(&outputs, faces));
         if let Err(e) = ran {
             result = Err(run_err(e));
@@ -224,7 +265,7 @@ impl EmotionClassifier {
     /// `None` for a face whose answer was not finite.
     pub fn classify(
         &self,
-        batch: &[f32],
+        batch: &Batch,
         out: &mut Vec<Option<EmotionScores>>,
         stats: &mut NetStats,
     ) -> Result<(), ModelError> {
@@ -326,7 +367,7 @@ impl GenderClassifier {
     /// Gender (and age) for each face of `batch`; `None` for a face whose answer was not finite.
     pub fn classify(
         &self,
-        batch: &[f32],
+        batch: &Batch,
         out: &mut Vec<Option<GenderScores>>,
         stats: &mut NetStats,
     ) -> Result<(), ModelError> {
@@ -386,10 +427,26 @@ mod tests {
 
     #[test]
     fn grey_input_uses_bgr2gray_weights_and_scaling() {
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         CropKind::Grey64.push_input(&[255, 255, 255, 0, 0, 0, 255, 0, 0], &mut batch);
-        assert!((batch[0] - 1.0).abs() < 1e-5);
-        assert!((batch[1] + 1.0).abs() < 1e-5);
-        assert!((batch[2] - ((0.299 - 0.5) * 2.0)).abs() < 1e-5);
+        let grey = &batch.grey;
+        assert!((grey[0] - 1.0).abs() < 1e-5);
+        assert!((grey[1] + 1.0).abs() < 1e-5);
+        assert!((grey[2] - ((0.299 - 0.5) * 2.0)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn an_rgb_batch_waits_in_8_bits_and_reaches_the_model_as_the_same_values() {
+        let crop: Vec<u8> = (0..CropKind::Rgb112.input_len()).map(|i| (i * 7 % 256) as u8).collect();
+        let mut batch = Batch::default();
+        CropKind::Rgb112.push_input(&crop, &mut batch);
+        CropKind::Rgb112.push_input(&crop, &mut batch);
+        assert_eq!(batch.len(CropKind::Rgb112), 2 * crop.len());
+        let mut floats = Vec::new();
+        let per_face = CropKind::Rgb112.input_len();
+        batch.fill(CropKind::Rgb112, per_face..2 * per_face, &mut floats);
+        assert!(floats.iter().zip(&crop).all(|(&f, &v)| f == v as f32));
+        batch.clear();
+        assert!(batch.is_empty());
     }
 }

@@ -216,29 +216,36 @@ pub fn view_quality(d: &Detection) -> f32 {
 }
 
 /// Cuts the descriptor's crops out of frames: the square around the face resampled once
-/// (axis-aligned, large enough to hold the turned square), then turned bilinearly.
+/// (axis-aligned, large enough to hold the turned square), then turned bilinearly into the batch.
 #[derive(Default)]
 pub struct Aligner {
     resampler: Resampler,
     /// The axis-aligned square around the turned one.
     around: Vec<u8>,
-    crop: Vec<u8>,
 }
 
 impl Aligner {
-    /// Zeroes the crops kept for their room.
+    /// Zeroes the pixels kept for their room.
     pub fn wipe(&mut self) {
-        self.around.iter_mut().for_each(|x| *x = 0);
-        self.crop.iter_mut().for_each(|x| *x = 0);
+        crate::runtime::wipe(&mut self.around);
     }
 
     /// Appends face `d`'s `side` x `side` RGB crop from `img` to `batch` (8 bits: a quarter of
-    /// the floats' memory while the job waits for the pool).
+    /// the floats' memory while the job waits for the pool). On an error `batch` is as it was.
     pub fn push(&mut self, img: &ImageView, d: &Detection, side: usize, batch: &mut Vec<u8>) -> Result<(), ModelError> {
+        let at = batch.len();
+        batch.resize(at + side * side * 3, 0);
+        let pushed = self.crop_into(img, d, side, &mut batch[at..]);
+        if pushed.is_err() {
+            batch.truncate(at);
+        }
+        pushed
+    }
+
+    fn crop_into(&mut self, img: &ImageView, d: &Detection, side: usize, crop: &mut [u8]) -> Result<(), ModelError> {
         let image_err = |e: crate::resample::ResampleError| ModelError::Image(e.to_string());
         let (cx, cy, square_side, angle) = square(d);
         if angle.abs() < LEVEL_ENOUGH {
-            self.crop.resize(side * side * 3, 0);
             let region = RectF {
                 x: cx - square_side / 2.0,
                 y: cy - square_side / 2.0,
@@ -246,7 +253,7 @@ impl Aligner {
                 h: square_side,
             };
             self.resampler
-                .resample(img, region, side, side, Border::Replicate, &mut self.crop)
+                .resample(img, region, side, side, Border::Replicate, crop)
                 .map_err(image_err)?;
         } else {
             let (s, c) = angle.sin_cos();
@@ -263,10 +270,8 @@ impl Aligner {
             self.resampler
                 .resample(img, region, n, n, Border::Replicate, &mut self.around)
                 .map_err(image_err)?;
-            self.crop.resize(side * side * 3, 0);
-            turn(&self.around, n, side, angle, &mut self.crop);
+            turn(&self.around, n, side, angle, crop);
         }
-        batch.extend_from_slice(&self.crop);
         Ok(())
     }
 }

@@ -245,12 +245,25 @@ pub struct Prepared {
     pub size: usize,
     pub width: usize,
     pub height: usize,
+    /// Room for a large job (a full search), given back once it has run.
+    pub ticket: Option<crate::pool::Ticket>,
 }
 
 impl Prepared {
     /// Detector runs this frame needs.
     pub fn runs(&self) -> usize {
         self.layouts.len()
+    }
+
+    /// After a run: a large job gives back its room and the memory beyond `keep` inputs, so
+    /// that a stream holds no more than its usual frames need between full searches.
+    pub fn release(&mut self, keep: usize) {
+        if self.ticket.take().is_some() {
+            self.inputs.clear();
+            self.layouts.clear();
+            self.cells.clear();
+            self.inputs.shrink_to(keep * self.size * self.size * 3);
+        }
     }
 }
 

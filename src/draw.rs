@@ -4,6 +4,8 @@
 //! coverage mask and blended in, so YUV frames get the same overlay as RGB ones. In YUV formats
 //! the text changes luma only (it is black or white, which has no chroma).
 
+use std::sync::{Arc, Mutex, Weak};
+
 use opencv::core::{Mat, Point, Scalar, Size, CV_8UC1};
 use opencv::imgproc;
 use opencv::prelude::*;
@@ -103,17 +105,20 @@ struct Font {
     baseline_y: i32,
     /// Room left of a glyph's pen position for strokes and their anti-aliasing.
     bleed: i32,
-    glyphs: Vec<Option<Glyph>>,
+    /// Every character from `FIRST_CHAR` to `LAST_CHAR`.
+    glyphs: Vec<Glyph>,
 }
 
 impl Font {
+    /// The font at `scale` with every glyph rendered: a label shows new characters as ages and
+    /// shares change, and rendering one then would allocate in the middle of a stream.
     fn new(scale: i32) -> Result<Self, DrawError> {
         let font_scale = scale as f64 / 100.0;
         let thickness = (font_scale * 1.6).round().max(1.0) as i32;
         let mut descent = 0;
         let sz = imgproc::get_text_size("A", FONT, font_scale, thickness, &mut descent)?;
         let pad = (sz.height / 4).max(2);
-        Ok(Self {
+        let mut font = Self {
             scale,
             font_scale,
             thickness,
@@ -121,56 +126,59 @@ impl Font {
             height: (sz.height + descent + 2 * pad) as usize,
             baseline_y: pad + sz.height,
             bleed: thickness + 2,
-            glyphs: (FIRST_CHAR..=LAST_CHAR).map(|_| None).collect(),
+            glyphs: Vec::with_capacity((LAST_CHAR - FIRST_CHAR + 1) as usize),
+        };
+        for c in FIRST_CHAR..=LAST_CHAR {
+            let glyph = font.render_glyph(c)?;
+            font.glyphs.push(glyph);
+        }
+        Ok(font)
+    }
+
+    fn render_glyph(&self, c: u8) -> Result<Glyph, DrawError> {
+        let text = std::str::from_utf8(std::slice::from_ref(&c)).unwrap_or("?");
+        // At scale 1 and thickness 1 OpenCV's text width is the advance plus one.
+        let mut unused = 0;
+        let advance = imgproc::get_text_size(text, FONT, 1.0, 1, &mut unused)?.width - 1;
+        let width = (advance as f64 * self.font_scale).ceil() as i32 + self.thickness + 2 * self.bleed;
+        let mut mask = Mat::new_size_with_default(Size::new(width, self.height as i32), CV_8UC1, Scalar::all(0.0))?;
+        imgproc::put_text(
+            &mut mask,
+            text,
+            Point::new(self.bleed, self.baseline_y),
+            FONT,
+            self.font_scale,
+            Scalar::all(255.0),
+            self.thickness,
+            imgproc::LINE_AA,
+            false,
+        )?;
+        Ok(Glyph {
+            width: width as usize,
+            mask: mask.data_bytes()?.to_vec(),
+            advance,
         })
     }
 
-    fn glyph(&mut self, c: char) -> Result<&Glyph, DrawError> {
+    /// The glyph of `c`; `?` for a character the font does not have.
+    fn glyph(&self, c: char) -> &Glyph {
         let c = if (FIRST_CHAR as char..=LAST_CHAR as char).contains(&c) {
             c as u8
         } else {
             b'?'
         };
-        let i = (c - FIRST_CHAR) as usize;
-        if self.glyphs[i].is_none() {
-            let text = std::str::from_utf8(std::slice::from_ref(&c)).unwrap_or("?");
-            // At scale 1 and thickness 1 OpenCV's text width is the advance plus one.
-            let mut unused = 0;
-            let advance = imgproc::get_text_size(text, FONT, 1.0, 1, &mut unused)?.width - 1;
-            let width = (advance as f64 * self.font_scale).ceil() as i32 + self.thickness + 2 * self.bleed;
-            let mut mask = Mat::new_size_with_default(Size::new(width, self.height as i32), CV_8UC1, Scalar::all(0.0))?;
-            imgproc::put_text(
-                &mut mask,
-                text,
-                Point::new(self.bleed, self.baseline_y),
-                FONT,
-                self.font_scale,
-                Scalar::all(255.0),
-                self.thickness,
-                imgproc::LINE_AA,
-                false,
-            )?;
-            self.glyphs[i] = Some(Glyph {
-                width: width as usize,
-                mask: mask.data_bytes()?.to_vec(),
-                advance,
-            });
-        }
-        Ok(self.glyphs[i].as_ref().unwrap_or_else(|| unreachable!()))
+        &self.glyphs[(c - FIRST_CHAR) as usize]
     }
 
     /// Width of the label box for `text`, as OpenCV's `getTextSize` plus the margins.
-    fn width(&mut self, text: &str) -> Result<usize, DrawError> {
-        let mut units = 0;
-        for c in text.chars() {
-            units += self.glyph(c)?.advance;
-        }
-        Ok(((units as f64 * self.font_scale + self.thickness as f64).round() as i32 + 2 * self.pad) as usize)
+    fn width(&self, text: &str) -> usize {
+        let units: i32 = text.chars().map(|c| self.glyph(c).advance).sum();
+        ((units as f64 * self.font_scale + self.thickness as f64).round() as i32 + 2 * self.pad) as usize
     }
 
     /// Renders `text` into `mask` (`width` x `self.height`), each glyph where OpenCV's pen
     /// would put it, rounded to the pixel, overlapping edges keeping the larger coverage.
-    fn render(&mut self, text: &str, mask: &mut Vec<u8>, width: usize) -> Result<(), DrawError> {
+    fn render(&self, text: &str, mask: &mut Vec<u8>, width: usize) {
         mask.clear();
         mask.resize(width * self.height, 0);
         let mut pen = 0.0f64;
@@ -178,7 +186,7 @@ impl Font {
             let x0 = self.pad as i64 + pen.round() as i64 - self.bleed as i64;
             let font_scale = self.font_scale;
             let height = self.height;
-            let g = self.glyph(c)?;
+            let g = self.glyph(c);
             pen += g.advance as f64 * font_scale;
             let (from, to) = (
                 (-x0).max(0) as usize,
@@ -195,18 +203,34 @@ impl Font {
                 }
             }
         }
-        Ok(())
     }
 }
 
-/// Fonts kept at most; a frame's faces use a few sizes.
+/// Fonts a painter keeps at most; a frame's faces use a few sizes.
 const FONT_CACHE: usize = 16;
+
+/// The fonts of every painter of the process, by scale: the glyphs of a size are rendered once
+/// for all streams (sixteen cameras draw with the same few sizes). Held weakly: a size no painter
+/// keeps any more is freed.
+static FONTS: Mutex<Vec<Weak<Font>>> = Mutex::new(Vec::new());
+
+/// The process's font at `scale`, rendered if no painter has it.
+fn shared_font(scale: i32) -> Result<Arc<Font>, DrawError> {
+    let mut fonts = FONTS.lock().unwrap_or_else(|e| e.into_inner());
+    fonts.retain(|f| f.strong_count() > 0);
+    if let Some(font) = fonts.iter().filter_map(Weak::upgrade).find(|f| f.scale == scale) {
+        return Ok(font);
+    }
+    let font = Arc::new(Font::new(scale)?);
+    fonts.push(Arc::downgrade(&font));
+    Ok(font)
+}
 
 /// Draws faces on frames; keeps the fonts and scratch between frames, so that steady state
 /// allocates nothing.
 #[derive(Default)]
 pub struct Painter {
-    fonts: Vec<Font>,
+    fonts: Vec<Arc<Font>>,
     text: String,
     mask: Vec<u8>,
 }
@@ -216,24 +240,18 @@ impl Painter {
         Self::default()
     }
 
-    fn font(&mut self, scale: i32) -> Result<&mut Font, DrawError> {
+    fn font(&mut self, scale: i32) -> Result<&Font, DrawError> {
         let i = match self.fonts.iter().position(|f| f.scale == scale) {
             Some(i) => i,
             None => {
                 if self.fonts.len() >= FONT_CACHE {
                     self.fonts.remove(0);
                 }
-                // Every glyph of the size at once: a label shows new characters as ages and
-                // shares change, and rendering one then would allocate in the middle of a stream.
-                let mut font = Font::new(scale)?;
-                for c in FIRST_CHAR..=LAST_CHAR {
-                    font.glyph(c as char)?;
-                }
-                self.fonts.push(font);
+                self.fonts.push(shared_font(scale)?);
                 self.fonts.len() - 1
             }
         };
-        Ok(&mut self.fonts[i])
+        Ok(&self.fonts[i])
     }
 
     pub fn draw(&mut self, img: &mut ImageViewMut, faces: &[Face]) -> Result<(), DrawError> {
@@ -279,10 +297,10 @@ impl Painter {
                     .unwrap_or((0.0, 0.0));
                 text.clear();
                 text.push_str(&z.name);
-                let rendered = self.font(scale).and_then(|font| {
-                    let lw = font.width(&text)?;
-                    font.render(&text, &mut mask, lw)?;
-                    Ok((lw as i64, font.height as i64))
+                let rendered = self.font(scale).map(|font| {
+                    let lw = font.width(&text);
+                    font.render(&text, &mut mask, lw);
+                    (lw as i64, font.height as i64)
                 });
                 match rendered {
                     Ok((lw, lh)) => {
@@ -318,10 +336,10 @@ impl Painter {
             if let Some(zones) = zones {
                 push_zone(face, zones, &mut text);
             }
-            let rendered = self.font(scale).and_then(|font| {
-                let lw = font.width(&text)?;
-                font.render(&text, &mut mask, lw)?;
-                Ok((lw, font.height))
+            let rendered = self.font(scale).map(|font| {
+                let lw = font.width(&text);
+                font.render(&text, &mut mask, lw);
+                (lw, font.height)
             });
             let (lw, lh) = match rendered {
                 Ok((w, h)) => (w as i64, h as i64),
@@ -517,16 +535,16 @@ mod tests {
     #[test]
     fn labels_from_glyphs_match_put_text_of_the_whole_string() {
         for scale in [35, 60, 100, 120, 200] {
-            let mut font = Font::new(scale).unwrap();
+            let font = Font::new(scale).unwrap();
             for text in [
                 "happy 93% | F 33",
                 "surprise 100% | M 7",
                 "face 61%",
                 "fear 50% | F 104",
             ] {
-                let w = font.width(text).unwrap();
+                let w = font.width(text);
                 let mut mask = Vec::new();
-                font.render(text, &mut mask, w).unwrap();
+                font.render(text, &mut mask, w);
                 // The whole string by OpenCV, laid out as labels were before glyphs were cached.
                 let mut descent = 0;
                 let sz = imgproc::get_text_size(text, FONT, font.font_scale, font.thickness, &mut descent).unwrap();

@@ -86,6 +86,56 @@ impl<T: Task> Pool<T> {
     }
 }
 
+/// Room for the few large jobs of the process (the detector's full search of a frame: the whole
+/// grid of tiles at once, 16 inputs at 1080p). Streams that start together all search their
+/// first frame in full; without a limit each would hold its inputs while they wait for the
+/// workers, that much memory per stream at the start. A stream blocks here only until one such
+/// job has been run: a ticket is held only by a job queued or running, and is given back before
+/// its answer is sent. That holds while a worker never waits for a stream, as long as the
+/// reply channels have room for every job a stream has in flight (a stream has at most two
+/// detector jobs out).
+pub struct Gate {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// One large job's room, given back when dropped (the job run, failed, or dropped unrun).
+pub struct Ticket {
+    gate: &'static Gate,
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ticket")
+    }
+}
+
+impl Gate {
+    pub const fn new(room: usize) -> Self {
+        Self {
+            free: Mutex::new(room),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Waits for room for one large job.
+    pub fn enter(&'static self) -> Ticket {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Ticket { gate: self }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        *self.gate.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.gate.freed.notify_one();
+    }
+}
+
 fn run_one<T: Task>(task: &mut T) {
     // A fault in a model's outputs must come back as an error to the stream that asked, not
     // end the worker and every stream's work with it.
@@ -115,6 +165,36 @@ mod tests {
         fn failed(&mut self) {
             self.n = 0;
         }
+    }
+
+    /// Never more tickets out than the room, and a ticket dropped on another thread lets the
+    /// next one in.
+    #[test]
+    fn a_gate_lets_in_no_more_than_its_room() {
+        static GATE: Gate = Gate::new(2);
+        static OUT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        static MOST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        use std::sync::atomic::Ordering::SeqCst;
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for _ in 0..50 {
+                        let ticket = GATE.enter();
+                        let now = OUT.fetch_add(1, SeqCst) + 1;
+                        MOST.fetch_max(now, SeqCst);
+                        std::thread::yield_now();
+                        OUT.fetch_sub(1, SeqCst);
+                        // Given back by another thread, as a worker gives back a stream's.
+                        std::thread::spawn(move || drop(ticket)).join().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(MOST.load(SeqCst) <= 2);
+        assert_eq!(*GATE.free.lock().unwrap(), 2);
     }
 
     /// Many streams' jobs through a pool of 2: every answer goes to its own stream, in order,

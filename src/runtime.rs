@@ -256,10 +256,19 @@ struct Bindings {
     preallocate: bool,
 }
 
+/// Zeroes all of a buffer's room, its length and the spare capacity beyond it (where a longer
+/// content than the present one left its values): for buffers that held faces.
+pub fn wipe<T: Copy + Default>(buf: &mut Vec<T>) {
+    buf.fill(T::default());
+    for x in buf.spare_capacity_mut() {
+        x.write(T::default());
+    }
+}
+
 /// A loaded model (one session) with its path and role, for errors that name them.
 pub struct Model {
     bindings: Bindings,
-    /// The input of [`run_staged`](Self::run_staged), kept so that its tensor stays bound.
+    /// The input of [`run_filled`](Self::run_filled), kept so that its tensor stays bound.
     staging: Vec<f32>,
     pub session: Session,
     pub path: PathBuf,
@@ -355,20 +364,16 @@ impl Model {
         Source::open(role, path, ort_library).map(|(_, m)| m)
     }
 
-    /// Runs the model on `data` of `shape` after copying it into the session's own input buffer,
-    /// whose bound tensor then serves every caller (the pool's workers run the batches of every
-    /// stream, each in a buffer of its own).
-    pub fn run_staged(&mut self, data: &[f32], shape: [usize; 4]) -> ort::Result<SessionOutputs<'_>> {
-        self.run_filled(|staging| staging.extend_from_slice(data), shape)
-    }
-
-    /// Zeroes the staging buffer (a batch of face crops must not stay in a shared session).
+    /// Zeroes the staging buffer, all its room (a batch of face crops must not stay in a shared
+    /// session, and a smaller batch after a larger one leaves the larger's tail beyond its length).
     pub fn wipe_staging(&mut self) {
-        self.staging.iter_mut().for_each(|x| *x = 0.0);
+        wipe(&mut self.staging);
     }
 
-    /// [`run_staged`](Self::run_staged) with the input made by `fill` straight into the staging
-    /// buffer (the detector's 8-bit letterbox into floats).
+    /// Runs the model on the input `fill` makes (`shape`, batch first) in the session's own input
+    /// buffer, whose bound tensor then serves every caller (the pool's workers run the batches
+    /// of every stream): the 8-bit letterboxes and crops that waited for the pool become the
+    /// model's floats only here.
     pub fn run_filled(
         &mut self,
         fill: impl FnOnce(&mut Vec<f32>),
@@ -594,6 +599,21 @@ fn output_tensors(session: &Session, batch: usize) -> ort::Result<RunOptions<Has
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A smaller content after a larger one leaves the larger's tail beyond the length: a wipe
+    /// zeroes that too, and keeps the room.
+    #[test]
+    fn a_wipe_zeroes_the_room_beyond_the_length() {
+        let mut buf: Vec<u8> = vec![7; 1000];
+        buf.clear();
+        buf.extend_from_slice(&[9; 10]);
+        let room = buf.capacity();
+        wipe(&mut buf);
+        assert_eq!((buf.len(), buf.capacity()), (10, room));
+        // Every byte of the room was written by the wipe, so reading it all is sound.
+        unsafe { buf.set_len(room) };
+        assert!(buf.iter().all(|&b| b == 0));
+    }
 
     /// Runs into tensors made once must give what ONNX Runtime's own outputs give, batch after
     /// batch, from the same and from different buffers.
