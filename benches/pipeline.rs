@@ -2,6 +2,7 @@
 //!
 //!     cargo bench --bench pipeline              # scripts/bench.sh runs it (with --soak)
 //!     cargo bench --bench pipeline -- --soak    # also 100,000 frames for memory growth
+//!     cargo bench --bench pipeline -- --soak-only     # only those 100,000 frames
 //!     FACEEMOTION_BASELINE_PLUGIN=/other/libgstfaceemotion.so cargo bench --bench pipeline
 //!                                               # also an interleaved A/B against another build
 //!     cargo bench --bench pipeline -- --small-faces   # only the store-camera-distance rows
@@ -353,6 +354,10 @@ fn main() {
     if soak {
         make_clip(&es, 1920, 1080, "h264");
     }
+    if args.iter().any(|a| a == "--soak-only") {
+        make_clip(&es, 1920, 1080, "h264");
+        return soak_run(&es);
+    }
     let decode = |clip: &Path| {
         format!(
             "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 name=dec",
@@ -526,42 +531,48 @@ fn main() {
     ab_baseline(&hd);
 
     if soak {
-        let loops = SOAK_FRAMES.div_ceil(360);
-        let desc = format!(
-            "multifilesrc location=\"{}\" loop=true num-buffers={loops} ! h264parse ! avdec_h264 ! queue ! faceemotion name=fe ! fakesink sync=false",
-            es.display()
-        );
-        let r = run_child(&desc, Some(("fe", "fe")));
-        // Samples every 500 frames (RSS KiB, threads, open files); skip the first two (warm-up),
-        // fit a line through the rest.
-        let samples: Vec<(f64, u64, u64)> = r
-            .rss
-            .chunks_exact(3)
-            .map(|c| (c[0] as f64 / 1024.0, c[1], c[2]))
-            .collect();
-        let mib: Vec<f64> = samples.iter().skip(2).map(|s| s.0).collect();
-        let n = mib.len() as f64;
-        let xs: Vec<f64> = (0..mib.len()).map(|i| (i as f64 + 3.0) * 500.0).collect();
-        let (mx, my) = (xs.iter().sum::<f64>() / n, mib.iter().sum::<f64>() / n);
-        let slope = xs.iter().zip(&mib).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>()
-            / xs.iter().map(|x| (x - mx).powi(2)).sum::<f64>();
-        let (lo, hi) = mib
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
-        let threads: std::collections::BTreeSet<u64> = samples.iter().skip(2).map(|s| s.1).collect();
-        let fds: std::collections::BTreeSet<u64> = samples.iter().skip(2).map(|s| s.2).collect();
-        println!(
-            "\nSoak: {} frames at 1080p in {:.0} s ({:.1} frames/s); RSS from frame 1500 on between {lo:.0} and {hi:.0} MiB, \
-             trend {:+.3} MiB per 10,000 frames (least squares); peak {:.0} MiB; threads {threads:?}; open files {fds:?}",
-            r.frames,
-            r.secs,
-            r.frames as f64 / r.secs,
-            slope * 10_000.0,
-            r.peak_kib as f64 / 1024.0
-        );
-        let series: Vec<String> = samples.iter().step_by(10).map(|v| format!("{:.0}", v.0)).collect();
-        println!("RSS every 5,000 frames (MiB): {}", series.join(" "));
+        soak_run(&es);
     }
+}
+
+/// 100,000 frames of 1080p through the default element: memory, threads and open files over
+/// time.
+fn soak_run(es: &Path) {
+    let loops = SOAK_FRAMES.div_ceil(360);
+    let desc = format!(
+        "multifilesrc location=\"{}\" loop=true num-buffers={loops} ! h264parse ! avdec_h264 ! queue ! faceemotion name=fe ! fakesink sync=false",
+        es.display()
+    );
+    let r = run_child(&desc, Some(("fe", "fe")));
+    // Samples every 500 frames (RSS KiB, threads, open files); skip the first two (warm-up),
+    // fit a line through the rest.
+    let samples: Vec<(f64, u64, u64)> = r
+        .rss
+        .chunks_exact(3)
+        .map(|c| (c[0] as f64 / 1024.0, c[1], c[2]))
+        .collect();
+    let mib: Vec<f64> = samples.iter().skip(2).map(|s| s.0).collect();
+    let n = mib.len() as f64;
+    let xs: Vec<f64> = (0..mib.len()).map(|i| (i as f64 + 3.0) * 500.0).collect();
+    let (mx, my) = (xs.iter().sum::<f64>() / n, mib.iter().sum::<f64>() / n);
+    let slope = xs.iter().zip(&mib).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>()
+        / xs.iter().map(|x| (x - mx).powi(2)).sum::<f64>();
+    let (lo, hi) = mib
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+    let threads: std::collections::BTreeSet<u64> = samples.iter().skip(2).map(|s| s.1).collect();
+    let fds: std::collections::BTreeSet<u64> = samples.iter().skip(2).map(|s| s.2).collect();
+    println!(
+        "\nSoak: {} frames at 1080p in {:.0} s ({:.1} frames/s); RSS from frame 1500 on between {lo:.0} and {hi:.0} MiB, \
+         trend {:+.3} MiB per 10,000 frames (least squares); peak {:.0} MiB; threads {threads:?}; open files {fds:?}",
+        r.frames,
+        r.secs,
+        r.frames as f64 / r.secs,
+        slope * 10_000.0,
+        r.peak_kib as f64 / 1024.0
+    );
+    let series: Vec<String> = samples.iter().step_by(10).map(|v| format!("{:.0}", v.0)).collect();
+    println!("RSS every 5,000 frames (MiB): {}", series.join(" "));
 }
 
 /// Faces at store-camera distance: what the default search (tiles=0: whole frame, a tile in
