@@ -590,7 +590,13 @@ impl Report {
             .collect();
         let busiest = self
             .busiest_hour()
-            .map(|(h, n)| format!("; busiest hour {h:02}:00-{:02}:00 ({n} people)", (h + 1) % 24))
+            .map(|(h, n)| {
+                format!(
+                    "; busiest hour {h:02}:00-{:02}:00 ({})",
+                    (h + 1) % 24,
+                    counted(n as usize, "person", "people")
+                )
+            })
             .unwrap_or_default();
         let emotions = if top.is_empty() { "none".into() } else { top.join(", ") };
         let zones: Vec<String> = (0..self.zones.len())
@@ -614,7 +620,7 @@ impl Report {
             let visitors = self.visitors();
             let returning = visitors.iter().filter(|v| v.visits > 1).count();
             let mean = visitors.iter().map(|v| v.duration as f64).sum::<f64>() / visitors.len().max(1) as f64 / 1e9;
-            let n = |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
+            let n = counted;
             return format!(
                 "{} ({returning} came back) in {} over {footage:.1} s of footage ({} frames with faces); \
                  time per visitor mean {mean:.1} s, per visit mean {:.1} s, median {:.1} s; emotions of all \
@@ -627,14 +633,19 @@ impl Report {
             );
         }
         format!(
-            "{} people over {footage:.1} s of footage ({} frames with faces); time present mean {:.1} s, median {:.1} s; \
+            "{} over {footage:.1} s of footage ({} frames with faces); time present mean {:.1} s, median {:.1} s; \
              emotions of all person-time: {emotions}{busiest}",
-            self.people.len(),
+            counted(self.people.len(), "person", "people"),
             self.frames,
             self.mean_presence(),
             self.median_presence(),
         )
     }
+}
+
+/// `k` and the noun for that many.
+fn counted(k: usize, one: &str, many: &str) -> String {
+    format!("{k} {}", if k == 1 { one } else { many })
 }
 
 /// The median of `v` (0 when empty).
@@ -691,6 +702,17 @@ mod tests {
     }
 
     #[test]
+    fn one_person_is_not_one_people() {
+        let r = Report::from_records(lines(
+            r#"{"objects":[],"timestamp":0,"utc":"2026-12-01T09:50:00.000Z"}
+{"event":{"type":"left","id":1,"first":0,"last":1000000000,"duration":1000000000,"frames":2},"timestamp":1000000000}"#,
+        ));
+        let summary = r.summary();
+        assert!(summary.starts_with("1 person over"), "{summary}");
+        assert!(summary.ends_with("(1 person)"), "{summary}");
+    }
+
+    #[test]
     fn with_the_time_of_day_people_have_clock_times_and_hours() {
         // 09:50:00Z to 10:10:00Z for one person, 10:30 for another.
         let r = Report::from_records(lines(
@@ -719,6 +741,7 @@ mod tests {
         assert_eq!(hours[local(2_400_000_000_000).hour() as usize], 2);
         assert_eq!(r.busiest_hour().map(|b| b.1), Some(2));
         assert!(r.summary().contains("busiest hour"));
+        assert!(r.summary().ends_with("(2 people)"), "{}", r.summary());
         assert_eq!(r.when(0), local(0).format("%H:%M:%S").to_string());
         // Without it: positions in the recording.
         let plain = Report::from_records(lines(r#"{"objects":[],"timestamp":0}"#));
