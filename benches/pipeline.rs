@@ -931,11 +931,8 @@ fn ab_baseline(hd: &Path) {
             ("every face every frame, pipelining=off", "pipelining=off"),
         ] {
             let desc = format!(
-                "{} ! queue ! faceemotion name=fe {extra} gender-model=\"{}\" ! fakesink sync=false",
-                format!(
-                    "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 name=dec",
-                    hd.display()
-                ),
+                "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 name=dec ! queue ! faceemotion name=fe {extra} gender-model=\"{}\" ! fakesink sync=false",
+                hd.display(),
                 gender.display()
             );
             let (mut old_fps, mut new_fps, mut old_ms, mut new_ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
