@@ -16,12 +16,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on port {port}");
-        std::thread::sleep(Duration::from_millis(50));
+/// Tries a service on a free port, on another one when it could not have it: a port found free
+/// may be taken by another process before the service binds it.
+fn on_a_free_port<T>(what: &str, mut start: impl FnMut(u16) -> Option<T>) -> T {
+    for _ in 0..5 {
+        if let Some(service) = start(free_port()) {
+            return service;
+        }
     }
+    panic!("{what} could not listen on any of 5 free loopback ports");
 }
 
 fn terminate(child: &mut Child) {
@@ -48,24 +51,25 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub fn start() -> Self {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("faceemotion-mosquitto-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        // Started as root, mosquitto drops to its own user: it must still write its database.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        std::fs::write(
-            dir.join("mosquitto.conf"),
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
-                 max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stderr\n",
-                dir.display()
-            ),
-        )
-        .unwrap();
-        let mut m = Self { port, dir, child: None };
-        m.resume();
-        m
+        on_a_free_port("mosquitto", |port| {
+            let dir = std::env::temp_dir().join(format!("faceemotion-mosquitto-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            // Started as root, mosquitto drops to its own user: it must still write its database.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+            std::fs::write(
+                dir.join("mosquitto.conf"),
+                format!(
+                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
+                     max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stderr\n",
+                    dir.display()
+                ),
+            )
+            .unwrap();
+            let mut m = Self { port, dir, child: None };
+            // Dropped when it could not listen: its folder goes with it.
+            m.try_resume().then_some(m)
+        })
     }
 
     fn exe() -> &'static str {
@@ -77,16 +81,52 @@ impl Mosquitto {
 
     /// Starts the broker (again) on its port.
     pub fn resume(&mut self) {
+        assert!(
+            self.try_resume(),
+            "mosquitto could not listen on port {} again",
+            self.port
+        );
+    }
+
+    fn try_resume(&mut self) -> bool {
         assert!(self.child.is_none());
-        let child = Command::new(Self::exe())
+        let mut child = Command::new(Self::exe())
             .arg("-c")
             .arg(self.dir.join("mosquitto.conf"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("mosquitto starts");
-        self.child = Some(child);
-        wait_for_port(self.port, "mosquitto");
+        // Its log says `running` once its listener is open, and `Address already in use` before
+        // it exits when another process has the port (whose connections a port check would
+        // take for the broker's). The log is read to its end, so that the broker never blocks
+        // on a full pipe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::io::BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            let mut told = false;
+            for line in log.lines().map_while(Result::ok) {
+                if !told && line.contains(" running") {
+                    told = true;
+                    let _ = tx.send(true);
+                }
+            }
+            let _ = tx.send(false);
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(true) => {
+                self.child = Some(child);
+                true
+            }
+            Ok(false) => {
+                let _ = child.wait();
+                false
+            }
+            Err(_) => {
+                terminate(&mut child);
+                panic!("mosquitto did not say it was running on port {} in 20 s", self.port);
+            }
+        }
     }
 
     /// Stops the broker, as an administrator would.
@@ -208,17 +248,26 @@ impl RtspServer {
 
     /// A camera sending what the example's options say: `--h265`, `--audio pcma|aac`.
     pub fn start_with(options: &[&str]) -> Self {
-        let mut s = Self {
-            port: free_port(),
-            options: options.iter().map(|o| o.to_string()).collect(),
-            child: None,
-        };
-        s.resume();
-        s
+        on_a_free_port("the RTSP server", |port| {
+            let mut s = Self {
+                port,
+                options: options.iter().map(|o| o.to_string()).collect(),
+                child: None,
+            };
+            s.try_resume().then_some(s)
+        })
     }
 
     /// Starts serving (again) on the same port.
     pub fn resume(&mut self) {
+        assert!(
+            self.try_resume(),
+            "the RTSP server could not listen on port {} again",
+            self.port
+        );
+    }
+
+    fn try_resume(&mut self) -> bool {
         assert!(self.child.is_none());
         let mut child = Command::new(Self::exe())
             .arg(self.port.to_string())
@@ -231,8 +280,13 @@ impl RtspServer {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert!(line.starts_with("ready "), "RTSP server: {line}");
+        // It says `ready` once it listens; a server that could not have the port says nothing.
+        if !line.starts_with("ready ") {
+            terminate(&mut child);
+            return false;
+        }
         self.child = Some(child);
+        true
     }
 
     /// The camera drops off the network.
