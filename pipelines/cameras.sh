@@ -4,7 +4,9 @@
 #   pipelines/cameras.sh [--count N] [source ...] [--out DIR]
 # A source is an rtsp:// URL or a video file. Without sources, N copies (4 by default) of the
 # bundled clip stand in for the cameras. Cameras analyse every 3rd frame for faces, classify
-# every 3rd and gender every 30th, which keeps 16 1080p cameras on a small box.
+# every 3rd and gender every 30th; live cameras that a small box cannot analyse in full have
+# their late frames only tracked (README: "Live sources, and files played in time, never fall
+# behind"); files are analysed in full, as fast as the box goes.
 source "$(dirname "$0")/common.sh"
 COUNT=4
 OUT="out/cameras"

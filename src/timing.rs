@@ -1,8 +1,9 @@
 //! Frame times and lateness, from what a stream's buffers say about themselves.
 //!
 //! GStreamer-free: the element reads timestamps, the segment and the clock, and this module
-//! decides what a frame's time is when a buffer lacks one, and whether a live frame arrives so
-//! late that the analysis is behind.
+//! decides what a frame's time is when a buffer lacks one, and whether a frame arrives so late
+//! (a live one against the clock, any against what a sink in time reports) that the analysis is
+//! behind.
 
 use crate::face::FrameTime;
 
@@ -97,6 +98,118 @@ impl LatenessGate {
 
     pub fn reset(&mut self) {
         self.floor = None;
+    }
+}
+
+/// What a sink that keeps to the clock last said of a frame (a QoS event): that frame's running
+/// time and how late it reached the sink (ns; negative: early). A non-live stream played in
+/// time (`sync=true`) has no capture time to be late against: this is how it learns that the
+/// analysis is behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkReport {
+    pub timestamp: u64,
+    pub diff: i64,
+}
+
+impl SinkReport {
+    /// The running time the sink had reached: a frame stamped before it is shown late.
+    pub fn reached(&self) -> u64 {
+        self.timestamp.saturating_add_signed(self.diff)
+    }
+}
+
+/// A frame only tracked that reaches its sink later than this (ns), and later than the tracked
+/// frame reported just before it, means tracking alone does not catch up: the sink's report goes
+/// on upstream, for the decoder to drop frames. Below it, bursts of work (every face new at
+/// once, on many streams) are caught up on without a frame lost, where a decoder told of a
+/// lateness drops every frame up to twice that far ahead (GStreamer's video decoder base class).
+pub const STILL_BEHIND_NS: i64 = 4_000_000_000;
+
+/// Frames remembered for [`SinkQos::report`]: more than are in flight between the element and
+/// its sinks (a `queue` of its default second at 60 frames/s holds 60).
+const RECENT: usize = 128;
+
+/// A non-live stream's lateness as the sinks report it, and what the element does about it:
+/// frames the sinks would show late are only tracked, so the stream catches up with every frame
+/// kept, rather than the decoder upstream dropping frames (what a late report passed upstream
+/// makes it do). With several sinks (a `tee`), the latest report counts.
+#[derive(Debug, Clone)]
+pub struct SinkQos {
+    report: Option<SinkReport>,
+    /// The latest frames begun: running time, and whether only tracked.
+    recent: [(u64, bool); RECENT],
+    next: usize,
+    len: usize,
+    /// The lateness of the last report, when it was of a frame only tracked (cleared by a
+    /// report of an analysed frame or of one on time: a run of tracked frames starts afresh).
+    tracked_diff: Option<i64>,
+}
+
+impl Default for SinkQos {
+    fn default() -> Self {
+        Self {
+            report: None,
+            recent: [(0, false); RECENT],
+            next: 0,
+            len: 0,
+            tracked_diff: None,
+        }
+    }
+}
+
+impl SinkQos {
+    /// A frame at running time `running` begun, `tracked` only or analysed.
+    pub fn begun(&mut self, running: u64, tracked: bool) {
+        self.recent[self.next] = (running, tracked);
+        self.next = (self.next + 1) % RECENT;
+        self.len = (self.len + 1).min(RECENT);
+    }
+
+    /// Whether the frame at `running` was only tracked, if it is remembered (the newest of
+    /// that time, should a time come twice).
+    fn tracked(&self, running: u64) -> Option<bool> {
+        (1..=self.len)
+            .map(|back| self.recent[(self.next + RECENT - back) % RECENT])
+            .find(|&(t, _)| t == running)
+            .map(|(_, tracked)| tracked)
+    }
+
+    /// Takes a sink's report; whether it goes on upstream. A decoder that hears of a late
+    /// frame drops the frames of twice the lateness ahead, so a report goes on only when
+    /// tracking alone does not catch up: the frame was only tracked (or is not remembered), is
+    /// more than [`STILL_BEHIND_NS`] late, and later than the tracked frame reported just
+    /// before it (a stream catching up on a backlog gets less late from frame to frame). A
+    /// report of a frame on time, or of a late analysed frame (the next frames are tracked
+    /// instead), stays here.
+    pub fn report(&mut self, report: SinkReport) -> bool {
+        self.report = Some(report);
+        let tracked = self.tracked(report.timestamp).unwrap_or(true);
+        if !tracked || report.diff <= 0 {
+            self.tracked_diff = None;
+            return false;
+        }
+        let before = self.tracked_diff.replace(report.diff);
+        report.diff > STILL_BEHIND_NS && before.is_some_and(|b| report.diff > b)
+    }
+
+    /// Whether a frame at running time `running` will reach the sink more than `budget` ns
+    /// (0: one frame, `frame` ns) after its time. Reports say where the sink was, and frames go
+    /// on from there, so a stream is tracked only while it is behind: a frame only tracked
+    /// reaches the sink early, the next report says so, and analysis resumes.
+    pub fn is_late(&self, running: u64, budget: u64, frame: u64) -> bool {
+        let Some(report) = self.report else {
+            return false;
+        };
+        let budget = if budget == 0 { frame } else { budget };
+        report.reached() > running.saturating_add(budget)
+    }
+
+    pub fn reached(&self) -> Option<u64> {
+        self.report.map(|r| r.reached())
+    }
+
+    pub fn reset(&mut self) {
+        *self = Self::default();
     }
 }
 
@@ -241,6 +354,94 @@ mod tests {
         assert_eq!(lateness(100, 40, 20), 40);
         assert_eq!(lateness(10, 40, 20), 0);
         assert_eq!(lateness(10, u64::MAX, 1), 0);
+    }
+
+    #[test]
+    fn a_sink_report_skips_only_frames_later_than_the_budget() {
+        const F: u64 = 40_000_000;
+        let mut qos = SinkQos::default();
+        assert!(!qos.is_late(0, 0, F), "no report: nothing is late");
+        // The sink showed the frame at 1 s three frames late: it had reached 1.12 s.
+        let late = SinkReport {
+            timestamp: 1_000_000_000,
+            diff: 3 * F as i64,
+        };
+        assert_eq!(late.reached(), 1_120_000_000);
+        qos.report(late);
+        // A frame one frame after the judged one is two frames behind: skipped with the budget
+        // of one frame, analysed with a budget of 100 ms.
+        assert!(qos.is_late(1_000_000_000 + F, 0, F));
+        assert!(!qos.is_late(1_000_000_000 + F, 100_000_000, F));
+        // Frames the sink has not reached yet (or reached within a frame) are analysed.
+        assert!(!qos.is_late(1_080_000_000, 0, F));
+        assert!(!qos.is_late(2_000_000_000, 0, F));
+        // Early frames: never late, even at the start of the running time.
+        qos.report(SinkReport {
+            timestamp: 0,
+            diff: -(F as i64),
+        });
+        assert!(!qos.is_late(0, 0, F));
+        qos.reset();
+        assert_eq!(qos.reached(), None);
+    }
+
+    #[test]
+    fn a_late_report_goes_upstream_only_when_tracking_does_not_catch_up() {
+        const F: u64 = 40_000_000;
+        let mut qos = SinkQos::default();
+        for i in 0..200u64 {
+            qos.begun(i * F, i % 2 == 1);
+        }
+        let late = |frame: u64, diff: i64| SinkReport {
+            timestamp: frame * F,
+            diff,
+        };
+        const BEHIND: i64 = STILL_BEHIND_NS;
+        // Frame 198 was analysed: its lateness, however large, is the element's to catch up on.
+        assert!(!qos.report(late(198, 5 * BEHIND)));
+        // Frames 195, 197 and 199 were only tracked. A first one very late: nothing to compare
+        // with yet (the burst that made it late may be over).
+        assert!(!qos.report(late(195, BEHIND + 1)));
+        // Later still on the next tracked frame: tracking does not catch up, upstream must drop.
+        assert!(qos.report(late(197, BEHIND + 2)));
+        // Less late than before: catching up, however late.
+        assert!(!qos.report(late(199, BEHIND + 1)));
+        // A report of an analysed frame or of one on time ends the run of tracked frames: the
+        // next very late tracked frame is compared with nothing.
+        assert!(!qos.report(late(198, 1)));
+        assert!(!qos.report(late(199, BEHIND + 5)));
+        assert!(qos.report(late(199, BEHIND + 6)));
+        assert!(!qos.report(late(199, -1)));
+        assert!(!qos.report(late(199, BEHIND + 7)));
+        // A frame this element no longer remembers counts as tracked: only a backlog that grows
+        // past STILL_BEHIND_NS goes upstream, never a little lateness.
+        assert!(!qos.report(late(2, 1)));
+        assert!(!qos.report(late(2, 2)));
+        assert!(qos.report(late(3, BEHIND + 1)));
+    }
+
+    #[test]
+    fn the_newest_frame_of_a_time_counts() {
+        let mut qos = SinkQos::default();
+        qos.begun(5, false);
+        qos.begun(5, true);
+        let late = SinkReport {
+            timestamp: 5,
+            diff: STILL_BEHIND_NS + 1,
+        };
+        assert!(!qos.report(late));
+        assert!(qos.report(SinkReport {
+            diff: STILL_BEHIND_NS + 2,
+            ..late
+        }));
+        // Frames wrap around the ring: the oldest are forgotten.
+        let mut qos = SinkQos::default();
+        for t in 0..(RECENT as u64 + 10) {
+            qos.begun(t, false);
+        }
+        assert_eq!(qos.tracked(9), None);
+        assert_eq!(qos.tracked(10), Some(false));
+        assert_eq!(qos.tracked(RECENT as u64 + 9), Some(false));
     }
 
     #[test]

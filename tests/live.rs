@@ -1,8 +1,10 @@
-//! A live source faster than the analysis: frames that arrive while the element is behind are
-//! only tracked, so latency stays bounded, and every frame still carries its faces and masks.
+//! A live source faster than the analysis, or a file played in time by a sink that reports its
+//! lateness: frames that arrive while the element is behind are only tracked, so latency stays
+//! bounded, and every frame still carries its faces and masks.
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
@@ -17,6 +19,20 @@ struct Live {
     frames: usize,
     /// The element's time per analysed frame (ms): what "a few frames behind" is measured in.
     analysis_ms: f64,
+    /// QoS events that went upstream of the element.
+    upstream_qos: usize,
+}
+
+/// Where the frames come from and go to.
+#[derive(Clone, Copy)]
+enum Source {
+    /// A live source through an unbounded queue, to a sink that does not keep to the clock.
+    Live,
+    /// The same pictures as a file gives them (not live), to a sink that plays them in time and
+    /// reports its lateness upstream (`qos=true`, as video sinks have by default).
+    InTime,
+    /// Not live, to a sink that takes them as fast as they come (a file analysed).
+    AsFast,
 }
 
 /// The five-person group photo as a live 1080p source at 60 frames/s (`imagefreeze
@@ -25,17 +41,42 @@ struct Live {
 /// a network camera pile up when nobody takes them in time; the detector runs on the frame and 8
 /// tile columns, far more than 60 frames/s allow here.
 fn run_live(props: &str, frames: usize) -> Live {
+    run_from(Source::Live, props, frames)
+}
+
+fn run_from(source: Source, props: &str, frames: usize) -> Live {
     init();
+    let (live, queue, sink) = match source {
+        Source::Live => (
+            true,
+            "queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 !",
+            "sync=false",
+        ),
+        Source::InTime => (false, "", "sync=true qos=true"),
+        // qos=true: a sink that does not keep to the clock has nothing to report even so.
+        Source::AsFast => (false, "", "sync=false qos=true"),
+    };
     let desc = format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale add-borders=true \
          ! video/x-raw,format=I420,width=1920,height=1080,pixel-aspect-ratio=1/1 \
-         ! imagefreeze is-live=true num-buffers={frames} ! video/x-raw,framerate=60/1 \
-         ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 \
-         ! faceemotion name=fe tiles=8 blur=solid draw=false {props} ! appsink name=sink sync=false",
+         ! imagefreeze is-live={live} num-buffers={frames} ! video/x-raw,framerate=60/1 ! {queue} \
+         faceemotion name=fe tiles=8 blur=solid draw=false {props} ! appsink name=sink {sink}",
         group_photo(5).display()
     );
     let (p, sink) = with_appsink(&desc);
     let fe = p.by_name("fe").unwrap();
+    let upstream_qos: Arc<AtomicUsize> = Default::default();
+    let q = upstream_qos.clone();
+    fe.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(e)) = info.data.as_ref() {
+                if e.type_() == gst::EventType::Qos {
+                    q.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
     let lateness: Arc<Mutex<Vec<u64>>> = Default::default();
     let l = lateness.clone();
     let pipeline = p.downgrade();
@@ -77,12 +118,14 @@ fn run_live(props: &str, frames: usize) -> Live {
     let analysis_ms = stats.get::<u64>("processing-time").unwrap() as f64 / 1e6 / analysed as f64;
     p.set_state(gst::State::Null).unwrap();
     let lateness = lateness.lock().unwrap().clone();
+    let upstream_qos = upstream_qos.load(Ordering::Relaxed);
     Live {
         lateness,
         unmasked,
         skipped,
         frames: n,
         analysis_ms,
+        upstream_qos,
     }
 }
 
@@ -134,6 +177,57 @@ fn a_live_source_faster_than_the_analysis_never_falls_behind() {
         "with every frame analysed the end was only {:.0} ms behind",
         max_ms(end)
     );
+}
+
+/// A file played in time (not live: no capture time to be late against) by a sink that reports
+/// its lateness: the element learns from the reports that it is behind and tracks frames until
+/// it has caught up. Every frame comes out with its faces masked, lateness stays bounded, and
+/// no report goes upstream, where a decoder would drop frames to catch up.
+#[test]
+fn a_file_played_in_time_never_falls_behind_and_loses_no_frame() {
+    let frames = 240;
+    let run = run_from(Source::InTime, "", frames);
+    assert_eq!(run.frames, frames, "every frame comes out");
+    assert!(
+        run.skipped > 0,
+        "the machine kept up with {frames} frames: nothing to show"
+    );
+    assert!(
+        run.unmasked.is_empty(),
+        "frames without their five masked faces: {:?}",
+        run.unmasked
+    );
+    assert_eq!(run.upstream_qos, 0, "lateness reports went upstream");
+    let second_half = &run.lateness[run.lateness.len() / 2..];
+    eprintln!(
+        "{} of {frames} frames only tracked; lateness in the second half up to {:.0} ms",
+        run.skipped,
+        max_ms(second_half)
+    );
+    let bound = (4.0 * run.analysis_ms).max(1000.0);
+    assert!(
+        max_ms(second_half) < bound,
+        "up to {:.0} ms behind in the second half, over {bound:.0} ms ({:.0} ms an analysed frame; \
+         {} of {frames} frames only tracked)",
+        max_ms(second_half),
+        run.analysis_ms,
+        run.skipped
+    );
+
+    // Analysing every frame however late, the reports go upstream as GStreamer's elements pass
+    // them (a decoder there would drop frames), and the element itself drops none.
+    let every = run_from(Source::InTime, "max-lateness=-1", 30);
+    assert_eq!((every.frames, every.skipped), (30, 0));
+    assert!(every.upstream_qos > 0, "no lateness report went upstream");
+}
+
+/// The same file analysed as fast as it goes (a sink that does not keep to the clock reports
+/// nothing): every frame is analysed, however long that takes.
+#[test]
+fn a_file_analysed_as_fast_as_it_goes_is_analysed_in_full() {
+    let run = run_from(Source::AsFast, "", 30);
+    assert_eq!((run.frames, run.skipped, run.upstream_qos), (30, 0, 0));
+    assert!(run.unmasked.is_empty(), "{:?}", run.unmasked);
 }
 
 /// A delay that every frame has before the element is not the element falling behind: here a

@@ -20,7 +20,7 @@ use crate::image::{PixelFormat, YuvMatrix};
 use crate::mask::Masker;
 use crate::runtime::{self, ModelError, ModelRole};
 use crate::stream::{FrameResult, Stream, StreamParams, Ticket};
-use crate::timing::{self, FrameClock, LatenessGate, Stamp, WallClock};
+use crate::timing::{self, FrameClock, LatenessGate, SinkQos, SinkReport, Stamp, WallClock};
 use crate::tracker::{TrackEvent, TrackEventKind};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -183,6 +183,9 @@ pub struct FaceEmotion {
     /// Upstream's liveness and latency, once asked (pipelining=auto does not hold frames of a
     /// live source; late frames of a live source are only tracked).
     upstream: Mutex<Option<Upstream>>,
+    /// What a sink in time last reported (QoS) of a frame: how far behind the stream is, when
+    /// upstream is not live.
+    sink_qos: Mutex<SinkQos>,
     /// Set once a negotiation failure has been explained, so it is said once.
     negotiation_reported: Mutex<bool>,
 }
@@ -230,7 +233,7 @@ impl FaceEmotion {
 
     fn post(&self, messages: Vec<gst::Message>) {
         for m in messages {
-            let _ = self.obj().post_message(m);
+            super::post::post(&*self.obj(), m);
         }
     }
 
@@ -317,8 +320,10 @@ impl FaceEmotion {
         (time, running)
     }
 
-    /// Whether a frame of a live source arrives so late (the element is behind) that it must
-    /// only be tracked ([`LatenessGate`]).
+    /// Whether a frame arrives so late (the element is behind) that it must only be tracked: a
+    /// live source's against the clock ([`LatenessGate`]), another's against what the sinks
+    /// that keep to the clock report ([`SinkQos`]; sinks with `sync=false` report nothing,
+    /// so a file analysed as fast as it goes is analysed in full).
     fn is_late(
         &self,
         gate: &mut LatenessGate,
@@ -331,7 +336,20 @@ impl FaceEmotion {
             return false;
         };
         if !up.live {
-            return false;
+            let Some(rt) = running else {
+                return false;
+            };
+            let mut qos = lock(&self.sink_qos);
+            let skip = qos.is_late(rt.nseconds(), budget, frame);
+            qos.begun(rt.nseconds(), skip);
+            gst::trace!(
+                CAT,
+                imp = self,
+                "frame at running time {rt}: the sink had reached {:?} ns (may be {budget} more, 0: a frame): {}",
+                qos.reached(),
+                if skip { "only tracked" } else { "analysed" }
+            );
+            return skip;
         }
         let obj = self.obj();
         let (Some(clock), Some(base), Some(rt)) = (obj.clock(), obj.base_time(), running) else {
@@ -611,7 +629,7 @@ impl FaceEmotion {
         for s in tracks {
             if post {
                 let m = gst::message::Element::builder(s.clone()).src(&*self.obj()).build();
-                let _ = self.obj().post_message(m);
+                super::post::post(&*self.obj(), m);
             }
             // Downstream elements that do not know the event pass it on or drop it; neither is
             // an error for the video.
@@ -623,7 +641,7 @@ impl FaceEmotion {
     /// buffer to push and what to count once it has left.
     fn announce(&self, f: Finished) -> (gst::Buffer, Counts) {
         if let Some(m) = f.message {
-            let _ = self.obj().post_message(m);
+            super::post::post(&*self.obj(), m);
         }
         self.send_tracks(f.tracks, f.post_tracks);
         let counts = Counts {
@@ -721,6 +739,14 @@ impl ObjectSubclass for FaceEmotion {
 }
 
 impl ObjectImpl for FaceEmotion {
+    fn constructed(&self) {
+        self.parent_constructed();
+        // GstVideoFilter turns on the base class's QoS, which drops the frames a sink reported
+        // late before the element sees them: not counted, not tracked, not masked. Late frames
+        // are the element's to handle (only tracked); `qos=true` brings the dropping back.
+        self.obj().set_qos(false);
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         settings::properties()
     }
@@ -908,6 +934,7 @@ impl BaseTransformImpl for FaceEmotion {
             _phase: phase,
         });
         *lock(&self.upstream) = None;
+        lock(&self.sink_qos).reset();
         *lock(&self.negotiation_reported) = false;
         Ok(())
     }
@@ -923,13 +950,38 @@ impl BaseTransformImpl for FaceEmotion {
             state.stream.take_events(&mut state.events);
             if lock(&self.settings).post_messages {
                 for s in self.track_structures(&mut state.events, &state.wall) {
-                    let _ = self
-                        .obj()
-                        .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+                    let m = gst::message::Element::builder(s).src(&*self.obj()).build();
+                    super::post::post(&*self.obj(), m);
                 }
             }
         }
         Ok(())
+    }
+
+    fn src_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Qos(q) = event.view() {
+            let (kind, _, diff, timestamp) = q.get();
+            // A throttling sink asks for fewer frames, not for catching up: that goes upstream.
+            let absorbing =
+                kind != gst::QOSType::Throttle && lock(&self.settings).max_lateness_ms >= 0 && !self.upstream().live;
+            let timestamp = timestamp.filter(|_| absorbing);
+            if let Some(timestamp) = timestamp {
+                let report = SinkReport {
+                    timestamp: timestamp.nseconds(),
+                    diff,
+                };
+                if !lock(&self.sink_qos).report(report) {
+                    gst::log!(CAT, imp = self, "{report:?}: kept here, the element catches up itself");
+                    return true;
+                }
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "{report:?}: still behind while only tracking, passed upstream"
+                );
+            }
+        }
+        self.parent_src_event(event)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
@@ -948,6 +1000,7 @@ impl BaseTransformImpl for FaceEmotion {
                     state.clock.reset();
                     state.lateness.reset();
                 }
+                lock(&self.sink_qos).reset();
             }
             // A held frame came before this event (EOS, caps, segment, ...): it goes first.
             _ if event.is_serialized() => {

@@ -7,6 +7,7 @@ mod frame;
 mod imp;
 pub mod meta;
 mod phase;
+mod post;
 mod settings;
 
 pub use settings::{Blur, DetectorChoice, Pipelining};

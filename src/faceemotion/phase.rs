@@ -19,7 +19,7 @@ pub struct Phase {
 }
 
 /// The top-level bin `element` is in (itself when it is in none).
-fn top(element: &gst::Element) -> usize {
+pub(super) fn top(element: &gst::Element) -> usize {
     let mut obj: gst::Object = element.clone().upcast();
     while let Some(parent) = obj.parent() {
         obj = parent;
