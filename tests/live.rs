@@ -219,6 +219,13 @@ fn a_file_played_in_time_never_falls_behind_and_loses_no_frame() {
     let every = run_from(Source::InTime, "max-lateness=-1", 30);
     assert_eq!((every.frames, every.skipped), (30, 0));
     assert!(every.upstream_qos > 0, "no lateness report went upstream");
+
+    // With the base class's QoS asked for (`qos=true`), it drops the frames reported late, as
+    // GStreamer's video filters do, and the element does nothing about them itself.
+    let dropping = run_from(Source::InTime, "qos=true", 30);
+    assert_eq!(dropping.skipped, 0);
+    assert!(dropping.upstream_qos > 0, "no lateness report went upstream");
+    assert!(dropping.frames < 30, "qos=true dropped no frame");
 }
 
 /// The same file analysed as fast as it goes (a sink that does not keep to the clock reports

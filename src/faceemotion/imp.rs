@@ -962,8 +962,10 @@ impl BaseTransformImpl for FaceEmotion {
         if let gst::EventView::Qos(q) = event.view() {
             let (kind, _, diff, timestamp) = q.get();
             // A throttling sink asks for fewer frames, not for catching up: that goes upstream.
+            // With `qos=true` the base class drops late frames, as GStreamer's filters do.
+            let max_lateness = lock(&self.settings).max_lateness_ms;
             let absorbing =
-                kind != gst::QOSType::Throttle && lock(&self.settings).max_lateness_ms >= 0 && !self.upstream().live;
+                kind != gst::QOSType::Throttle && max_lateness >= 0 && !self.obj().is_qos() && !self.upstream().live;
             let timestamp = timestamp.filter(|_| absorbing);
             if let Some(timestamp) = timestamp {
                 let report = SinkReport {
