@@ -69,6 +69,15 @@ pub fn lateness(now: u64, frame_running: u64, upstream_latency: u64) -> u64 {
     now.saturating_sub(frame_running.saturating_add(upstream_latency))
 }
 
+/// The lateness allowed (`max-lateness`, ns): 0 means one frame, `frame` ns.
+fn budget_or_frame(budget: u64, frame: u64) -> u64 {
+    if budget == 0 {
+        frame
+    } else {
+        budget
+    }
+}
+
 /// Decides which live frames arrive so late that the analysis is behind.
 ///
 /// Lateness counts from the least lateness seen since the start (or the last [`reset`]): a
@@ -87,8 +96,7 @@ impl LatenessGate {
     /// lateness seen (a `budget` of 0 means one frame, `frame` ns).
     pub fn is_late(&mut self, lateness: u64, budget: u64, frame: u64) -> bool {
         let least = *self.floor.insert(self.floor.map_or(lateness, |f| f.min(lateness)));
-        let budget = if budget == 0 { frame } else { budget };
-        lateness - least > budget
+        lateness - least > budget_or_frame(budget, frame)
     }
 
     /// The least lateness seen so far.
@@ -200,8 +208,7 @@ impl SinkQos {
         let Some(report) = self.report else {
             return false;
         };
-        let budget = if budget == 0 { frame } else { budget };
-        report.reached() > running.saturating_add(budget)
+        report.reached() > running.saturating_add(budget_or_frame(budget, frame))
     }
 
     pub fn reached(&self) -> Option<u64> {

@@ -186,6 +186,8 @@ pub struct FaceEmotion {
     /// What a sink in time last reported (QoS) of a frame: how far behind the stream is, when
     /// upstream is not live.
     sink_qos: Mutex<SinkQos>,
+    /// The top-level pipeline, from the detector phase taken at start: whose bus posts take turns.
+    pipeline: std::sync::atomic::AtomicUsize,
     /// Set once a negotiation failure has been explained, so it is said once.
     negotiation_reported: Mutex<bool>,
 }
@@ -233,8 +235,14 @@ impl FaceEmotion {
 
     fn post(&self, messages: Vec<gst::Message>) {
         for m in messages {
-            super::post::post(&*self.obj(), m);
+            self.post_one(m);
         }
+    }
+
+    /// Posts on the bus in turn with the other elements of the pipeline ([`super::post`]).
+    fn post_one(&self, message: gst::Message) {
+        let pipeline = self.pipeline.load(std::sync::atomic::Ordering::Relaxed);
+        super::post::post(&*self.obj(), pipeline, message);
     }
 
     /// Loads again each model role whose properties were set since it was last loaded: each
@@ -336,20 +344,7 @@ impl FaceEmotion {
             return false;
         };
         if !up.live {
-            let Some(rt) = running else {
-                return false;
-            };
-            let mut qos = lock(&self.sink_qos);
-            let skip = qos.is_late(rt.nseconds(), budget, frame);
-            qos.begun(rt.nseconds(), skip);
-            gst::trace!(
-                CAT,
-                imp = self,
-                "frame at running time {rt}: the sink had reached {:?} ns (may be {budget} more, 0: a frame): {}",
-                qos.reached(),
-                if skip { "only tracked" } else { "analysed" }
-            );
-            return skip;
+            return running.is_some_and(|rt| self.late_for_sinks(rt, budget, frame));
         }
         let obj = self.obj();
         let (Some(clock), Some(base), Some(rt)) = (obj.clock(), obj.base_time(), running) else {
@@ -363,6 +358,22 @@ impl FaceEmotion {
             imp = self,
             "frame at running time {rt} arrives {late} ns late, {:?} ns at least (may be {budget} more, 0: a frame): {}",
             gate.floor(),
+            if skip { "only tracked" } else { "analysed" }
+        );
+        skip
+    }
+
+    /// Whether a frame of a source that is not live, at running time `rt`, will reach the sinks
+    /// in time more than `budget` late ([`SinkQos`]); remembers the frame for their reports.
+    fn late_for_sinks(&self, rt: gst::ClockTime, budget: u64, frame: u64) -> bool {
+        let mut qos = lock(&self.sink_qos);
+        let skip = qos.is_late(rt.nseconds(), budget, frame);
+        qos.begun(rt.nseconds(), skip);
+        gst::trace!(
+            CAT,
+            imp = self,
+            "frame at running time {rt}: the sink had reached {:?} ns (may be {budget} more, 0: a frame): {}",
+            qos.reached(),
             if skip { "only tracked" } else { "analysed" }
         );
         skip
@@ -629,7 +640,7 @@ impl FaceEmotion {
         for s in tracks {
             if post {
                 let m = gst::message::Element::builder(s.clone()).src(&*self.obj()).build();
-                super::post::post(&*self.obj(), m);
+                self.post_one(m);
             }
             // Downstream elements that do not know the event pass it on or drop it; neither is
             // an error for the video.
@@ -641,7 +652,7 @@ impl FaceEmotion {
     /// buffer to push and what to count once it has left.
     fn announce(&self, f: Finished) -> (gst::Buffer, Counts) {
         if let Some(m) = f.message {
-            super::post::post(&*self.obj(), m);
+            self.post_one(m);
         }
         self.send_tracks(f.tracks, f.post_tracks);
         let counts = Counts {
@@ -907,6 +918,8 @@ impl BaseTransformImpl for FaceEmotion {
         })?;
         *lock(&self.stats) = Stats::default();
         let phase = super::phase::take(self.obj().upcast_ref());
+        self.pipeline
+            .store(phase.pipeline(), std::sync::atomic::Ordering::Relaxed);
         let mut stream = Stream::new(analyzer);
         stream.set_phase(phase.index);
         gst::debug!(CAT, imp = self, "detector phase {} in its pipeline", phase.index);
@@ -951,7 +964,7 @@ impl BaseTransformImpl for FaceEmotion {
             if lock(&self.settings).post_messages {
                 for s in self.track_structures(&mut state.events, &state.wall) {
                     let m = gst::message::Element::builder(s).src(&*self.obj()).build();
-                    super::post::post(&*self.obj(), m);
+                    self.post_one(m);
                 }
             }
         }

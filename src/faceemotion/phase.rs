@@ -19,12 +19,19 @@ pub struct Phase {
 }
 
 /// The top-level bin `element` is in (itself when it is in none).
-pub(super) fn top(element: &gst::Element) -> usize {
+fn top(element: &gst::Element) -> usize {
     let mut obj: gst::Object = element.clone().upcast();
     while let Some(parent) = obj.parent() {
         obj = parent;
     }
     obj.as_ptr() as usize
+}
+
+impl Phase {
+    /// The top-level pipeline this phase was taken in (by the address of its object).
+    pub fn pipeline(&self) -> usize {
+        self.pipeline
+    }
 }
 
 pub fn take(element: &gst::Element) -> Phase {

@@ -66,12 +66,12 @@ impl Turn {
 }
 
 /// Posts `message` from `element`, in turn with the other `faceemotion` elements of its
-/// pipeline.
-pub fn post(element: &impl IsA<gst::Element>, message: gst::Message) -> bool {
+/// top-level `pipeline` (the address its [`Phase`](super::phase::Phase) was taken in).
+pub fn post(element: &impl IsA<gst::Element>, pipeline: usize, message: gst::Message) -> bool {
     if HOLDING.with(Cell::get) {
         return element.post_message(message).is_ok();
     }
-    let turn = &TURNS[(super::phase::top(element.upcast_ref()) >> 4) % STRIPES];
+    let turn = &TURNS[(pipeline >> 4) % STRIPES];
     if !turn.take(PATIENCE) {
         return element.post_message(message).is_ok();
     }
