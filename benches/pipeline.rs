@@ -376,12 +376,12 @@ fn main() {
             probe: None,
         },
         Case {
-            name: "decode + faceemotion, 1080p, every face every frame",
+            name: "decode + faceemotion, 1080p, every face every frame, gender and age tapered",
             desc: format!("{} ! queue ! faceemotion name=fe ! fakesink sync=false", decode(&hd)),
             probe: Some(("fe", "fe")),
         },
         Case {
-            name: "decode + faceemotion + faceemotionpublish (file, JSON lines), 1080p, every face every frame",
+            name: "decode + faceemotion + faceemotionpublish (file, JSON lines), 1080p, every face every frame, gender and age tapered",
             desc: format!(
                 "{} ! queue ! faceemotion name=fe ! faceemotionpublish file-path=\"{}\" ! fakesink sync=false",
                 decode(&hd),
@@ -390,12 +390,17 @@ fn main() {
             probe: Some(("fe", "fe")),
         },
         Case {
-            name: "decode + faceemotion pipelining=off (as with a live source), 1080p, every face every frame",
+            name: "decode + faceemotion pipelining=off (as with a live source), 1080p, every face every frame, gender and age tapered",
             desc: format!("{} ! queue ! faceemotion name=fe pipelining=off ! fakesink sync=false", decode(&hd)),
             probe: Some(("fe", "fe")),
         },
         Case {
-            name: "decode + faceemotion with the fp32 age/gender network, 1080p, every face every frame",
+            name: "decode + faceemotion gender-interval=1 (gender and age of every face every frame too), 1080p",
+            desc: format!("{} ! queue ! faceemotion name=fe gender-interval=1 ! fakesink sync=false", decode(&hd)),
+            probe: Some(("fe", "fe")),
+        },
+        Case {
+            name: "decode + faceemotion with the fp32 age/gender network, 1080p, every face every frame, gender and age tapered",
             desc: format!(
                 "{} ! queue ! faceemotion name=fe gender-model=\"{}\" ! fakesink sync=false",
                 decode(&hd),
@@ -438,7 +443,7 @@ fn main() {
             probe: None,
         },
         Case {
-            name: "decode + faceemotion, 360p, every face every frame",
+            name: "decode + faceemotion, 360p, every face every frame, gender and age tapered",
             desc: format!("{} ! queue ! faceemotion name=fe ! fakesink sync=false", decode(&sd)),
             probe: Some(("fe", "fe")),
         },
@@ -504,8 +509,8 @@ fn main() {
         println!("- {}: {:.1}x", case.name, fps_of[case.name] / fd);
     }
 
-    let plain = fps_of["decode + faceemotion, 1080p, every face every frame"];
-    let publish = fps_of["decode + faceemotion + faceemotionpublish (file, JSON lines), 1080p, every face every frame"];
+    let plain = fps_of["decode + faceemotion, 1080p, every face every frame, gender and age tapered"];
+    let publish = fps_of["decode + faceemotion + faceemotionpublish (file, JSON lines), 1080p, every face every frame, gender and age tapered"];
     println!(
         "\nfaceemotionpublish (file, JSON lines) on the every-frame pipeline: {:+.1} % time per frame",
         (plain / publish - 1.0) * 100.0

@@ -12,7 +12,7 @@ use crate::face::{BBox, Face};
 use crate::image::ImageView;
 use crate::person::Smoothing;
 use crate::runtime::{ModelError, ModelRole};
-use crate::tracker::{TrackEvent, TrackEventKind, Tracker, TrackerSettings};
+use crate::tracker::{GenderSchedule, TrackEvent, TrackEventKind, Tracker, TrackerSettings};
 use crate::visitor::{ReidSettings, Visits};
 use crate::zone::{Presence, ZoneChange, ZoneSet};
 
@@ -26,7 +26,8 @@ pub struct StreamParams {
     /// Classify a tracked face every Mth frame, keeping its labels in between.
     pub reclassify_interval: u32,
     /// Run the gender and age model on a tracked face every Nth frame (they do not change for a
-    /// person); 0 follows `reclassify_interval`.
+    /// person); 0: a [`GenderSchedule::Taper`] from `reclassify_interval` (with smoothing off,
+    /// where each frame reports its own answer, every `reclassify_interval` frames).
     pub gender_interval: u32,
     pub tracking: TrackerSettings,
     pub smoothing: Smoothing,
@@ -47,6 +48,17 @@ impl Default for StreamParams {
             smoothing: Smoothing::default(),
             reid: ReidSettings::default(),
             zone_inertia: crate::zone::DEFAULT_INERTIA,
+        }
+    }
+}
+
+impl StreamParams {
+    /// When a tracked face's gender and age are due.
+    pub fn gender_schedule(&self) -> GenderSchedule {
+        match self.gender_interval {
+            0 if self.smoothing.is_on() => GenderSchedule::Taper(self.reclassify_interval),
+            0 => GenderSchedule::Every(self.reclassify_interval),
+            n => GenderSchedule::Every(n),
         }
     }
 }
@@ -147,6 +159,9 @@ pub struct Stream {
     held: Vec<(u64, ZoneChange)>,
     reorder: Vec<TrackEvent>,
     gone: Vec<u64>,
+    /// Faces given to the emotion model(s), and to the gender and age model(s), since
+    /// [`take_classified`](Self::take_classified).
+    classified: (u64, u64),
 }
 
 impl Stream {
@@ -174,7 +189,14 @@ impl Stream {
             held: Vec::new(),
             reorder: Vec::new(),
             gone: Vec::new(),
+            classified: (0, 0),
         }
+    }
+
+    /// Faces given to the emotion model(s), and to the gender and age model(s), since the last
+    /// call.
+    pub fn take_classified(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.classified)
     }
 
     /// The zones in force.
@@ -312,20 +334,13 @@ impl Stream {
             let reach = crate::scan::whole_frame_reach(img.width, img.height, size) * 1.25;
             self.tracker.refind_into(reach, LOOK_BACK as u32, &mut slot.refind);
         }
-        let gender_interval = match params.gender_interval {
-            0 => params.reclassify_interval,
-            n => n,
-        };
+        let gender = params.gender_schedule();
         let (mut emotion_due, mut gender_due) = (
             std::mem::take(&mut self.emotion_due),
             std::mem::take(&mut self.gender_due),
         );
-        self.tracker.due_into(
-            params.reclassify_interval,
-            gender_interval,
-            &mut emotion_due,
-            &mut gender_due,
-        );
+        self.tracker
+            .due_into(params.reclassify_interval, gender, &mut emotion_due, &mut gender_due);
         if !ticket.classify || !self.analyzer.has_emotion() {
             emotion_due.iter_mut().for_each(|d| *d = false);
         }
@@ -365,6 +380,9 @@ impl Stream {
         if let Some(ids) = unlooked {
             self.spare_ids.push(ids);
         }
+        let asked = |due: &[bool]| due.iter().filter(|&&d| d).count() as u64;
+        self.classified.0 += asked(&emotion_due);
+        self.classified.1 += asked(&gender_due);
         self.tracker.finish_frame(
             &mut out.faces,
             &emotion_due,

@@ -10,12 +10,59 @@ use crate::zone::{ZoneChange, ZoneTimes};
 /// Detections overlapping a track's box by more than this continue it.
 pub const MATCH_IOU: f32 = 0.3;
 
+/// A box's larger side.
+fn side_of(b: &BBox) -> f32 {
+    b.width().max(b.height())
+}
+
 /// A detection that does not overlap a track's box by [`MATCH_IOU`] still continues it when
 /// its centre is within this share of the box's side and its size within [`NEAR_SIZE`]: a small
 /// face moving fast (a shopper crossing a wide view moves by a third of a 40 px face a frame)
 /// overlaps little with where it was, though it is plainly the same face.
 pub const NEAR_CENTRE: f32 = 0.9;
 pub const NEAR_SIZE: f32 = 1.6;
+
+/// When a tracked face's gender and age model runs.
+///
+/// A person's gender and age do not change while they are in view, and the answers of
+/// consecutive frames are nearly the same picture's: after a few of them one more adds little
+/// to the person's average, while the model is the costliest of the classifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenderSchedule {
+    /// Every `n`th frame (at least every frame).
+    Every(u32),
+    /// Every `n`th frame for a track's first [`TAPER_AFTER`] answers (a returning visitor's
+    /// earlier visits count as those); then the gap doubles after each answer, up to
+    /// [`TAPER_MAX`] frames (or `n`, if larger); and at once when the detector's box has grown by
+    /// [`TAPER_GROWTH`] over the largest one asked before (the person came closer: a better
+    /// view, whose answers weigh more).
+    Taper(u32),
+}
+
+/// Answers a person gets at the full rate before [`GenderSchedule::Taper`] spaces them out.
+pub const TAPER_AFTER: u32 = 8;
+/// The largest gap between two answers of a tapered schedule, in frames. Answers count alike,
+/// not by the gap they stand for (one noisy answer standing for many frames moves the average
+/// of a face the model finds hard across the label margin); a short largest gap keeps the
+/// answers of a long track spread over all of it, so that its first frames do not outweigh the
+/// rest.
+pub const TAPER_MAX: u32 = 10;
+/// A face this many times larger than at its last answer is answered again at once.
+pub const TAPER_GROWTH: f32 = 1.25;
+
+impl GenderSchedule {
+    /// Frames between answers after a person's `answers` answers.
+    pub fn gap(&self, answers: u32) -> u32 {
+        match *self {
+            GenderSchedule::Every(n) => n.max(1),
+            GenderSchedule::Taper(n) => {
+                let n = n.max(1);
+                let doublings = answers.saturating_sub(TAPER_AFTER - 1).min(31);
+                n.saturating_mul(1 << doublings).min(TAPER_MAX.max(n))
+            }
+        }
+    }
+}
 
 /// How close a detection is to a box that it does not overlap enough, as a matching score below
 /// [`MATCH_IOU`] (so that overlapping pairs are matched first); `None`: too far or too unlike.
@@ -111,6 +158,9 @@ struct Track {
     since_classified: Option<u32>,
     /// The same for gender and age.
     since_gender: Option<u32>,
+    /// Gender and age answers this track got, and the largest detector box (larger side) asked.
+    gender_answers: u32,
+    gender_side: f32,
     person: Person,
 }
 
@@ -325,6 +375,8 @@ impl Tracker {
                     announced: false,
                     since_classified: None,
                     since_gender: None,
+                    gender_answers: 0,
+                    gender_side: 0.0,
                     person: Person::default(),
                 });
             }
@@ -398,13 +450,13 @@ impl Tracker {
     }
 
     /// For each face, in the order of [`faces`](Self::faces): whether its emotion, and whether
-    /// its gender, are due: never classified, or not for `emotion_interval` (`gender_interval`)
-    /// frames or more.
+    /// its gender, are due: never classified, or not for `emotion_interval` frames or more (for
+    /// gender, as the schedule says).
     /// The element uses [`due_into`](Self::due_into); this pairwise form reads better in tests.
     #[cfg(test)]
-    pub fn due(&self, emotion_interval: u32, gender_interval: u32) -> Vec<(bool, bool)> {
+    pub fn due(&self, emotion_interval: u32, gender: GenderSchedule) -> Vec<(bool, bool)> {
         let (mut e, mut g) = (Vec::new(), Vec::new());
-        self.due_into(emotion_interval, gender_interval, &mut e, &mut g);
+        self.due_into(emotion_interval, gender, &mut e, &mut g);
         e.into_iter().zip(g).collect()
     }
 
@@ -412,7 +464,7 @@ impl Tracker {
     pub fn due_into(
         &self,
         emotion_interval: u32,
-        gender_interval: u32,
+        schedule: GenderSchedule,
         emotion: &mut Vec<bool>,
         gender: &mut Vec<bool>,
     ) {
@@ -421,7 +473,12 @@ impl Tracker {
         gender.clear();
         for t in self.visible() {
             emotion.push(due(t.since_classified, emotion_interval));
-            gender.push(due(t.since_gender, gender_interval));
+            // The detector's own box, not one carried at the face's speed: growth that was only
+            // extrapolated is no better view.
+            let grown = matches!(schedule, GenderSchedule::Taper(_))
+                && t.gender_answers > 0
+                && side_of(&t.seen_box) >= TAPER_GROWTH * t.gender_side;
+            gender.push(grown || due(t.since_gender, schedule.gap(t.gender_answers)));
         }
     }
 
@@ -448,7 +505,7 @@ impl Tracker {
     ) {
         let visible = self.tracks.iter_mut().filter(|t| t.visible());
         for (i, (t, face)) in visible.zip(faces.iter_mut()).enumerate() {
-            let side = t.face.bbox().width().max(t.face.bbox().height());
+            let side = side_of(&t.face.bbox());
             let answer = answers.get(i).copied().unwrap_or((None, None));
             if emotion.get(i).copied().unwrap_or(false) {
                 t.since_classified = Some(0);
@@ -458,8 +515,13 @@ impl Tracker {
             }
             if gender.get(i).copied().unwrap_or(false) {
                 t.since_gender = Some(0);
+                // The largest view asked so far, answered or not: a face that went away and came
+                // back, or whose box differs a little between detector passes, is not asked
+                // again for a view it already had.
+                t.gender_side = t.gender_side.max(side_of(&t.seen_box));
                 if let Some(g) = answer.1 {
                     t.person.observe_gender(g, side, t.face.detection.score);
+                    t.gender_answers = t.gender_answers.saturating_add(1);
                 }
             }
             t.face.emotion = t.person.emotion(smoothing);
@@ -505,6 +567,9 @@ impl Tracker {
         if prior.female_weight > 0.0 || prior.age_weight > 0.0 {
             t.person.seed(prior);
             t.face.gender = t.person.gender(smoothing);
+            // Earlier visits already gave the answers a new person gets at the full rate: this
+            // visit's first answer completes them.
+            t.gender_answers = t.gender_answers.max(TAPER_AFTER - 1);
         }
         Some(t.person.summary(smoothing))
     }
@@ -534,6 +599,8 @@ impl Tracker {
             t.person.forget_gender();
             t.face.gender = None;
             t.since_gender = None;
+            t.gender_answers = 0;
+            t.gender_side = 0.0;
         }
     }
 
@@ -745,19 +812,110 @@ mod tests {
     fn classification_is_due_for_new_faces_and_after_the_interval() {
         let mut t = Tracker::new();
         t.update(&[det(0.0, 0.0, 100.0)], at(0), Smoothing::default());
-        assert_eq!(t.due(3, 10), vec![(true, true)]);
+        assert_eq!(t.due(3, GenderSchedule::Every(10)), vec![(true, true)]);
         let mut faces = t.faces();
         t.finish_frame(&mut faces, &[true], &[true], &[], at(0), Smoothing::default());
         t.predict(1000.0, 1000.0);
-        assert_eq!(t.due(3, 10), vec![(false, false)]);
+        assert_eq!(t.due(3, GenderSchedule::Every(10)), vec![(false, false)]);
         t.predict(1000.0, 1000.0);
         t.predict(1000.0, 1000.0);
         // Emotion is due again after 3 frames, gender only after 10.
-        assert_eq!(t.due(3, 10), vec![(true, false)]);
-        assert_eq!(t.due(1, 1), vec![(true, true)]);
+        assert_eq!(t.due(3, GenderSchedule::Every(10)), vec![(true, false)]);
+        assert_eq!(t.due(1, GenderSchedule::Every(1)), vec![(true, true)]);
         assert_eq!(t.never_classified().collect::<Vec<_>>(), vec![(false, false)]);
         t.forget_gender();
-        assert_eq!(t.due(3, 10), vec![(true, true)]);
+        assert_eq!(t.due(3, GenderSchedule::Every(10)), vec![(true, true)]);
+    }
+
+    #[test]
+    fn a_tapered_gender_schedule_spaces_answers_out_and_answers_a_grown_face_at_once() {
+        let s = GenderSchedule::Taper(1);
+        let gaps: Vec<u32> = (0..14).map(|n| s.gap(n)).collect();
+        assert_eq!(gaps, [1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 8, 10, 10, 10]);
+        assert_eq!(GenderSchedule::Taper(3).gap(0), 3);
+        assert_eq!(GenderSchedule::Taper(3).gap(u32::MAX), 10);
+        assert_eq!(
+            GenderSchedule::Taper(100).gap(20),
+            100,
+            "an interval above the cap stays"
+        );
+        assert_eq!(GenderSchedule::Every(0).gap(50), 1);
+
+        // A still face: answered on frames 0-7, then 9, 13, 21, 31, 41...
+        let mut t = Tracker::new();
+        let mut answered = Vec::new();
+        for frame in 0..100u64 {
+            t.update(&[det(0.0, 0.0, 100.0)], at(frame), Smoothing::default());
+            let due = t.due(1, s);
+            let gender: Vec<bool> = due.iter().map(|d| d.1).collect();
+            if gender[0] {
+                answered.push(frame);
+            }
+            let mut faces = t.faces();
+            let answers = [(None, Some(GenderScores::new(0.9, Some(30.0))))];
+            t.finish_frame(&mut faces, &[true], &gender, &answers, at(frame), Smoothing::default());
+        }
+        assert_eq!(
+            answered,
+            [0, 1, 2, 3, 4, 5, 6, 7, 9, 13, 21, 31, 41, 51, 61, 71, 81, 91]
+        );
+        assert!(
+            !t.due(1, s)[0].1 && t.due(1, GenderSchedule::Every(1))[0].1,
+            "8 frames after the last answer the taper waits where the fixed schedule asks"
+        );
+
+        // The person comes closer: a face a quarter larger is answered on the next frame.
+        t.update(&[det(0.0, 0.0, 130.0)], at(100), Smoothing::default());
+        assert!(t.due(1, s)[0].1);
+        // Forgetting the model's answers starts the schedule again.
+        let mut faces = t.faces();
+        let answers = [(None, Some(GenderScores::new(0.9, Some(30.0))))];
+        t.finish_frame(&mut faces, &[true], &[true], &answers, at(100), Smoothing::default());
+        t.update(&[det(0.0, 0.0, 130.0)], at(101), Smoothing::default());
+        assert!(!t.due(1, s)[0].1);
+        // Closer still, and the model gives no answer: asked once, not again on every frame.
+        t.update(&[det(0.0, 0.0, 170.0)], at(102), Smoothing::default());
+        assert!(t.due(1, s)[0].1);
+        let mut faces = t.faces();
+        t.finish_frame(
+            &mut faces,
+            &[true],
+            &[true],
+            &[(None, None)],
+            at(102),
+            Smoothing::default(),
+        );
+        t.update(&[det(0.0, 0.0, 170.0)], at(103), Smoothing::default());
+        assert!(!t.due(1, s)[0].1, "a view already asked");
+        // Back and closer again to a view already asked: not asked again.
+        t.update(&[det(0.0, 0.0, 120.0)], at(104), Smoothing::default());
+        t.update(&[det(0.0, 0.0, 165.0)], at(105), Smoothing::default());
+        assert!(!t.due(1, s)[0].1, "no larger than the largest view asked");
+        t.forget_gender();
+        assert!(t.due(1, s)[0].1);
+    }
+
+    #[test]
+    fn a_returning_visitor_starts_the_taper_from_the_earlier_visits() {
+        let s = GenderSchedule::Taper(1);
+        let mut t = Tracker::new();
+        t.update(&[det(0.0, 0.0, 100.0)], at(0), Smoothing::default());
+        let id = t.faces()[0].id;
+        let prior = Evidence {
+            female_sum: 9.0,
+            female_weight: 10.0,
+            age_sum: 300.0,
+            age_weight: 10.0,
+        };
+        t.identify(id, 7, prior, Smoothing::default()).unwrap();
+        assert!(t.due(1, s)[0].1, "the first answer of this visit");
+        let mut faces = t.faces();
+        let answers = [(None, Some(GenderScores::new(0.9, Some(30.0))))];
+        t.finish_frame(&mut faces, &[true], &[true], &answers, at(0), Smoothing::default());
+        t.update(&[det(0.0, 0.0, 100.0)], at(1), Smoothing::default());
+        assert!(!t.due(1, s)[0].1, "spaced out at once");
+        t.update(&[det(0.0, 0.0, 100.0)], at(2), Smoothing::default());
+        assert!(t.due(1, s)[0].1);
     }
 
     #[test]

@@ -136,3 +136,63 @@ fn pipelining_changes_nothing_but_the_timing() {
         }
     }
 }
+
+/// The `stats` of the element named `fe` after the bundled clip, with `props`.
+fn stats_after_clip(props: &str) -> gst::Structure {
+    init();
+    let desc = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! faceemotion name=fe {props} ! appsink name=sink sync=false",
+        data("astronaut-pan.mp4").display()
+    );
+    let (p, sink) = with_appsink(&desc);
+    p.set_state(gst::State::Playing).unwrap();
+    let mut genders = Vec::new();
+    while let Some(s) = sink.try_pull_sample(STALL) {
+        for f in roi_faces(s.buffer().unwrap()) {
+            genders.push(f.param("gender").get::<String>("label").unwrap());
+        }
+    }
+    assert!(sink.is_eos(), "the pipeline stalled before its end");
+    let stats = p.by_name("fe").unwrap().property::<gst::Structure>("stats");
+    p.set_state(gst::State::Null).unwrap();
+    if !props.contains("smoothing=0") {
+        assert!(genders.len() >= 175, "{props}: {} faces", genders.len());
+        assert!(
+            genders.iter().all(|g| g == "female"),
+            "{props}: one label for the person: {genders:?}"
+        );
+    }
+    stats
+}
+
+#[test]
+fn gender_and_age_are_asked_less_often_as_the_evidence_grows() {
+    let count = |s: &gst::Structure, f: &str| s.get::<u64>(f).unwrap();
+    let auto = stats_after_clip("");
+    let faces = count(&auto, "faces");
+    assert!(faces >= 175, "{faces} faces");
+    assert_eq!(
+        count(&auto, "emotion-classified"),
+        faces,
+        "emotion of every face on every frame"
+    );
+    let tapered = count(&auto, "gender-classified");
+    // The first 8 frames, then gaps of 2, 4, 8 and every 10th frame: about 27 in 180 frames
+    // (more for a face that grows by a quarter between two answers).
+    assert!(
+        (faces / 10..=faces / 3).contains(&tapered),
+        "{tapered} gender answers of {faces} faces"
+    );
+    let every = stats_after_clip("gender-interval=1");
+    assert_eq!(
+        count(&every, "gender-classified"),
+        count(&every, "faces"),
+        "gender-interval=1: every face"
+    );
+    let raw = stats_after_clip("smoothing=0");
+    assert_eq!(
+        count(&raw, "gender-classified"),
+        count(&raw, "faces"),
+        "smoothing=0 shows each frame's own answer: asked on every frame"
+    );
+}

@@ -114,6 +114,8 @@ struct Finished {
     model: Duration,
     detector_runs: u64,
     faces_described: u64,
+    emotion_classified: u64,
+    gender_classified: u64,
 }
 
 impl Finished {
@@ -130,6 +132,8 @@ impl Finished {
             model: Default::default(),
             detector_runs: 0,
             faces_described: 0,
+            emotion_classified: 0,
+            gender_classified: 0,
         }
     }
 }
@@ -150,6 +154,8 @@ struct Counts {
     model: Duration,
     detector_runs: u64,
     faces_described: u64,
+    emotion_classified: u64,
+    gender_classified: u64,
 }
 
 /// Counters since start, for the `stats` property.
@@ -166,6 +172,8 @@ struct Stats {
     model: Duration,
     detector_runs: u64,
     faces_described: u64,
+    emotion_classified: u64,
+    gender_classified: u64,
 }
 
 /// What the latency query told of upstream: live or not, and its minimum latency.
@@ -600,6 +608,7 @@ impl FaceEmotion {
         let n_faces = result.faces.len();
         state.result = result;
         let (detector_work, waited) = state.stream.analyzer_mut().take_detector_times();
+        let classified = state.stream.take_classified();
         Finished {
             buffer,
             message,
@@ -611,6 +620,8 @@ impl FaceEmotion {
             model: state.stream.analyzer_mut().take_model_time(),
             detector_runs: state.stream.analyzer_mut().take_detector_runs(),
             faces_described: state.stream.analyzer_mut().take_described_faces(),
+            emotion_classified: classified.0,
+            gender_classified: classified.1,
         }
     }
 
@@ -662,6 +673,8 @@ impl FaceEmotion {
             model: f.model,
             detector_runs: f.detector_runs,
             faces_described: f.faces_described,
+            emotion_classified: f.emotion_classified,
+            gender_classified: f.gender_classified,
         };
         (f.buffer, counts)
     }
@@ -676,6 +689,8 @@ impl FaceEmotion {
         st.processing += c.busy;
         st.detector_runs += c.detector_runs;
         st.faces_described += c.faces_described;
+        st.emotion_classified += c.emotion_classified;
+        st.gender_classified += c.gender_classified;
     }
 
     /// Finishes the held frame, if any, and sends it downstream.
@@ -790,6 +805,8 @@ impl ObjectImpl for FaceEmotion {
                 .field("model-time", st.model.as_nanos() as u64)
                 .field("detector-runs", st.detector_runs)
                 .field("faces-described", st.faces_described)
+                .field("emotion-classified", st.emotion_classified)
+                .field("gender-classified", st.gender_classified)
                 .build()
                 .to_value();
         }

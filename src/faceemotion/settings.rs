@@ -639,8 +639,12 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .nick("Gender interval")
                 .blurb(
                     "Run the gender and age model on a tracked face every Nth frame: they do not change \
-                     for a person, and that model costs most of the classification time; 0: as \
-                     reclassify-interval",
+                     for a person, and that model costs most of the classification time; 0 (auto): \
+                     every reclassify-interval frames for a track's first 8 answers, then half as often \
+                     after each answer down to every 10th frame (or every reclassify-interval frames, if \
+                     longer), and at once when the face has grown by a quarter over its largest view \
+                     asked (with smoothing=0, where each frame shows its own answer: as \
+                     reclassify-interval)",
                 )
                 .maximum(100_000)
                 .default_value(0)
@@ -741,8 +745,9 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                      (of those people, first visits and visits of a visitor seen before), skipped (late frames only \
                      tracked), processing-time (ns of work in the element, on all its threads, waiting \
                      excluded), model-time (ns of that inside ONNX Runtime), detector-runs (the whole \
-                     frame, tiles and mosaics of known faces) and faces-described (faces given to the \
-                     descriptor of visitor recognition)",
+                     frame, tiles and mosaics of known faces), faces-described (faces given to the \
+                     descriptor of visitor recognition), emotion-classified and gender-classified (faces given \
+                     to the emotion model(s) and to the gender and age model(s))",
                 )
                 .read_only()
                 .build(),
