@@ -31,8 +31,7 @@ pub const NEAR_SIZE: f32 = 1.6;
 pub enum GenderSchedule {
     /// Every `n`th frame (at least every frame).
     Every(u32),
-    /// Every `n`th frame for a track's first [`TAPER_AFTER`] answers (a returning visitor's
-    /// earlier visits count as those); then the gap doubles after each answer, up to
+    /// Every `n`th frame for a track's first [`TAPER_AFTER`] answers; then the gap doubles after each answer, up to
     /// [`TAPER_MAX`] frames (or `n`, if larger); and at once when the detector's box has grown by
     /// [`TAPER_GROWTH`] over the largest one asked before (the person came closer: a better
     /// view, whose answers weigh more).
@@ -567,9 +566,6 @@ impl Tracker {
         if prior.female_weight > 0.0 || prior.age_weight > 0.0 {
             t.person.seed(prior);
             t.face.gender = t.person.gender(smoothing);
-            // Earlier visits already gave the answers a new person gets at the full rate: this
-            // visit's first answer completes them.
-            t.gender_answers = t.gender_answers.max(TAPER_AFTER - 1);
         }
         Some(t.person.summary(smoothing))
     }
@@ -865,12 +861,11 @@ mod tests {
         );
 
         // The person comes closer: a face a quarter larger is answered on the next frame.
+        let answer = [(None, Some(GenderScores::new(0.9, Some(30.0))))];
         t.update(&[det(0.0, 0.0, 130.0)], at(100), Smoothing::default());
         assert!(t.due(1, s)[0].1);
-        // Forgetting the model's answers starts the schedule again.
         let mut faces = t.faces();
-        let answers = [(None, Some(GenderScores::new(0.9, Some(30.0))))];
-        t.finish_frame(&mut faces, &[true], &[true], &answers, at(100), Smoothing::default());
+        t.finish_frame(&mut faces, &[true], &[true], &answer, at(100), Smoothing::default());
         t.update(&[det(0.0, 0.0, 130.0)], at(101), Smoothing::default());
         assert!(!t.due(1, s)[0].1);
         // Closer still, and the model gives no answer: asked once, not again on every frame.
@@ -887,34 +882,21 @@ mod tests {
         );
         t.update(&[det(0.0, 0.0, 170.0)], at(103), Smoothing::default());
         assert!(!t.due(1, s)[0].1, "a view already asked");
-        // Back and closer again to a view already asked: not asked again.
-        t.update(&[det(0.0, 0.0, 120.0)], at(104), Smoothing::default());
-        t.update(&[det(0.0, 0.0, 165.0)], at(105), Smoothing::default());
+        // Further away, asked there when its gap is over; closer again to a view larger than
+        // that one but no larger than the largest asked: not asked again.
+        let mut asked_far = false;
+        for frame in 104..120 {
+            t.update(&[det(0.0, 0.0, 120.0)], at(frame), Smoothing::default());
+            let due = t.due(1, s)[0].1;
+            asked_far |= due;
+            let mut faces = t.faces();
+            t.finish_frame(&mut faces, &[true], &[due], &answer, at(frame), Smoothing::default());
+        }
+        assert!(asked_far, "the gap ran out while the face was further away");
+        t.update(&[det(0.0, 0.0, 165.0)], at(120), Smoothing::default());
         assert!(!t.due(1, s)[0].1, "no larger than the largest view asked");
+        // Forgetting the model's answers starts the schedule again.
         t.forget_gender();
-        assert!(t.due(1, s)[0].1);
-    }
-
-    #[test]
-    fn a_returning_visitor_starts_the_taper_from_the_earlier_visits() {
-        let s = GenderSchedule::Taper(1);
-        let mut t = Tracker::new();
-        t.update(&[det(0.0, 0.0, 100.0)], at(0), Smoothing::default());
-        let id = t.faces()[0].id;
-        let prior = Evidence {
-            female_sum: 9.0,
-            female_weight: 10.0,
-            age_sum: 300.0,
-            age_weight: 10.0,
-        };
-        t.identify(id, 7, prior, Smoothing::default()).unwrap();
-        assert!(t.due(1, s)[0].1, "the first answer of this visit");
-        let mut faces = t.faces();
-        let answers = [(None, Some(GenderScores::new(0.9, Some(30.0))))];
-        t.finish_frame(&mut faces, &[true], &[true], &answers, at(0), Smoothing::default());
-        t.update(&[det(0.0, 0.0, 100.0)], at(1), Smoothing::default());
-        assert!(!t.due(1, s)[0].1, "spaced out at once");
-        t.update(&[det(0.0, 0.0, 100.0)], at(2), Smoothing::default());
         assert!(t.due(1, s)[0].1);
     }
 

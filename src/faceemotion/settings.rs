@@ -642,8 +642,8 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                      for a person, and that model costs most of the classification time; 0 (auto): \
                      every reclassify-interval frames for a track's first 8 answers, then half as often \
                      after each answer down to every 10th frame (or every reclassify-interval frames, if \
-                     longer), and at once when the face has grown by a quarter over its largest view \
-                     asked (with smoothing=0, where each frame shows its own answer: as \
+                     longer), and without waiting when the face has grown by a quarter over its largest \
+                     view asked (with smoothing=0, where each frame shows its own answer: as \
                      reclassify-interval)",
                 )
                 .maximum(100_000)
