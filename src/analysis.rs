@@ -702,8 +702,7 @@ impl Analyzer {
         }
         result?;
         let min = params.min_face_size as f32;
-        self.dets
-            .retain(|d| d.bbox.width().max(d.bbox.height()) >= min.max(1.0));
+        self.dets.retain(|d| d.bbox.side() >= min.max(1.0));
         self.dets.truncate(params.max_faces);
         Ok(&self.dets)
     }

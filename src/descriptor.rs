@@ -182,7 +182,7 @@ pub fn distance(a: &[f32], b: &[f32]) -> f32 {
 /// detector's eye keypoints (the subject's right eye first).
 pub fn square(d: &Detection) -> (f32, f32, f32, f32) {
     let (cx, cy) = d.bbox.center();
-    let side = d.bbox.width().max(d.bbox.height()) * CROP_SCALE;
+    let side = d.bbox.side() * CROP_SCALE;
     let (r, l) = (d.keypoints[0], d.keypoints[1]);
     let (dx, dy) = (l.0 - r.0, l.1 - r.1);
     let angle = if dx.is_finite() && dy.is_finite() && (dx != 0.0 || dy != 0.0) {
@@ -199,7 +199,7 @@ pub fn square(d: &Detection) -> (f32, f32, f32, f32) {
 /// How much a view is worth for a descriptor: large and frontal (the nose between the eyes)
 /// faces first, the detector's certainty beside.
 pub fn view_quality(d: &Detection) -> f32 {
-    let side = d.bbox.width().max(d.bbox.height());
+    let side = d.bbox.side();
     let (r, l, nose) = (d.keypoints[0], d.keypoints[1], d.keypoints[2]);
     let eyes = ((l.0 - r.0).powi(2) + (l.1 - r.1).powi(2)).sqrt().max(1.0);
     let mid = ((l.0 + r.0) / 2.0, (l.1 + r.1) / 2.0);

@@ -140,7 +140,7 @@ pub fn weighted_nms(dets: &mut [Detection], iou: f32, reach: f32, out: &mut Vec<
         let top = dets[i];
         let member = |j: usize, d: &Detection| j == i || !taken(d) && top.bbox.iou(&d.bbox) > iou;
         // The surest box says how large the face is.
-        let small = top.bbox.width().max(top.bbox.height()) < reach;
+        let small = top.bbox.side() < reach;
         let pass = dets
             .iter()
             .enumerate()

@@ -330,7 +330,7 @@ impl Painter {
             fill_rect(img, x2 - t, y1, x2, y2, c);
 
             // Follows the frame, but no bigger than suits the face, so that crowds stay legible.
-            let font_scale = frame_font.min(b.width().max(b.height()) / 110.0).max(0.35);
+            let font_scale = frame_font.min(b.side() / 110.0).max(0.35);
             let scale = (font_scale * 20.0).round() as i32 * 5;
             write_label(face, &mut text);
             if let Some(zones) = zones {

@@ -50,6 +50,10 @@ impl BBox {
     pub fn area(&self) -> f32 {
         self.width().max(0.0) * self.height().max(0.0)
     }
+    /// The larger side: how large a face is, whatever its shape.
+    pub fn side(&self) -> f32 {
+        self.width().max(self.height())
+    }
     pub fn center(&self) -> (f32, f32) {
         ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0)
     }
@@ -79,7 +83,7 @@ impl BBox {
     }
     /// Grown on every side by `share` of its larger side (a privacy mask's margin).
     pub fn padded(&self, share: f32) -> BBox {
-        let m = self.width().max(self.height()).max(0.0) * share;
+        let m = self.side().max(0.0) * share;
         BBox {
             x1: self.x1 - m,
             y1: self.y1 - m,

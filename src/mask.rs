@@ -115,7 +115,7 @@ impl Masker {
             [0, 0, 0]
         };
         for b in boxes {
-            let side = b.width().max(b.height());
+            let side = b.side();
             if side.is_nan() || side <= 0.0 {
                 continue;
             }

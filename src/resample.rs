@@ -37,7 +37,7 @@ pub struct RectF {
 /// The square around a face box that a crop takes: centred on it, its side `scale` times the
 /// box's larger side.
 pub fn crop_region(b: &BBox, scale: f32) -> RectF {
-    let side = b.width().max(b.height()) * scale;
+    let side = b.side() * scale;
     let (cx, cy) = b.center();
     RectF {
         x: cx - side / 2.0,

@@ -345,7 +345,7 @@ impl Scanner {
         cells.clear();
         self.celling.clear();
         for &(id, b) in refind {
-            let waits = alternate.is_some_and(|reach| b.width().max(b.height()) < reach) && self.celled.contains(&id);
+            let waits = alternate.is_some_and(|reach| b.side() < reach) && self.celled.contains(&id);
             if cells.len() < most && !waits {
                 cells.push(cell_crop(&b));
                 self.celling.push(id);
@@ -373,7 +373,7 @@ fn letterbox_px(r: &RectF, size: usize, shown: RectF) -> (usize, usize, usize, u
 /// it, the head and the body that move with it (the tracker follows them; a scan would only
 /// find the same face again).
 fn padded_rect(b: &BBox) -> RectF {
-    let s = b.width().max(b.height());
+    let s = b.side();
     RectF {
         x: b.x1 - 1.5 * s,
         y: b.y1 - s,
@@ -384,7 +384,7 @@ fn padded_rect(b: &BBox) -> RectF {
 
 /// A known face and a little around it: its own changes are the tracker's business.
 fn own_rect(b: &BBox) -> RectF {
-    let s = b.width().max(b.height());
+    let s = b.side();
     RectF {
         x: b.x1 - 0.5 * s,
         y: b.y1 - 0.5 * s,
@@ -398,7 +398,7 @@ fn own_rect(b: &BBox) -> RectF {
 /// where the tracker expected the face). A new face coming in there is still seen, as a change since the tile's scan (only
 /// the known faces themselves are left out of that).
 fn near_rect(b: &BBox) -> RectF {
-    let s = b.width().max(b.height());
+    let s = b.side();
     let p = padded_rect(b);
     RectF {
         x: p.x - 2.5 * s,

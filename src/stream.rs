@@ -493,7 +493,7 @@ impl Stream {
         }
         let faces = &out.faces;
         let min = crate::visitor::MIN_SIDE;
-        let big = |d: &crate::face::Detection| d.bbox.width().max(d.bbox.height()) >= min;
+        let big = |d: &crate::face::Detection| d.bbox.side() >= min;
         let wanted = self
             .to_describe
             .iter()

@@ -10,11 +10,6 @@ use crate::zone::{ZoneChange, ZoneTimes};
 /// Detections overlapping a track's box by more than this continue it.
 pub const MATCH_IOU: f32 = 0.3;
 
-/// A box's larger side.
-fn side_of(b: &BBox) -> f32 {
-    b.width().max(b.height())
-}
-
 /// A detection that does not overlap a track's box by [`MATCH_IOU`] still continues it when
 /// its centre is within this share of the box's side and its size within [`NEAR_SIZE`]: a small
 /// face moving fast (a shopper crossing a wide view moves by a third of a 40 px face a frame)
@@ -66,7 +61,7 @@ impl GenderSchedule {
 /// How close a detection is to a box that it does not overlap enough, as a matching score below
 /// [`MATCH_IOU`] (so that overlapping pairs are matched first); `None`: too far or too unlike.
 fn nearness(track: &BBox, d: &BBox) -> Option<f32> {
-    let (ts, ds) = (track.width().max(track.height()), d.width().max(d.height()));
+    let (ts, ds) = (track.side(), d.side());
     if !(ts > 0.0 && ds > 0.0) || ts.max(ds) > NEAR_SIZE * ts.min(ds) {
         return None;
     }
@@ -432,7 +427,7 @@ impl Tracker {
         order.clear();
         order.extend(self.tracks.iter().enumerate().filter_map(|(i, t)| {
             let b = t.face.bbox();
-            let small = b.width().max(b.height()) < reach;
+            let small = b.side() < reach;
             let not_whole = t.face.detection.pass != Pass::Whole;
             // A large face that only a tile found (one the whole frame misses, such as a face
             // half turned) is looked for again too: the tile comes back only seconds later.
@@ -476,7 +471,7 @@ impl Tracker {
             // extrapolated is no better view.
             let grown = matches!(schedule, GenderSchedule::Taper(_))
                 && t.gender_answers > 0
-                && side_of(&t.seen_box) >= TAPER_GROWTH * t.gender_side;
+                && t.seen_box.side() >= TAPER_GROWTH * t.gender_side;
             gender.push(grown || due(t.since_gender, schedule.gap(t.gender_answers)));
         }
     }
@@ -504,7 +499,7 @@ impl Tracker {
     ) {
         let visible = self.tracks.iter_mut().filter(|t| t.visible());
         for (i, (t, face)) in visible.zip(faces.iter_mut()).enumerate() {
-            let side = side_of(&t.face.bbox());
+            let side = t.face.bbox().side();
             let answer = answers.get(i).copied().unwrap_or((None, None));
             if emotion.get(i).copied().unwrap_or(false) {
                 t.since_classified = Some(0);
@@ -517,7 +512,7 @@ impl Tracker {
                 // The largest view asked so far, answered or not: a face that went away and came
                 // back, or whose box differs a little between detector passes, is not asked
                 // again for a view it already had.
-                t.gender_side = t.gender_side.max(side_of(&t.seen_box));
+                t.gender_side = t.gender_side.max(t.seen_box.side());
                 if let Some(g) = answer.1 {
                     t.person.observe_gender(g, side, t.face.detection.score);
                     t.gender_answers = t.gender_answers.saturating_add(1);

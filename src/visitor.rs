@@ -54,7 +54,7 @@ impl View {
     }
 
     fn side(&self) -> f32 {
-        self.bbox.width().max(self.bbox.height())
+        self.bbox.side()
     }
 
     /// Whether this view shows the face otherwise than `then` did (see [`NEW_VIEW_SHARE`]).

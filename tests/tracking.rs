@@ -6,11 +6,12 @@ mod common;
 use common::*;
 use gst::prelude::*;
 
-/// Runs the bundled clip (the astronaut, zooming and panning) and returns each frame's faces.
-fn faces_per_frame(props: &str) -> Vec<Vec<RoiFace>> {
+/// Runs the bundled clip (the astronaut, zooming and panning) and returns each frame's faces
+/// and the element's `stats` at the end.
+fn run_clip(props: &str) -> (Vec<Vec<RoiFace>>, gst::Structure) {
     init();
     let desc = format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! faceemotion {props} ! appsink name=sink sync=false",
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! faceemotion name=fe {props} ! appsink name=sink sync=false",
         data("astronaut-pan.mp4").display()
     );
     let (p, sink) = with_appsink(&desc);
@@ -20,8 +21,13 @@ fn faces_per_frame(props: &str) -> Vec<Vec<RoiFace>> {
         frames.push(roi_faces(s.buffer().unwrap()));
     }
     assert!(sink.is_eos(), "the pipeline stalled before its end");
+    let stats = p.by_name("fe").unwrap().property::<gst::Structure>("stats");
     p.set_state(gst::State::Null).unwrap();
-    frames
+    (frames, stats)
+}
+
+fn faces_per_frame(props: &str) -> Vec<Vec<RoiFace>> {
+    run_clip(props).0
 }
 
 fn iou(a: (u32, u32, u32, u32), b: (u32, u32, u32, u32)) -> f64 {
@@ -137,27 +143,15 @@ fn pipelining_changes_nothing_but_the_timing() {
     }
 }
 
-/// The `stats` of the element named `fe` after the bundled clip, with `props`.
+/// The `stats` of the element after the bundled clip, with `props`.
 fn stats_after_clip(props: &str) -> gst::Structure {
-    init();
-    let desc = format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! faceemotion name=fe {props} ! appsink name=sink sync=false",
-        data("astronaut-pan.mp4").display()
-    );
-    let (p, sink) = with_appsink(&desc);
-    p.set_state(gst::State::Playing).unwrap();
-    let mut with_gender = 0;
-    while let Some(s) = sink.try_pull_sample(STALL) {
-        let faces = roi_faces(s.buffer().unwrap());
-        with_gender += faces
-            .iter()
-            .filter(|f| f.params.iter().any(|p| p.name() == "gender"))
-            .count();
-    }
-    assert!(sink.is_eos(), "the pipeline stalled before its end");
-    let stats = p.by_name("fe").unwrap().property::<gst::Structure>("stats");
-    p.set_state(gst::State::Null).unwrap();
+    let (frames, stats) = run_clip(props);
     // Between answers every face keeps its person's gender and age.
+    let with_gender = frames
+        .iter()
+        .flatten()
+        .filter(|f| f.params.iter().any(|p| p.name() == "gender"))
+        .count();
     assert!(with_gender >= 175, "{props}: {with_gender} faces with a gender");
     stats
 }
