@@ -22,7 +22,7 @@ full-range detector; what it measured is in models/README.md.
 Needs python3 with onnx and numpy (and onnxruntime for --compare); `rebuild.py` runs it in its
 own virtual environment. Not run in CI.
 """
-import sys
+import argparse
 
 import numpy as np
 import onnx
@@ -89,29 +89,28 @@ def split_padded_residuals(model):
         kept = w.shape[0] - extra
         if kept <= 0:
             continue
-        key = f"{conv.output[0]}__split"
-        names = [f"{key}_{s}" for s in ("kept_w", "kept_b", "new_w", "new_b", "kept", "new", "sum", "kept_relu",
-                                        "new_relu")]
-        if taken & set(names):
+        n = {s: f"{conv.output[0]}__split_{s}" for s in ("kept_w", "kept_b", "new_w", "new_b", "kept", "new",
+                                                           "sum", "kept_relu", "new_relu", "kept_conv", "new_conv",
+                                                           "add", "concat")}
+        if taken & set(n.values()):
             continue
-        taken |= set(names)
+        taken |= set(n.values())
         nodes = []
         for part, rows in (("kept", slice(0, kept)), ("new", slice(kept, None))):
-            g.initializer.extend([numpy_helper.from_array(np.ascontiguousarray(w[rows]), f"{key}_{part}_w"),
-                                  numpy_helper.from_array(np.ascontiguousarray(b[rows]), f"{key}_{part}_b")])
-            c = helper.make_node("Conv", [conv.input[0], f"{key}_{part}_w", f"{key}_{part}_b"], [f"{key}_{part}"],
-                                 name=f"{key}_{part}_conv")
+            g.initializer.extend([numpy_helper.from_array(np.ascontiguousarray(w[rows]), n[part + "_w"]),
+                                  numpy_helper.from_array(np.ascontiguousarray(b[rows]), n[part + "_b"])])
+            c = helper.make_node("Conv", [conv.input[0], n[part + "_w"], n[part + "_b"]], [n[part]],
+                                 name=n[part + "_conv"])
             c.attribute.extend(conv.attribute)
             nodes.append(c)
         nodes += [
-            helper.make_node("Add", [pad.input[0], f"{key}_kept"], [f"{key}_sum"], name=f"{key}_add"),
-            helper.make_node("Relu", [f"{key}_sum"], [f"{key}_kept_relu"], name=f"{key}_kept_relu"),
-            helper.make_node("Relu", [f"{key}_new"], [f"{key}_new_relu"], name=f"{key}_new_relu"),
-            helper.make_node("Concat", [f"{key}_kept_relu", f"{key}_new_relu"], [relu.output[0]],
-                             name=f"{key}_concat", axis=1),
+            helper.make_node("Add", [pad.input[0], n["kept"]], [n["sum"]], name=n["add"]),
+            helper.make_node("Relu", [n["sum"]], [n["kept_relu"]], name=n["kept_relu"]),
+            helper.make_node("Relu", [n["new"]], [n["new_relu"]], name=n["new_relu"]),
+            helper.make_node("Concat", [n["kept_relu"], n["new_relu"]], [relu.output[0]], name=n["concat"], axis=1),
         ]
-        for n in (pad, add, conv):
-            replaced[id(n)] = []
+        for old in (pad, add, conv):
+            replaced[id(old)] = []
         # The new nodes take the Relu's place: everything they read is computed before it.
         replaced[id(relu)] = nodes
         rewritten += 1
@@ -162,21 +161,21 @@ def compare(a_path, b_path, rounds=15, runs=50):
 
 
 def main():
-    args = sys.argv[1:]
-    if len(args) == 3 and args[0] == "--compare":
-        return compare(args[1], args[2])
-    expect = None
-    if len(args) == 4 and args[2] == "--expect":
-        expect = int(args[3])
-        args = args[:2]
-    if len(args) != 2:
-        sys.exit(__doc__)
-    model = onnx.load(args[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("input")
+    ap.add_argument("output")
+    ap.add_argument("--expect", type=int, help="fail unless this many blocks were split")
+    ap.add_argument("--compare", action="store_true", help="compare the two files instead of rewriting")
+    args = ap.parse_args()
+    if args.compare:
+        return compare(args.input, args.output)
+    model = onnx.load(args.input)
     n = split_padded_residuals(model)
-    if expect is not None and n != expect:
-        sys.exit(f"{args[0]}: {n} channel-padded residuals found, {expect} expected (the converter's graph changed?)")
-    onnx.save(model, args[1])
-    print(f"{args[0]}: {n} channel-padded residuals split -> {args[1]}")
+    if args.expect is not None and n != args.expect:
+        ap.exit(1, f"{args.input}: {n} channel-padded residuals found, {args.expect} expected "
+                   "(the converter's graph changed?)\n")
+    onnx.save(model, args.output)
+    print(f"{args.input}: {n} channel-padded residuals split -> {args.output}")
 
 
 if __name__ == "__main__":
